@@ -1,0 +1,48 @@
+//! A small tape-based reverse-mode automatic differentiation engine over f32 SIMD buffers,
+//! sized for neural arithmetic modules with 2 to 10 inputs.
+//!
+//! * [`Graph`] records a program with ordinary expressions and freezes it into a [`Tape`].
+//! * [`Values`] and [`Grads`] hold every node's forward values and gradients for one batch
+//!   size; the parameters live at the front of the unbatched arena ([`Values::params`]).
+//! * [`forward`] and [`backward`] evaluate a tape; neither allocates.
+//! * [`reference`] evaluates the same tape in f64 (or with error tracking, [`Tracked`]) one
+//!   sample at a time: the oracle for [`gradcheck`] and for every test.
+//! * [`optim`] holds Adam (PyTorch's update), SGD and global gradient-norm clipping.
+//!
+//! # Memory layout
+//! The batch is the SIMD axis: a batched tensor stores each feature as one row of
+//! `ceil(batch / 8)` [`wide::f32x8`] vectors (feature-major, samples innermost), so every
+//! elementwise op runs eight samples per instruction and no op mixes samples except the named
+//! reductions over the batch, which mask the padding lanes. See [`buffers`] for details.
+//!
+//! # Numerics
+//! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over
+//! the ranges the modules use, tested). Derivative conventions at singular points follow
+//! PyTorch and are documented in [`ops`].
+
+mod access;
+pub mod backward;
+pub mod buffers;
+pub mod forward;
+pub mod gradcheck;
+pub mod graph;
+pub mod math;
+pub mod ops;
+pub mod optim;
+pub mod real;
+pub mod reference;
+pub mod tape;
+pub mod tracked;
+
+pub use backward::backward;
+pub use buffers::{Grads, Values};
+pub use forward::forward;
+pub use graph::{Graph, Var};
+pub use real::Real;
+pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};
+pub use tracked::Tracked;
+
+/// f32 machine epsilon, 2^-23 (the `EPS` of the modules' formulas).
+pub const EPS: f32 = f32::EPSILON;
+/// π rounded to f32 (3.1415927410125732); cos(PI32) = -1 exactly but sin(PI32) != 0.
+pub const PI32: f32 = std::f32::consts::PI;

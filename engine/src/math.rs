@@ -1,0 +1,408 @@
+//! Vector transcendentals on eight f32 lanes, written here so that their accuracy is ours to
+//! state and test (the `wide` versions are documented as version dependent and lose subnormals).
+//!
+//! Every function works lane by lane, uses fused multiply-adds, and handles the IEEE special
+//! values (NaN, infinities, signed zeros, subnormals) like the C library does. Measured maximum
+//! errors against the f64 library functions, over the argument ranges the engine uses, are
+//! asserted by `engine/tests/ulp.rs` and listed in the README: at most 2 ulp for each function.
+//!
+//! The polynomial coefficients are the single-precision minimax fits of the Cephes library
+//! (S. L. Moshier); range reductions are Cody-Waite with fused multiply-adds.
+
+// The coefficients are kept digit for digit as published, beyond f32 precision.
+#![allow(clippy::excessive_precision)]
+
+use wide::{f32x8, i32x8, u32x8};
+
+const LOG2_E: f32 = std::f32::consts::LOG2_E;
+/// ln 2 split so that `n * LN2_HI` is exact for every |n| < 2^15.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+/// Horner evaluation with fused multiply-adds; coefficients from the highest degree down.
+#[inline(always)]
+fn horner(x: f32x8, coefficients: &[f32]) -> f32x8 {
+    let mut acc = f32x8::splat(coefficients[0]);
+    for &c in &coefficients[1..] {
+        acc = acc.mul_add(x, f32x8::splat(c));
+    }
+    acc
+}
+
+#[inline(always)]
+fn as_i32(v: u32x8) -> i32x8 {
+    wide::bytemuck::cast(v)
+}
+
+#[inline(always)]
+fn from_i32_bits(v: i32x8) -> f32x8 {
+    f32x8::from_bits(wide::bytemuck::cast(v))
+}
+
+/// 2^n for integer-valued `n` in [-252, 254], as two normal factors so that products with a
+/// value near 1 round once, correctly, into the subnormal range or up to infinity.
+#[inline(always)]
+fn scale_by_pow2(y: f32x8, n: f32x8) -> f32x8 {
+    let n = n
+        .fast_max(f32x8::splat(-252.0))
+        .fast_min(f32x8::splat(254.0));
+    let n = n.round_int();
+    let half = n >> 1;
+    let rest = n - half;
+    let bias = i32x8::splat(127);
+    let s1 = from_i32_bits((half + bias) << 23);
+    let s2 = from_i32_bits((rest + bias) << 23);
+    y * s1 * s2
+}
+
+/// e^(hi + lo) where `lo` carries the low-order part of an argument that does not fit in one
+/// f32 (used by `pow`); `exp` calls it with `lo = 0`.
+#[inline(always)]
+fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
+    let t = hi + lo;
+    let n = (t * f32x8::splat(LOG2_E)).round_ties_even();
+    // hi - n ln2 is nearly exact because hi is close to n * LN2_HI (Sterbenz).
+    let r = n.mul_neg_add(f32x8::splat(LN2_HI), hi);
+    let r = r + lo;
+    let r = n.mul_neg_add(f32x8::splat(LN2_LO), r);
+    // e^r = 1 + r + r^2 p(r) on |r| <= ln2 / 2.
+    let p = horner(
+        r,
+        &[
+            1.987_569_1e-4,
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            5.000_000_1e-1,
+        ],
+    );
+    let y = p.mul_add(r * r, r) + f32x8::ONE;
+    let y = scale_by_pow2(y, n);
+    // Far outside the finite range the reduction above is meaningless; pin the limits.
+    let y = t.simd_gt(f32x8::splat(100.0)).select(f32x8::INFINITY, y);
+    let y = t.simd_lt(f32x8::splat(-110.0)).select(f32x8::ZERO, y);
+    // NaN propagates through every step above except the two selects, which test false.
+    t.is_nan().select(t, y)
+}
+
+/// e^x.
+#[inline]
+pub fn exp(x: f32x8) -> f32x8 {
+    exp_hilo(x, f32x8::ZERO)
+}
+
+/// Splits a finite positive x into x = 2^e * m with m in [sqrt(1/2), sqrt(2)) and returns
+/// (e, f, tail) with ln m = f + tail, f = m - 1 exact and |tail| <= 0.06. Subnormal inputs are
+/// scaled up first. Garbage for x <= 0, infinities and NaN; callers select those themselves.
+#[inline(always)]
+fn ln_parts(x: f32x8) -> (f32x8, f32x8, f32x8) {
+    let subnormal = x.simd_lt(f32x8::MIN_POSITIVE);
+    let x = subnormal.select(x * f32x8::splat(8_388_608.0), x);
+    let bits = x.to_bits();
+    let exponent = as_i32(bits >> 23) - i32x8::splat(126);
+    let mantissa_bits = (bits & u32x8::splat(0x007f_ffff)) | u32x8::splat(0x3f00_0000);
+    // m in [0.5, 1) and x = m 2^exponent.
+    let m = f32x8::from_bits(mantissa_bits);
+    let e = f32x8::from_i32x8(exponent) - subnormal.select(f32x8::splat(23.0), f32x8::ZERO);
+    let small = m.simd_lt(f32x8::splat(SQRT_HALF));
+    let e = small.select(e - f32x8::ONE, e);
+    let f = small.select(m + m, m) - f32x8::ONE;
+    let z = f * f;
+    let p = horner(
+        f,
+        &[
+            7.037_683_6e-2,
+            -1.151_461e-1,
+            1.167_699_9e-1,
+            -1.242_014_1e-1,
+            1.424_932_3e-1,
+            -1.666_805_8e-1,
+            2.000_071_4e-1,
+            -2.499_999_4e-1,
+            3.333_333_1e-1,
+        ],
+    );
+    let tail = (p * f).mul_add(z, z * f32x8::splat(-0.5));
+    (e, f, tail)
+}
+
+/// Natural logarithm: -inf at ±0, NaN below zero, +inf at +inf.
+#[inline]
+pub fn ln(x: f32x8) -> f32x8 {
+    let (e, f, tail) = ln_parts(x);
+    let y = e.mul_add(f32x8::splat(LN2_LO), tail);
+    let y = f + y;
+    let y = e.mul_add(f32x8::splat(LN2_HI), y);
+    let y = x.simd_eq(f32x8::INFINITY).select(f32x8::INFINITY, y);
+    let y = x.simd_eq(f32x8::ZERO).select(f32x8::NEG_INFINITY, y);
+    // x < 0 and NaN both give NaN.
+    (x.simd_lt(f32x8::ZERO) | x.is_nan()).select(f32x8::NAN, y)
+}
+
+/// base^exponent with the C99 `powf` special cases (pow(x, 0) = 1, pow(1, y) = 1, a negative
+/// base needs an integer exponent, signed zeros and infinities), as PyTorch's `pow` does.
+///
+/// The product exponent * ln|base| is carried in two f32 parts, so the error stays near that
+/// of `exp` alone (tested for |exponent| <= 4 over bases from 1e-6 to 1e6).
+#[inline]
+pub fn pow(base: f32x8, exponent: f32x8) -> f32x8 {
+    let a = base.abs();
+    let (e, f, tail) = ln_parts(a);
+    // exponent * ln a = exponent * (e LN2_HI + f + (tail + e LN2_LO)), with the two large
+    // products split exactly by fused multiply-adds and added with an exact two-sum.
+    let big = e * f32x8::splat(LN2_HI);
+    let hi = exponent * big;
+    let hi_error = exponent.mul_sub(big, hi);
+    let mid = exponent * f;
+    let mid_error = exponent.mul_sub(f, mid);
+    let sum = hi + mid;
+    let virtual_mid = sum - hi;
+    let sum_error = (hi - (sum - virtual_mid)) + (mid - virtual_mid);
+    let small = e.mul_add(f32x8::splat(LN2_LO), tail);
+    let lo = exponent.mul_add(small, sum_error + hi_error + mid_error);
+    let magnitude = exp_hilo(sum, lo);
+
+    let integer = exponent.round_ties_even().simd_eq(exponent);
+    let half = exponent * f32x8::HALF;
+    let odd = integer & half.round_ties_even().simd_ne(half);
+    let negative = base.is_sign_negative();
+    let flip = negative & odd;
+    let signed = |v: f32x8| flip.select(-v, v);
+
+    let mut y = signed(magnitude);
+    y = (base.simd_lt(f32x8::ZERO) & !integer).select(f32x8::NAN, y);
+    let towards_zero = exponent.simd_lt(f32x8::ZERO);
+    y = a
+        .simd_eq(f32x8::ZERO)
+        .select(signed(towards_zero.select(f32x8::INFINITY, f32x8::ZERO)), y);
+    y = a
+        .simd_eq(f32x8::INFINITY)
+        .select(signed(towards_zero.select(f32x8::ZERO, f32x8::INFINITY)), y);
+    let above_one = a.simd_gt(f32x8::ONE);
+    let below_one = a.simd_lt(f32x8::ONE);
+    let grows =
+        |big: f32x8, small: f32x8| above_one.select(big, below_one.select(small, f32x8::ONE));
+    y = exponent
+        .simd_eq(f32x8::INFINITY)
+        .select(grows(f32x8::INFINITY, f32x8::ZERO), y);
+    y = exponent
+        .simd_eq(f32x8::NEG_INFINITY)
+        .select(grows(f32x8::ZERO, f32x8::INFINITY), y);
+    y = (base.is_nan() | exponent.is_nan()).select(f32x8::NAN, y);
+    (exponent.simd_eq(f32x8::ZERO) | base.simd_eq(f32x8::ONE)).select(f32x8::ONE, y)
+}
+
+/// π/2 in three parts for the Cody-Waite reduction of sine and cosine.
+const PIO2_1: f32 = 1.570_796_4;
+const PIO2_2: f32 = -4.371_139e-8;
+const PIO2_3: f32 = -1.715_124_5e-15;
+/// Beyond this |x| the three-part reduction loses accuracy; such lanes go through f64.
+const TRIG_REDUCTION_LIMIT: f32 = 65_536.0;
+
+/// sin(x) and cos(x) together (the backward pass of one needs the other).
+#[inline]
+pub fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
+    let q = (x * f32x8::splat(std::f32::consts::FRAC_2_PI)).round_ties_even();
+    let r = q.mul_neg_add(f32x8::splat(PIO2_1), x);
+    let r = q.mul_neg_add(f32x8::splat(PIO2_2), r);
+    let r = q.mul_neg_add(f32x8::splat(PIO2_3), r);
+    let z = r * r;
+    let s = horner(z, &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1]);
+    let sin_r = (s * z).mul_add(r, r);
+    let c = horner(z, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2]);
+    let cos_r = (c * z).mul_add(z, z.mul_neg_add(f32x8::HALF, f32x8::ONE));
+
+    // Quadrant k = q mod 4: sin x = (sin r, cos r, -sin r, -cos r)[k], cos x = sin(x + π/2).
+    let k = q.round_int();
+    let swap = from_i32_bits((k & i32x8::ONE).simd_eq(i32x8::ONE));
+    let sin_negative = from_i32_bits((k & i32x8::splat(2)) << 30);
+    let cos_negative = from_i32_bits(((k + i32x8::ONE) & i32x8::splat(2)) << 30);
+    let sin = swap.select(cos_r, sin_r) ^ sin_negative;
+    let cos = swap.select(sin_r, cos_r) ^ cos_negative;
+
+    let far = x.abs().simd_gt(f32x8::splat(TRIG_REDUCTION_LIMIT)) & !x.is_inf();
+    let (sin, cos) = if far.any() {
+        sin_cos_far(x, far, sin, cos)
+    } else {
+        (sin, cos)
+    };
+    // Infinities give NaN; NaN stays NaN through the arithmetic already.
+    let inf = x.is_inf();
+    (inf.select(f32x8::NAN, sin), inf.select(f32x8::NAN, cos))
+}
+
+/// Lanes with huge arguments, rounded from the f64 library functions (cold path).
+#[cold]
+fn sin_cos_far(x: f32x8, far: f32x8, sin: f32x8, cos: f32x8) -> (f32x8, f32x8) {
+    let xs = x.to_array();
+    let far = far.to_array();
+    let mut s = sin.to_array();
+    let mut c = cos.to_array();
+    for lane in 0..8 {
+        if far[lane] != 0.0 {
+            let (sl, cl) = f64::from(xs[lane]).sin_cos();
+            s[lane] = sl as f32;
+            c[lane] = cl as f32;
+        }
+    }
+    (f32x8::from(s), f32x8::from(c))
+}
+
+/// sin(x).
+#[inline]
+pub fn sin(x: f32x8) -> f32x8 {
+    sin_cos(x).0
+}
+
+/// cos(x).
+#[inline]
+pub fn cos(x: f32x8) -> f32x8 {
+    sin_cos(x).1
+}
+
+/// tanh(x); exactly ±1 once |x| exceeds about 9.01, as in the C library.
+#[inline]
+pub fn tanh(x: f32x8) -> f32x8 {
+    let a = x.abs();
+    let z = x * x;
+    let p = horner(
+        z,
+        &[
+            -5.704_988_7e-3,
+            2.063_908_9e-2,
+            -5.373_971_6e-2,
+            1.333_144_2e-1,
+            -3.333_328_2e-1,
+        ],
+    );
+    let small = (p * z).mul_add(x, x);
+    let e = exp(a + a);
+    let large = (f32x8::ONE - f32x8::splat(2.0) / (e + f32x8::ONE)).copysign(x);
+    let y = a.simd_lt(f32x8::splat(0.625)).select(small, large);
+    x.is_nan().select(x, y)
+}
+
+/// The logistic function 1 / (1 + e^-x).
+#[inline]
+pub fn sigmoid(x: f32x8) -> f32x8 {
+    f32x8::ONE / (f32x8::ONE + exp(-x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(f: impl Fn(f32x8) -> f32x8, x: f32) -> f32 {
+        f(f32x8::splat(x)).to_array()[0]
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn exp_special_values_and_limits() {
+        assert_eq!(lane(exp, 0.0), 1.0);
+        assert_eq!(lane(exp, f32::INFINITY), f32::INFINITY);
+        assert_eq!(lane(exp, f32::NEG_INFINITY), 0.0);
+        assert!(lane(exp, f32::NAN).is_nan());
+        // ln(f32::MAX) = 88.72284: the last finite result and the first overflow.
+        assert!(lane(exp, 88.72283).is_finite());
+        assert_eq!(lane(exp, 88.7229), f32::INFINITY);
+        assert_eq!(lane(exp, 1e30), f32::INFINITY);
+        // Subnormal results: e^-100 = 3.720076e-44 is 26.5 * 2^-149, rounds to 27 * 2^-149
+        // (the exact value 26.55 is closer to 27 than 26).
+        assert_eq!(lane(exp, -100.0), 27.0 * f32::from_bits(1));
+        assert_eq!(lane(exp, -104.0), 0.0);
+        assert_eq!(lane(exp, -1e30), 0.0);
+    }
+
+    #[test]
+    fn ln_special_values_and_subnormals() {
+        assert_eq!(lane(ln, 1.0), 0.0);
+        assert_eq!(lane(ln, 0.0), f32::NEG_INFINITY);
+        assert_eq!(lane(ln, -0.0), f32::NEG_INFINITY);
+        assert!(lane(ln, -1.0).is_nan());
+        assert!(lane(ln, f32::NAN).is_nan());
+        assert_eq!(lane(ln, f32::INFINITY), f32::INFINITY);
+        assert!(lane(ln, f32::NEG_INFINITY).is_nan());
+        // the smallest subnormal: ln(2^-149) = -149 ln 2 = -103.27893
+        assert_eq!(
+            lane(ln, f32::from_bits(1)),
+            (-149.0f64 * std::f64::consts::LN_2) as f32
+        );
+    }
+
+    #[test]
+    fn pow_special_values_match_the_c_library() {
+        let specials = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            2.0,
+            -2.0,
+            3.0,
+            -3.0,
+            0.3,
+            -2.5,
+            1e-40,
+            1e30,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        for &b in &specials {
+            for &e in &specials {
+                let got = pow(f32x8::splat(b), f32x8::splat(e)).to_array()[0];
+                let want = b.powf(e);
+                let close =
+                    same(got, want) || (got - want).abs() <= 2.0 * f32::EPSILON * want.abs();
+                assert!(close, "pow({b}, {e}) = {got}, C library {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn sign_base_powers_used_by_the_separate_sign_nru() {
+        // s^round(w) with s in {-1, 0, 1}: 0^0 = 1, 0^-1 = +inf, (-1)^(+-1) = -1, (+-1)^0 = 1
+        let p = |b: f32, e: f32| lane(|x| pow(x, f32x8::splat(e)), b);
+        assert_eq!(p(0.0, 0.0), 1.0);
+        assert_eq!(p(0.0, -1.0), f32::INFINITY);
+        assert_eq!(p(0.0, 1.0), 0.0);
+        assert_eq!(p(-1.0, 1.0), -1.0);
+        assert_eq!(p(-1.0, -1.0), -1.0);
+        assert_eq!(p(-1.0, 0.0), 1.0);
+        assert_eq!(p(1.0, -1.0), 1.0);
+    }
+
+    #[test]
+    fn trig_at_pi32() {
+        // cos(PI32) rounds to exactly -1; sin(PI32) = -8.742278e-8 (PI32 - pi = 8.742278e-8).
+        let pi32 = std::f32::consts::PI;
+        assert_eq!(lane(cos, pi32), -1.0);
+        assert_eq!(lane(sin, pi32), -8.742278e-8);
+        assert_eq!(lane(sin, 0.0), 0.0);
+        assert_eq!(lane(cos, 0.0), 1.0);
+        assert!(lane(sin, f32::INFINITY).is_nan());
+        // beyond the reduction limit the f64 path takes over
+        assert_eq!(lane(sin, 1e6), (1e6f64).sin() as f32);
+    }
+
+    #[test]
+    fn tanh_saturates_where_the_nru_expects() {
+        // NRU: tanh(1000 w) is exactly 1 in f32 for |w| >= about 0.00901.
+        assert_eq!(lane(tanh, 9.02), 1.0);
+        assert_eq!(lane(tanh, -9.02), -1.0);
+        assert!(lane(tanh, 8.9) < 1.0);
+        assert_eq!(lane(tanh, 0.0), 0.0);
+        assert_eq!(lane(tanh, f32::INFINITY), 1.0);
+        assert!(lane(tanh, f32::NAN).is_nan());
+        assert_eq!(lane(sigmoid, f32::NEG_INFINITY), 0.0);
+        assert_eq!(lane(sigmoid, f32::INFINITY), 1.0);
+    }
+}

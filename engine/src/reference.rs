@@ -1,0 +1,369 @@
+//! The reference evaluator: the same tape, one sample at a time, in a wider number type.
+//!
+//! Written as plain loops with no SIMD, no lanes and no shared code with the fast evaluator
+//! apart from the per-element op formulas of [`crate::ops`]. Products over features use the
+//! direct product of the other factors. With `L = f64` it is the oracle for finite differences
+//! and tests; with `L = Tracked` it also bounds the rounding error an f32 evaluation makes,
+//! which sets conditioning-aware tolerances.
+//!
+//! Layout: node `n` holds `features * batch` values indexed `f * batch + b` if batched, else
+//! `features` values.
+
+use crate::Real;
+use crate::buffers::Values;
+use crate::ops::{binary_grads, binary_value, unary_grad, unary_value};
+use crate::tape::{NodeId, Op, Tape, WeightLayout};
+
+/// Forward values and gradients of one tape in number type `L`.
+#[derive(Clone, Debug)]
+pub struct Reference<L> {
+    batch: usize,
+    values: Vec<Vec<L>>,
+    grads: Vec<Vec<L>>,
+}
+
+impl<L: Real> Reference<L> {
+    /// Buffers for `tape` whose inputs, parameters and constants are copied from the f32
+    /// `values` (each f32 converted exactly by `lift`).
+    pub fn from_values(tape: &Tape, values: &Values, lift: impl Fn(f32) -> L) -> Self {
+        let batch = values.batch();
+        let mut reference = Reference {
+            batch,
+            values: Vec::with_capacity(tape.nodes().len()),
+            grads: Vec::with_capacity(tape.nodes().len()),
+        };
+        for (index, node) in tape.nodes().iter().enumerate() {
+            let len = node.shape.features * if node.shape.batched { batch } else { 1 };
+            let id = tape.id_at(index);
+            let data = match node.op {
+                Op::Input | Op::Param { .. } | Op::Const { .. } => {
+                    let mut data = Vec::with_capacity(len);
+                    for f in 0..node.shape.features {
+                        if node.shape.batched {
+                            data.extend(values.feature(id, f).iter().map(|&v| lift(v)));
+                        } else {
+                            data.push(lift(values.flat(id)[f]));
+                        }
+                    }
+                    data
+                }
+                _ => vec![L::zero(); len],
+            };
+            reference.values.push(data);
+            reference.grads.push(vec![L::zero(); len]);
+        }
+        reference
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// All values of a node (layout in the module docs).
+    pub fn value(&self, id: NodeId) -> &[L] {
+        &self.values[id.index()]
+    }
+
+    /// Mutable values of a node (to perturb a parameter or an input).
+    pub fn value_mut(&mut self, id: NodeId) -> &mut [L] {
+        &mut self.values[id.index()]
+    }
+
+    /// The gradient of the output with respect to a node, after [`Self::backward`].
+    pub fn grad(&self, id: NodeId) -> &[L] {
+        &self.grads[id.index()]
+    }
+
+    /// The single value of the tape's output.
+    pub fn output(&self, tape: &Tape) -> L {
+        self.values[tape.output().index()][0]
+    }
+
+    /// Element (sample `b`, feature `f`) of node `n`, broadcasting unbatched and one-feature
+    /// tensors.
+    fn at(&self, tape: &Tape, n: u32, b: usize, f: usize) -> L {
+        let node = &tape.nodes()[n as usize];
+        let f = if node.shape.features == 1 { 0 } else { f };
+        let b = if node.shape.batched { b } else { 0 };
+        self.values[n as usize][f * if node.shape.batched { self.batch } else { 1 } + b]
+    }
+
+    fn index(&self, tape: &Tape, n: u32, b: usize, f: usize) -> usize {
+        let node = &tape.nodes()[n as usize];
+        let f = if node.shape.features == 1 { 0 } else { f };
+        if node.shape.batched {
+            f * self.batch + b
+        } else {
+            f
+        }
+    }
+
+    fn samples(&self, batched: bool) -> usize {
+        if batched { self.batch } else { 1 }
+    }
+
+    /// Evaluates every computed node.
+    pub fn forward(&mut self, tape: &Tape) {
+        for (index, node) in tape.nodes().iter().enumerate() {
+            let features = node.shape.features;
+            let samples = self.samples(node.shape.batched);
+            let inputs = &node.inputs;
+            let mut out = vec![L::zero(); features * samples];
+            match &node.op {
+                Op::Input | Op::Param { .. } | Op::Const { .. } => continue,
+                Op::Unary(op) => {
+                    for (o, &v) in out.iter_mut().zip(&self.values[inputs[0] as usize]) {
+                        *o = unary_value(*op, v);
+                    }
+                }
+                Op::Binary(op) => {
+                    for f in 0..features {
+                        for b in 0..samples {
+                            let (x, y) = (
+                                self.at(tape, inputs[0], b, f),
+                                self.at(tape, inputs[1], b, f),
+                            );
+                            out[f * samples + b] = binary_value(*op, x, y);
+                        }
+                    }
+                }
+                Op::SumFeatures { group } | Op::ProdFeatures { group } => {
+                    let product = matches!(node.op, Op::ProdFeatures { .. });
+                    for j in 0..features {
+                        for b in 0..samples {
+                            let mut acc = self.at(tape, inputs[0], b, j * group);
+                            for k in 1..*group {
+                                let v = self.at(tape, inputs[0], b, j * group + k);
+                                acc = if product { acc * v } else { acc + v };
+                            }
+                            out[j * samples + b] = acc;
+                        }
+                    }
+                }
+                Op::MeanBatch => {
+                    for (f, o) in out.iter_mut().enumerate() {
+                        let mut sum = L::zero();
+                        for b in 0..self.batch {
+                            sum = sum + self.at(tape, inputs[0], b, f);
+                        }
+                        *o = sum / L::from_f64(self.batch as f64);
+                    }
+                }
+                Op::MeanAll | Op::SumAll | Op::Norm2 => {
+                    let x = &self.values[inputs[0] as usize];
+                    let mut sum = L::zero();
+                    for &v in x {
+                        sum = sum + if node.op == Op::Norm2 { v * v } else { v };
+                    }
+                    out[0] = match node.op {
+                        Op::MeanAll => sum / L::from_f64(x.len() as f64),
+                        Op::Norm2 => sum.sqrt(),
+                        _ => sum,
+                    };
+                }
+                Op::Matmul {
+                    inputs: n_in,
+                    outputs: _,
+                    layout,
+                } => {
+                    let w = &self.values[inputs[1] as usize];
+                    for o in 0..features {
+                        for b in 0..samples {
+                            let mut acc = self.at(tape, inputs[0], b, 0)
+                                * w[weight_index(*layout, *n_in, features, 0, o)];
+                            for i in 1..*n_in {
+                                let x = self.at(tape, inputs[0], b, i);
+                                acc =
+                                    x.mul_add(w[weight_index(*layout, *n_in, features, i, o)], acc);
+                            }
+                            out[o * samples + b] = acc;
+                        }
+                    }
+                }
+                Op::Concat => {
+                    out.clear();
+                    for &input in inputs {
+                        out.extend_from_slice(&self.values[input as usize]);
+                    }
+                }
+                Op::Tile { times } => {
+                    out.clear();
+                    for _ in 0..*times {
+                        out.extend_from_slice(&self.values[inputs[0] as usize]);
+                    }
+                }
+                Op::Mse => {
+                    let (y, t) = (
+                        &self.values[inputs[0] as usize],
+                        &self.values[inputs[1] as usize],
+                    );
+                    let mut sum = L::zero();
+                    for (&y, &t) in y.iter().zip(t) {
+                        sum = sum + (y - t) * (y - t);
+                    }
+                    out[0] = sum / L::from_f64(y.len() as f64);
+                }
+            }
+            self.values[index] = out;
+        }
+    }
+
+    /// Gradients of the output (a single unbatched value) with respect to every node.
+    pub fn backward(&mut self, tape: &Tape) {
+        for g in &mut self.grads {
+            g.fill(L::zero());
+        }
+        self.grads[tape.output().index()][0] = L::one();
+        for (index, node) in tape.nodes().iter().enumerate().rev() {
+            if !node.needs_grad || !node.op.is_differentiable() {
+                continue;
+            }
+            let inputs = &node.inputs;
+            let needs = |k: usize| tape.nodes()[inputs[k] as usize].needs_grad;
+            let samples = self.samples(node.shape.batched);
+            let features = node.shape.features;
+            let g = self.grads[index].clone();
+            let out = self.values[index].clone();
+            match &node.op {
+                Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!(),
+                Op::Unary(op) => {
+                    let x = &self.values[inputs[0] as usize];
+                    let gx = &mut self.grads[inputs[0] as usize];
+                    for i in 0..gx.len() {
+                        gx[i] = gx[i] + unary_grad(*op, x[i], out[i], g[i]);
+                    }
+                }
+                Op::Binary(op) => {
+                    for f in 0..features {
+                        for b in 0..samples {
+                            let at = f * samples + b;
+                            let (x, y) = (
+                                self.at(tape, inputs[0], b, f),
+                                self.at(tape, inputs[1], b, f),
+                            );
+                            let (ga, gb) = binary_grads(*op, x, y, out[at], g[at]);
+                            for (side, contribution) in [(0, ga), (1, gb)] {
+                                if needs(side) {
+                                    let i = self.index(tape, inputs[side], b, f);
+                                    let target = &mut self.grads[inputs[side] as usize][i];
+                                    *target = *target + contribution;
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::SumFeatures { group } | Op::ProdFeatures { group } => {
+                    let product = matches!(node.op, Op::ProdFeatures { .. });
+                    for j in 0..features {
+                        for b in 0..samples {
+                            for k in 0..*group {
+                                let mut others = L::one();
+                                if product {
+                                    for l in (0..*group).filter(|&l| l != k) {
+                                        others =
+                                            others * self.at(tape, inputs[0], b, j * group + l);
+                                    }
+                                }
+                                let i = self.index(tape, inputs[0], b, j * group + k);
+                                let target = &mut self.grads[inputs[0] as usize][i];
+                                *target = *target + g[j * samples + b] * others;
+                            }
+                        }
+                    }
+                }
+                Op::MeanBatch => {
+                    let batch = L::from_f64(self.batch as f64);
+                    let gx = &mut self.grads[inputs[0] as usize];
+                    for f in 0..features {
+                        for b in 0..self.batch {
+                            gx[f * self.batch + b] = gx[f * self.batch + b] + g[f] / batch;
+                        }
+                    }
+                }
+                Op::MeanAll | Op::SumAll | Op::Norm2 => {
+                    let x = self.values[inputs[0] as usize].clone();
+                    let gx = &mut self.grads[inputs[0] as usize];
+                    let count = L::from_f64(x.len() as f64);
+                    for (t, &x) in gx.iter_mut().zip(&x) {
+                        let contribution = match node.op {
+                            Op::MeanAll => g[0] / count,
+                            Op::SumAll => g[0],
+                            _ => L::select(out[0].equal(L::zero()), L::zero(), x * (g[0] / out[0])),
+                        };
+                        *t = *t + contribution;
+                    }
+                }
+                Op::Matmul {
+                    inputs: n_in,
+                    layout,
+                    ..
+                } => {
+                    let (n_in, layout) = (*n_in, *layout);
+                    for o in 0..features {
+                        for b in 0..samples {
+                            let go = g[o * samples + b];
+                            for i in 0..n_in {
+                                let wi = weight_index(layout, n_in, features, i, o);
+                                if needs(0) {
+                                    let w = self.values[inputs[1] as usize][wi];
+                                    let at = self.index(tape, inputs[0], b, i);
+                                    let t = &mut self.grads[inputs[0] as usize][at];
+                                    *t = *t + go * w;
+                                }
+                                if needs(1) {
+                                    let x = self.at(tape, inputs[0], b, i);
+                                    let t = &mut self.grads[inputs[1] as usize][wi];
+                                    *t = *t + go * x;
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Concat => {
+                    let mut at = 0;
+                    for (k, &input) in inputs.iter().enumerate() {
+                        let len = self.values[input as usize].len();
+                        if needs(k) {
+                            let gx = &mut self.grads[input as usize];
+                            for (t, &v) in gx.iter_mut().zip(&g[at..at + len]) {
+                                *t = *t + v;
+                            }
+                        }
+                        at += len;
+                    }
+                }
+                Op::Tile { .. } => {
+                    let gx = &mut self.grads[inputs[0] as usize];
+                    let len = gx.len();
+                    for copy in g.chunks_exact(len) {
+                        for (t, &v) in gx.iter_mut().zip(copy) {
+                            *t = *t + v;
+                        }
+                    }
+                }
+                Op::Mse => {
+                    let y = self.values[inputs[0] as usize].clone();
+                    let t = self.values[inputs[1] as usize].clone();
+                    let norm = L::from_f64(2.0 / y.len() as f64);
+                    for (side, &input) in inputs.iter().enumerate() {
+                        if !needs(side) {
+                            continue;
+                        }
+                        let gx = &mut self.grads[input as usize];
+                        for (i, target) in gx.iter_mut().enumerate() {
+                            let d = ((y[i] - t[i]) * norm) * g[0];
+                            *target = *target + if side == 0 { d } else { -d };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn weight_index(layout: WeightLayout, inputs: usize, outputs: usize, i: usize, o: usize) -> usize {
+    match layout {
+        WeightLayout::InOut => i * outputs + o,
+        WeightLayout::OutIn => o * inputs + i,
+    }
+}

@@ -1,0 +1,259 @@
+//! The recorded program: nodes in topological order, each an op over earlier nodes.
+//!
+//! A tape is built once (see [`Graph`](crate::Graph)) and never changes afterwards; values
+//! and gradients live outside it, in [`Values`](crate::Values) and [`Grads`](crate::Grads),
+//! so one tape serves any number of models and batch sizes.
+//!
+//! # Tensors
+//! Every node is a tensor of `features` values per sample, either *batched* (one value per
+//! sample of the batch and feature) or *unbatched* (one value per feature, shared by all
+//! samples: parameters, constants, regularisers, the loss). Mixed operands broadcast: an
+//! unbatched operand is repeated over the batch, and a one-feature operand over the features.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Identifies a node of one tape. Using it with another tape is a bug and panics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId {
+    pub(crate) tape: u32,
+    pub(crate) index: u32,
+}
+
+impl NodeId {
+    /// Position in the tape's node list.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+pub(crate) fn next_tape_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Size of a tensor per sample, and whether it has a batch axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// One value per sample (true) or one value shared by the whole batch (false).
+    pub batched: bool,
+    /// Values per sample (batched) or in total (unbatched).
+    pub features: usize,
+}
+
+impl Shape {
+    /// A tensor with `features` values for every sample of the batch.
+    pub fn batched(features: usize) -> Self {
+        Shape {
+            batched: true,
+            features,
+        }
+    }
+
+    /// A tensor of `features` values shared by all samples.
+    pub fn unbatched(features: usize) -> Self {
+        Shape {
+            batched: false,
+            features,
+        }
+    }
+
+    /// One unbatched value.
+    pub fn scalar() -> Self {
+        Self::unbatched(1)
+    }
+}
+
+/// Elementwise functions of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    /// sgn(v) in {-1, 0, 1}; passes no gradient.
+    Sign,
+    Ln,
+    Exp,
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+    Relu,
+    /// Round half to even; passes no gradient.
+    Round,
+    /// 1 / v.
+    Recip,
+    /// v^2.
+    Square,
+    Sqrt,
+    /// Identity that passes no gradient (a stop-gradient).
+    Detach,
+    /// min(max(v, lo), hi); gradient 1 on the closed interval [lo, hi].
+    Clamp {
+        lo: f32,
+        hi: f32,
+    },
+    /// The indicator [v < threshold]; passes no gradient.
+    Less {
+        threshold: f32,
+    },
+}
+
+/// Elementwise functions of two tensors (broadcasting as described in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// base^exponent with both operands tensors.
+    Pow,
+    /// Elementwise minimum; ties split the gradient half/half.
+    Min,
+    /// Elementwise maximum; ties split the gradient half/half.
+    Max,
+}
+
+/// How a weight matrix of a dense product is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// `in x out`, row-major: `w[i * out + o]` (the Real NPU and NPU).
+    InOut,
+    /// `out x in`, row-major: `w[o * in + i]` (every other unit).
+    OutIn,
+}
+
+/// What a node computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Data written by the caller before each forward pass.
+    Input,
+    /// A trainable tensor; `index` is its position among the tape's parameters.
+    Param {
+        index: usize,
+    },
+    /// Fixed values, set when buffers are created.
+    Const {
+        values: Vec<f32>,
+    },
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// Sums consecutive groups of `group` features: `features / group` outputs.
+    SumFeatures {
+        group: usize,
+    },
+    /// Multiplies consecutive groups of `group` features.
+    ProdFeatures {
+        group: usize,
+    },
+    /// Mean over the batch of each feature (batched to unbatched).
+    MeanBatch,
+    /// Mean over every element (batch and features), one value.
+    MeanAll,
+    /// Sum over every element, one value.
+    SumAll,
+    /// Euclidean norm over every element, one value.
+    Norm2,
+    /// Dense product `[.., in] x [in, out] -> [.., out]` with an unbatched weight.
+    Matmul {
+        inputs: usize,
+        outputs: usize,
+        layout: WeightLayout,
+    },
+    /// Features of the inputs one after the other.
+    Concat,
+    /// The input's features repeated `times` times.
+    Tile {
+        times: usize,
+    },
+    /// Mean squared error between two tensors of the same shape, one value.
+    Mse,
+}
+
+impl Op {
+    /// Whether gradients flow through this op to its inputs.
+    pub fn is_differentiable(&self) -> bool {
+        !matches!(
+            self,
+            Op::Input
+                | Op::Param { .. }
+                | Op::Const { .. }
+                | Op::Unary(
+                    UnaryOp::Sign | UnaryOp::Round | UnaryOp::Detach | UnaryOp::Less { .. }
+                )
+        )
+    }
+}
+
+/// One recorded operation.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    /// Indices of the input nodes, all smaller than this node's index.
+    pub inputs: Vec<u32>,
+    pub shape: Shape,
+    /// Whether the loss gradient with respect to this node is needed: the node depends on a
+    /// parameter (or an input recorded with gradients) through differentiable ops only.
+    pub needs_grad: bool,
+}
+
+/// A trainable tensor of the tape.
+#[derive(Clone, Debug)]
+pub struct ParamInfo {
+    pub node: NodeId,
+    pub name: String,
+    pub shape: Shape,
+    /// Where the parameter lives in the flat parameter vector of [`Values::params`](crate::Values::params).
+    pub range: std::ops::Range<usize>,
+}
+
+/// A finished, immutable program.
+#[derive(Clone, Debug)]
+pub struct Tape {
+    pub(crate) id: u32,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) params: Vec<ParamInfo>,
+    pub(crate) output: NodeId,
+}
+
+impl Tape {
+    /// All nodes in evaluation order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node `id` refers to.
+    ///
+    /// # Panics
+    /// If `id` belongs to another tape.
+    pub fn node(&self, id: NodeId) -> &Node {
+        self.check(id);
+        &self.nodes[id.index()]
+    }
+
+    /// Trainable tensors in declaration order.
+    pub fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+
+    /// Total number of trainable values.
+    pub fn param_len(&self) -> usize {
+        self.params.last().map_or(0, |p| p.range.end)
+    }
+
+    /// The node the backward pass differentiates (the loss).
+    pub fn output(&self) -> NodeId {
+        self.output
+    }
+
+    /// The id of the node at `index`.
+    pub fn id_at(&self, index: usize) -> NodeId {
+        assert!(index < self.nodes.len(), "node index {index} out of range");
+        NodeId {
+            tape: self.id,
+            index: index as u32,
+        }
+    }
+
+    pub(crate) fn check(&self, id: NodeId) {
+        assert_eq!(id.tape, self.id, "node id from another tape");
+    }
+}
