@@ -75,7 +75,12 @@ pub fn finite_difference(
         let (c1, c2) = (central(fp, fm, h), central(fp2, fm2, h / 2.0));
         let right = 2.0 * (fp2 - f0) / (h / 2.0) - (fp - f0) / h;
         let left = 2.0 * (f0 - fm2) / (h / 2.0) - (f0 - fm) / h;
-        let error = (c1 - c2).abs();
+        // truncation (the two step sizes disagree) plus the roundoff of the quotients
+        let magnitude = [f0, fp, fm, fp2, fm2]
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let roundoff = 8.0 * f64::EPSILON * magnitude / (h / 2.0);
+        let error = (c1 - c2).abs() + roundoff;
         Derivative {
             central: (4.0 * c2 - c1) / 3.0,
             left,

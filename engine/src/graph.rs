@@ -179,6 +179,11 @@ impl<'g> Var<'g> {
         self.graph.shape_of(self.id)
     }
 
+    /// The graph this node belongs to.
+    pub fn graph(self) -> &'g Graph {
+        self.graph
+    }
+
     fn unary(self, op: UnaryOp) -> Var<'g> {
         self.graph.push(Op::Unary(op), &[self.id], self.shape())
     }

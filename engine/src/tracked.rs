@@ -39,11 +39,12 @@ impl Tracked {
     }
 
     /// `value` rounded once (a correctly rounded basic operation) after input errors
-    /// `propagated`.
+    /// `propagated`. Exact inputs with an f32-representable result round to themselves.
     fn rounded(value: f64, propagated: f64) -> Self {
+        let exact = propagated == 0.0 && f64::from(value as f32) == value;
         Tracked {
             value,
-            bound: propagated + value.abs(),
+            bound: if exact { 0.0 } else { propagated + value.abs() },
         }
     }
 
@@ -58,6 +59,26 @@ impl Tracked {
     /// Propagation through a smooth unary function with derivative `slope`.
     fn through(self, value: f64, slope: f64) -> Self {
         Self::transcendental(value, slope.abs() * self.bound)
+    }
+}
+
+/// Where the exact |value| rounds to 1 in f32, our tanh and sigmoid return exactly ±1 (see
+/// `math.rs`), so their own error is the distance of the exact value from 1, not a few ulp.
+/// Without this, derivatives such as 1 - tanh(1000 w)^2 of a saturated tanh would carry the
+/// bound of a non-saturated one.
+fn saturating(general: Tracked, magnitude: f64, propagated: f64) -> Tracked {
+    // Far beyond f32 resolution: the f32 result is exactly ±1 and so, in effect, is the
+    // exact value.
+    const NEGLIGIBLE: f64 = 1e-60;
+    if (magnitude as f32) == 1.0 {
+        let own = (1.0 - magnitude) / (f64::from(f32::EPSILON) / 2.0);
+        let bound = propagated + own;
+        Tracked {
+            value: general.value,
+            bound: if bound < NEGLIGIBLE { 0.0 } else { bound },
+        }
+    } else {
+        general
     }
 }
 
@@ -177,11 +198,17 @@ impl Real for Tracked {
     }
     fn tanh(self) -> Self {
         let value = self.value.tanh();
-        self.through(value, 1.0 - value * value)
+        let slope = 1.0 - value * value;
+        saturating(
+            self.through(value, slope),
+            value.abs(),
+            slope.abs() * self.bound,
+        )
     }
     fn sigmoid(self) -> Self {
         let value = Real::sigmoid(self.value);
-        self.through(value, value * (1.0 - value))
+        let slope = value * (1.0 - value);
+        saturating(self.through(value, slope), value, slope.abs() * self.bound)
     }
     fn pow(self, exponent: Self) -> Self {
         let value = self.value.powf(exponent.value);

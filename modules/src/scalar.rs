@@ -1,0 +1,46 @@
+//! Scalars the closed-form gradients are written over: f32, f64 and `engine::Tracked`.
+
+use engine::Real;
+
+/// A scalar number type (comparisons give plain booleans).
+pub trait Scalar: Real<Mask = bool> {
+    /// The value as f64.
+    fn to_f64(self) -> f64;
+}
+
+impl Scalar for f32 {
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Scalar for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Scalar for engine::Tracked {
+    fn to_f64(self) -> f64 {
+        self.value
+    }
+}
+
+/// Products of all but one factor, for every factor: `out[k] = prod_{l != k} f[l]`, formed
+/// explicitly left to right (no division, so zero factors need no special case).
+pub fn products_of_others<S: Scalar>(factors: &[S]) -> Vec<S> {
+    (0..factors.len())
+        .map(|k| {
+            factors
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != k)
+                .fold(S::one(), |acc, (_, &f)| acc * f)
+        })
+        .collect()
+}
+
+/// The product of all factors, left to right.
+pub fn product<S: Scalar>(factors: &[S]) -> S {
+    factors.iter().fold(S::one(), |acc, &f| acc * f)
+}
