@@ -1,1 +1,4 @@
+//! Datasets, training loops, evaluation, sweeps and reports of the single module task, and
+//! the `nalm` command-line tool built on them.
 
+pub mod cli;

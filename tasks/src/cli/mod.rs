@@ -1,0 +1,28 @@
+//! The `nalm` command line: one file per subcommand.
+
+pub mod grad_audit;
+
+use clap::{Parser, Subcommand};
+
+/// Neural arithmetic logic modules: train, sweep and audit thousands of tiny division
+/// networks on the CPU.
+#[derive(Debug, Parser)]
+#[command(name = "nalm", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare every parameter gradient four ways: tape, closed form (f32 and f64) and f64
+    /// finite differences, at points from the nine ranges and at singular points.
+    GradAudit(grad_audit::Args),
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::GradAudit(args) => grad_audit::run(&args),
+    }
+}
