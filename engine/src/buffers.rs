@@ -10,19 +10,53 @@
 //!   ([`Values::params`]) and their gradients another ([`Grads::params`]), ready for the
 //!   optimiser.
 //! * Slots are assigned in node order, so every input of a node lives before it in its arena;
-//!   the evaluators split the arenas there to read inputs while writing the node.
+//!   the evaluator splits the arenas there to read inputs while writing the node.
+//! * An op that saves something for its backward pass (pow keeps ln(base)) gets an auxiliary
+//!   slot of its own shape right after its slot.
+
+use std::sync::Arc;
 
 use wide::f32x8;
 
-use crate::tape::{NodeId, Op, Tape};
+use crate::eval::Plan;
+use crate::tape::{BinaryOp, NodeId, Op, Tape};
 
-/// Where one node's values live.
+/// Where one node's values live: `features` rows of `chunks` vectors at `offset` in the row
+/// arena (batched), or `features` values at `offset` in the flat arena (unbatched).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Slot {
-    /// `features` rows of `chunks` vectors starting at `offset` in the row arena.
-    Rows { offset: usize, features: usize },
-    /// `len` values starting at `offset` in the flat arena.
-    Flat { offset: usize, len: usize },
+pub(crate) struct Loc {
+    pub batched: bool,
+    pub offset: usize,
+    pub features: usize,
+}
+
+impl Loc {
+    /// Length in its arena's units (vectors or values).
+    pub fn len(self, chunks: usize) -> usize {
+        if self.batched {
+            self.features * chunks
+        } else {
+            self.features
+        }
+    }
+
+    /// The arena range of the slot.
+    pub fn range(self, chunks: usize) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len(chunks)
+    }
+
+    /// The auxiliary slot that follows this one.
+    pub fn aux(self, chunks: usize) -> Loc {
+        Loc {
+            offset: self.offset + self.len(chunks),
+            ..self
+        }
+    }
+}
+
+/// Whether an op saves an auxiliary tensor of its own shape for its backward pass.
+pub(crate) fn has_aux(op: &Op) -> bool {
+    matches!(op, Op::Binary(BinaryOp::Pow))
 }
 
 /// Slot assignment for one tape at one batch size.
@@ -31,7 +65,7 @@ pub(crate) struct Layout {
     pub tape: u32,
     pub batch: usize,
     pub chunks: usize,
-    pub slots: Vec<Slot>,
+    pub locs: Vec<Loc>,
     pub rows_len: usize,
     pub flat_len: usize,
     pub param_len: usize,
@@ -46,42 +80,41 @@ impl Layout {
         assert!(batch > 0, "batch size must be at least 1");
         let chunks = batch.div_ceil(8);
         let param_len = tape.param_len();
-        let mut rows_len = 0;
-        let mut flat_len = param_len;
-        let mut scratch_len = 0;
-        let mut slots = Vec::with_capacity(tape.nodes.len());
+        let (mut rows_len, mut flat_len, mut scratch_len) = (0, param_len, 0);
+        let mut locs = Vec::with_capacity(tape.nodes.len());
         for node in &tape.nodes {
             let features = node.shape.features;
-            let slot = if let Op::Param { index } = node.op {
-                let range = &tape.params[index].range;
-                Slot::Flat {
-                    offset: range.start,
-                    len: range.len(),
+            let copies = if has_aux(&node.op) { 2 } else { 1 };
+            let loc = if let Op::Param { index } = node.op {
+                Loc {
+                    batched: false,
+                    offset: tape.params[index].range.start,
+                    features,
                 }
             } else if node.shape.batched {
-                let slot = Slot::Rows {
-                    offset: rows_len,
+                rows_len += copies * features * chunks;
+                Loc {
+                    batched: true,
+                    offset: rows_len - copies * features * chunks,
                     features,
-                };
-                rows_len += features * chunks;
-                slot
+                }
             } else {
-                let slot = Slot::Flat {
-                    offset: flat_len,
-                    len: features,
-                };
-                flat_len += features;
-                slot
+                flat_len += copies * features;
+                Loc {
+                    batched: false,
+                    offset: flat_len - copies * features,
+                    features,
+                }
             };
             if let Op::ProdFeatures { group } = node.op {
-                let per_group = if node.shape.batched {
+                let lanes = if node.shape.batched {
                     group * chunks
                 } else {
                     group.div_ceil(8)
                 };
-                scratch_len = scratch_len.max(per_group);
+                scratch_len = scratch_len.max(lanes);
             }
-            slots.push(slot);
+            locs.push(loc);
         }
         let lane_mask = (0..chunks)
             .map(|c| {
@@ -98,7 +131,7 @@ impl Layout {
             tape: tape.id,
             batch,
             chunks,
-            slots,
+            locs,
             rows_len,
             flat_len,
             param_len,
@@ -111,9 +144,9 @@ impl Layout {
         assert_eq!(self.tape, tape.id, "buffers were made for another tape");
     }
 
-    pub fn slot(&self, id: NodeId) -> Slot {
+    pub fn loc(&self, id: NodeId) -> Loc {
         assert_eq!(id.tape, self.tape, "node id from another tape");
-        self.slots[id.index()]
+        self.locs[id.index()]
     }
 }
 
@@ -157,18 +190,16 @@ macro_rules! arena_access {
             /// # Panics
             /// If the node is batched.
             pub fn flat(&self, id: NodeId) -> &[f32] {
-                match self.layout.slot(id) {
-                    Slot::Flat { offset, len } => &self.flat[offset..offset + len],
-                    Slot::Rows { .. } => panic!("node {} is batched", id.index()),
-                }
+                let loc = self.layout.loc(id);
+                assert!(!loc.batched, "node {} is batched", id.index());
+                &self.flat[loc.range(1)]
             }
 
             /// Mutable view of [`Self::flat`].
             pub fn flat_mut(&mut self, id: NodeId) -> &mut [f32] {
-                match self.layout.slot(id) {
-                    Slot::Flat { offset, len } => &mut self.flat[offset..offset + len],
-                    Slot::Rows { .. } => panic!("node {} is batched", id.index()),
-                }
+                let loc = self.layout.loc(id);
+                assert!(!loc.batched, "node {} is batched", id.index());
+                &mut self.flat[loc.range(1)]
             }
 
             /// The single value of a one-element unbatched node (the loss, a regulariser).
@@ -186,30 +217,29 @@ macro_rules! arena_access {
 
             /// Value of feature `f` for sample `b`, batched or not (unbatched ignores `b`).
             pub fn get(&self, id: NodeId, b: usize, f: usize) -> f32 {
-                match self.layout.slot(id) {
-                    Slot::Flat { .. } => self.flat(id)[f],
-                    Slot::Rows { .. } => self.feature(id, f)[b],
+                if self.layout.loc(id).batched {
+                    self.feature(id, f)[b]
+                } else {
+                    self.flat(id)[f]
                 }
             }
 
             fn row_range(&self, id: NodeId, f: usize) -> std::ops::Range<usize> {
-                match self.layout.slot(id) {
-                    Slot::Rows { offset, features } => {
-                        assert!(f < features, "feature {f} of {features}");
-                        let start = offset + f * self.layout.chunks;
-                        start..start + self.layout.chunks
-                    }
-                    Slot::Flat { .. } => panic!("node {} is unbatched", id.index()),
-                }
+                let loc = self.layout.loc(id);
+                assert!(loc.batched, "node {} is unbatched", id.index());
+                assert!(f < loc.features, "feature {f} of {}", loc.features);
+                let start = loc.offset + f * self.layout.chunks;
+                start..start + self.layout.chunks
             }
         }
     };
 }
 
 /// Forward values of every node of one tape, for one batch size. Also holds the parameters.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Values {
     pub(crate) layout: Layout,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) rows: Vec<f32x8>,
     pub(crate) flat: Vec<f32>,
 }
@@ -219,6 +249,7 @@ impl Values {
     pub fn new(tape: &Tape, batch: usize) -> Values {
         let layout = Layout::new(tape, batch);
         let mut values = Values {
+            plan: Arc::new(Plan::new(tape, &layout)),
             rows: vec![f32x8::ZERO; layout.rows_len],
             flat: vec![0.0; layout.flat_len],
             layout,
@@ -234,12 +265,22 @@ impl Values {
     }
 }
 
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Values")
+            .field("batch", &self.layout.batch)
+            .field("flat", &self.flat)
+            .finish_non_exhaustive()
+    }
+}
+
 arena_access!(Values);
 
 /// Gradients of the tape's output with respect to every node that needs one.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Grads {
     pub(crate) layout: Layout,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) rows: Vec<f32x8>,
     pub(crate) flat: Vec<f32>,
     pub(crate) scratch: Vec<f32x8>,
@@ -250,11 +291,21 @@ impl Grads {
     pub fn new(tape: &Tape, batch: usize) -> Grads {
         let layout = Layout::new(tape, batch);
         Grads {
+            plan: Arc::new(Plan::new(tape, &layout)),
             rows: vec![f32x8::ZERO; layout.rows_len],
             flat: vec![0.0; layout.flat_len],
             scratch: vec![f32x8::ZERO; layout.scratch_len],
             layout,
         }
+    }
+}
+
+impl std::fmt::Debug for Grads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grads")
+            .field("batch", &self.layout.batch)
+            .field("flat", &self.flat)
+            .finish_non_exhaustive()
     }
 }
 

@@ -266,7 +266,7 @@ pub fn check_tape(tape: &Tape, values: &Values) -> TapeCheck {
     };
     for (index, node) in tape.nodes().iter().enumerate() {
         let id = tape.id_at(index);
-        if !matches!(node.op, Op::Input | Op::Param { .. } | Op::Const { .. }) {
+        if node.live && !matches!(node.op, Op::Input | Op::Param { .. } | Op::Const { .. }) {
             for (i, &reference) in tracked.value(id).iter().enumerate() {
                 let got = element(&|id, b, f| fast.get(id, b, f), id, i);
                 check.values.push(ValueCheck {

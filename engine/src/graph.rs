@@ -68,6 +68,7 @@ impl Graph {
             inputs: inputs.iter().map(|i| i.index).collect(),
             shape,
             needs_grad,
+            live: true,
         });
         Var { graph: self, id }
     }
@@ -143,8 +144,8 @@ impl Graph {
 
     /// Freezes the graph into a tape whose backward pass differentiates `output`.
     ///
-    /// Nodes the output does not depend on are kept (their values can still be read) but get
-    /// no gradient.
+    /// Nodes the output does not depend on are kept in the tape but are neither evaluated nor
+    /// differentiated.
     pub fn finish(&self, output: Var<'_>) -> Tape {
         assert_eq!(output.id.tape, self.id, "finish: output from another graph");
         let mut nodes = self.nodes.borrow().clone();
@@ -159,6 +160,7 @@ impl Graph {
         }
         for (node, feeds) in nodes.iter_mut().zip(feeds_output) {
             node.needs_grad &= feeds;
+            node.live = feeds;
         }
         Tape {
             id: self.id,

@@ -20,10 +20,8 @@
 //! the ranges the modules use, tested). Derivative conventions at singular points follow
 //! PyTorch and are documented in [`ops`].
 
-mod access;
-pub mod backward;
 pub mod buffers;
-pub mod forward;
+mod eval;
 pub mod gradcheck;
 pub mod graph;
 pub mod math;
@@ -34,9 +32,8 @@ pub mod reference;
 pub mod tape;
 pub mod tracked;
 
-pub use backward::backward;
 pub use buffers::{Grads, Values};
-pub use forward::forward;
+pub use eval::{backward, forward};
 pub use graph::{Graph, Var};
 pub use real::Real;
 pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};

@@ -7,7 +7,8 @@
 //! asserted by `engine/tests/ulp.rs` and listed in the README: at most 2 ulp for each function.
 //!
 //! The polynomial coefficients are the single-precision minimax fits of the Cephes library
-//! (S. L. Moshier); range reductions are Cody-Waite with fused multiply-adds.
+//! (S. L. Moshier), evaluated by Estrin's scheme; range reductions are Cody-Waite with fused
+//! multiply-adds.
 
 // The coefficients are kept digit for digit as published, beyond f32 precision.
 #![allow(clippy::excessive_precision)]
@@ -20,14 +21,46 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
-/// Horner evaluation with fused multiply-adds; coefficients from the highest degree down.
+/// A polynomial by Estrin's scheme; coefficients from the highest degree down. Terms are
+/// paired, (c0 + c1 x) + x^2 (c2 + c3 x) + ..., recursively in x^2, x^4, ..., so the chain of
+/// dependent fused multiply-adds is about log2(degree) long instead of degree: these
+/// functions are latency bound, and the shorter chains let consecutive vectors overlap.
 #[inline(always)]
-fn horner(x: f32x8, coefficients: &[f32]) -> f32x8 {
-    let mut acc = f32x8::splat(coefficients[0]);
-    for &c in &coefficients[1..] {
-        acc = acc.mul_add(x, f32x8::splat(c));
+fn estrin(x: f32x8, coefficients: &[f32]) -> f32x8 {
+    let n = coefficients.len();
+    debug_assert!((1..=16).contains(&n));
+    let coefficient = |k: usize| f32x8::splat(coefficients[n - 1 - k]);
+    let mut terms = [f32x8::ZERO; 8];
+    let mut len = 0;
+    let mut k = 0;
+    while k < n {
+        terms[len] = if k + 1 < n {
+            coefficient(k + 1).mul_add(x, coefficient(k))
+        } else {
+            coefficient(k)
+        };
+        len += 1;
+        k += 2;
     }
-    acc
+    let mut power = x * x;
+    while len > 1 {
+        let mut next = 0;
+        let mut j = 0;
+        while j < len {
+            terms[next] = if j + 1 < len {
+                terms[j + 1].mul_add(power, terms[j])
+            } else {
+                terms[j]
+            };
+            next += 1;
+            j += 2;
+        }
+        len = next;
+        if len > 1 {
+            power = power * power;
+        }
+    }
+    terms[0]
 }
 
 #[inline(always)]
@@ -67,7 +100,7 @@ fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
     let r = r + lo;
     let r = n.mul_neg_add(f32x8::splat(LN2_LO), r);
     // e^r = 1 + r + r^2 p(r) on |r| <= ln2 / 2.
-    let p = horner(
+    let p = estrin(
         r,
         &[
             1.987_569_1e-4,
@@ -79,6 +112,18 @@ fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
         ],
     );
     let y = p.mul_add(r * r, r) + f32x8::ONE;
+    // The common case: 2^n is a normal number, built directly from its exponent bits.
+    if t.abs().simd_lt(f32x8::splat(87.0)).all() {
+        return y * from_i32_bits((n.round_int() + i32x8::splat(127)) << 23);
+    }
+    exp_limits(t, y, n)
+}
+
+/// e^t = y 2^n near and beyond the ends of the f32 range (subnormal results, overflow), and
+/// NaN.
+#[cold]
+#[inline(never)]
+fn exp_limits(t: f32x8, y: f32x8, n: f32x8) -> f32x8 {
     let y = scale_by_pow2(y, n);
     // Far outside the finite range the reduction above is meaningless; pin the limits.
     let y = t.simd_gt(f32x8::splat(100.0)).select(f32x8::INFINITY, y);
@@ -93,24 +138,21 @@ pub fn exp(x: f32x8) -> f32x8 {
     exp_hilo(x, f32x8::ZERO)
 }
 
-/// Splits a finite positive x into x = 2^e * m with m in [sqrt(1/2), sqrt(2)) and returns
-/// (e, f, tail) with ln m = f + tail, f = m - 1 exact and |tail| <= 0.06. Subnormal inputs are
-/// scaled up first. Garbage for x <= 0, infinities and NaN; callers select those themselves.
+/// Splits a positive normal x into x = 2^e * m with m in [sqrt(1/2), sqrt(2)) and returns
+/// (e, f, tail) with ln m = f + tail, f = m - 1 exact and |tail| <= 0.06.
 #[inline(always)]
-fn ln_parts(x: f32x8) -> (f32x8, f32x8, f32x8) {
-    let subnormal = x.simd_lt(f32x8::MIN_POSITIVE);
-    let x = subnormal.select(x * f32x8::splat(8_388_608.0), x);
+fn ln_parts_normal(x: f32x8) -> (f32x8, f32x8, f32x8) {
     let bits = x.to_bits();
     let exponent = as_i32(bits >> 23) - i32x8::splat(126);
     let mantissa_bits = (bits & u32x8::splat(0x007f_ffff)) | u32x8::splat(0x3f00_0000);
     // m in [0.5, 1) and x = m 2^exponent.
     let m = f32x8::from_bits(mantissa_bits);
-    let e = f32x8::from_i32x8(exponent) - subnormal.select(f32x8::splat(23.0), f32x8::ZERO);
+    let e = f32x8::from_i32x8(exponent);
     let small = m.simd_lt(f32x8::splat(SQRT_HALF));
     let e = small.select(e - f32x8::ONE, e);
     let f = small.select(m + m, m) - f32x8::ONE;
     let z = f * f;
-    let p = horner(
+    let p = estrin(
         f,
         &[
             7.037_683_6e-2,
@@ -128,13 +170,52 @@ fn ln_parts(x: f32x8) -> (f32x8, f32x8, f32x8) {
     (e, f, tail)
 }
 
+/// [`ln_parts_normal`] for any finite positive x, subnormals scaled up first. Garbage for
+/// x <= 0, infinities and NaN; callers select those themselves.
+#[inline(always)]
+fn ln_parts(x: f32x8) -> (f32x8, f32x8, f32x8) {
+    let subnormal = x.simd_lt(f32x8::MIN_POSITIVE);
+    let (e, f, tail) = ln_parts_normal(subnormal.select(x * f32x8::splat(8_388_608.0), x));
+    (
+        e - subnormal.select(f32x8::splat(23.0), f32x8::ZERO),
+        f,
+        tail,
+    )
+}
+
+/// Whether every lane is a positive normal number.
+#[inline(always)]
+fn all_normal_positive(x: f32x8) -> bool {
+    (x.simd_ge(f32x8::MIN_POSITIVE) & x.simd_le(f32x8::MAX)).all()
+}
+
 /// Natural logarithm: -inf at ±0, NaN below zero, +inf at +inf.
 #[inline]
 pub fn ln(x: f32x8) -> f32x8 {
+    if all_normal_positive(x) {
+        let (e, f, tail) = ln_parts_normal(x);
+        return ln_from_parts(e, f, tail);
+    }
+    ln_general(x)
+}
+
+#[cold]
+#[inline(never)]
+fn ln_general(x: f32x8) -> f32x8 {
     let (e, f, tail) = ln_parts(x);
+    ln_special_values(x, ln_from_parts(e, f, tail))
+}
+
+/// ln x = e ln 2 + f + tail, the large and small parts of ln 2 added last and first.
+#[inline(always)]
+fn ln_from_parts(e: f32x8, f: f32x8, tail: f32x8) -> f32x8 {
     let y = e.mul_add(f32x8::splat(LN2_LO), tail);
     let y = f + y;
-    let y = e.mul_add(f32x8::splat(LN2_HI), y);
+    e.mul_add(f32x8::splat(LN2_HI), y)
+}
+
+#[inline(always)]
+fn ln_special_values(x: f32x8, y: f32x8) -> f32x8 {
     let y = x.simd_eq(f32x8::INFINITY).select(f32x8::INFINITY, y);
     let y = x.simd_eq(f32x8::ZERO).select(f32x8::NEG_INFINITY, y);
     // x < 0 and NaN both give NaN.
@@ -148,10 +229,40 @@ pub fn ln(x: f32x8) -> f32x8 {
 /// of `exp` alone (tested for |exponent| <= 4 over bases from 1e-6 to 1e6).
 #[inline]
 pub fn pow(base: f32x8, exponent: f32x8) -> f32x8 {
-    let a = base.abs();
-    let (e, f, tail) = ln_parts(a);
-    // exponent * ln a = exponent * (e LN2_HI + f + (tail + e LN2_LO)), with the two large
-    // products split exactly by fused multiply-adds and added with an exact two-sum.
+    pow_and_ln(base, exponent).0
+}
+
+/// (base^exponent, ln(base)): the power and the logarithm it was computed from, which the
+/// exponent's derivative base^e ln(base) needs. ln(base) has the special values of [`ln`].
+#[inline]
+pub fn pow_and_ln(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
+    // The common case: a positive normal base and a finite exponent.
+    if all_normal_positive(base) & exponent.abs().simd_le(f32x8::MAX).all() {
+        let (e, f, tail) = ln_parts_normal(base);
+        return (
+            power_from_parts(e, f, tail, exponent),
+            ln_from_parts(e, f, tail),
+        );
+    }
+    pow_and_ln_general(base, exponent)
+}
+
+#[cold]
+#[inline(never)]
+fn pow_and_ln_general(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
+    let (e, f, tail) = ln_parts(base.abs());
+    let power = power_from_parts(e, f, tail, exponent);
+    (
+        pow_special_values(base, exponent, power),
+        ln_special_values(base, ln_from_parts(e, f, tail)),
+    )
+}
+
+/// e^(exponent ln a) from the parts of ln a = e LN2_HI + f + (tail + e LN2_LO): the two
+/// large products are split exactly by fused multiply-adds and added with an exact two-sum,
+/// so the argument of the exponential keeps about 40 bits.
+#[inline(always)]
+fn power_from_parts(e: f32x8, f: f32x8, tail: f32x8, exponent: f32x8) -> f32x8 {
     let big = e * f32x8::splat(LN2_HI);
     let hi = exponent * big;
     let hi_error = exponent.mul_sub(big, hi);
@@ -162,8 +273,13 @@ pub fn pow(base: f32x8, exponent: f32x8) -> f32x8 {
     let sum_error = (hi - (sum - virtual_mid)) + (mid - virtual_mid);
     let small = e.mul_add(f32x8::splat(LN2_LO), tail);
     let lo = exponent.mul_add(small, sum_error + hi_error + mid_error);
-    let magnitude = exp_hilo(sum, lo);
+    exp_hilo(sum, lo)
+}
 
+#[cold]
+#[inline(never)]
+fn pow_special_values(base: f32x8, exponent: f32x8, magnitude: f32x8) -> f32x8 {
+    let a = base.abs();
     let integer = exponent.round_ties_even().simd_eq(exponent);
     let half = exponent * f32x8::HALF;
     let odd = integer & half.round_ties_even().simd_ne(half);
@@ -209,9 +325,9 @@ pub fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
     let r = q.mul_neg_add(f32x8::splat(PIO2_2), r);
     let r = q.mul_neg_add(f32x8::splat(PIO2_3), r);
     let z = r * r;
-    let s = horner(z, &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1]);
+    let s = estrin(z, &[-1.951_529_6e-4, 8.332_161e-3, -1.666_665_5e-1]);
     let sin_r = (s * z).mul_add(r, r);
-    let c = horner(z, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2]);
+    let c = estrin(z, &[2.443_315_7e-5, -1.388_731_6e-3, 4.166_664_6e-2]);
     let cos_r = (c * z).mul_add(z, z.mul_neg_add(f32x8::HALF, f32x8::ONE));
 
     // Quadrant k = q mod 4: sin x = (sin r, cos r, -sin r, -cos r)[k], cos x = sin(x + π/2).
@@ -267,7 +383,7 @@ pub fn cos(x: f32x8) -> f32x8 {
 pub fn tanh(x: f32x8) -> f32x8 {
     let a = x.abs();
     let z = x * x;
-    let p = horner(
+    let p = estrin(
         z,
         &[
             -5.704_988_7e-3,

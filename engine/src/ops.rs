@@ -19,7 +19,7 @@
 //! | sin, cos | cos v, -sin v |
 //! | min, max | to the smaller (larger) argument; at an exact tie half to each |
 //!
-//! Reductions and products over features are in `forward.rs` / `backward.rs`; the product's
+//! Reductions and products over features are in `eval/`; the product's
 //! gradient is the product of the other factors, formed explicitly (never by division), so a
 //! zero factor needs no special case.
 //!
@@ -30,14 +30,14 @@ use crate::Real;
 use crate::tape::{BinaryOp, UnaryOp};
 
 /// An elementwise function of one tensor.
-pub trait UnaryKernel: Copy {
+pub trait UnaryKernel: Copy + Send + Sync + 'static {
     fn value<L: Real>(self, v: L) -> L;
     /// Gradient contribution to the input from upstream `g`, given input `v` and output `out`.
     fn grad<L: Real>(self, v: L, out: L, g: L) -> L;
 }
 
 /// An elementwise function of two tensors.
-pub trait BinaryKernel: Copy {
+pub trait BinaryKernel: Copy + Send + Sync + 'static {
     fn value<L: Real>(self, a: L, b: L) -> L;
     fn grad_a<L: Real>(self, a: L, b: L, out: L, g: L) -> L;
     fn grad_b<L: Real>(self, a: L, b: L, out: L, g: L) -> L;

@@ -190,9 +190,13 @@ pub struct Node {
     /// Indices of the input nodes, all smaller than this node's index.
     pub inputs: Vec<u32>,
     pub shape: Shape,
-    /// Whether the loss gradient with respect to this node is needed: the node depends on a
-    /// parameter (or an input recorded with gradients) through differentiable ops only.
+    /// Whether the loss gradient with respect to this node is needed: the output depends on
+    /// the node, and the node on a parameter (or an input recorded with gradients) through
+    /// differentiable ops.
     pub needs_grad: bool,
+    /// Whether the output depends on this node. Nodes that do not feed the output are not
+    /// evaluated by the forward pass.
+    pub live: bool,
 }
 
 /// A trainable tensor of the tape.

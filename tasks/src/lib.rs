@@ -2,3 +2,4 @@
 //! the `nalm` command-line tool built on them.
 
 pub mod cli;
+pub mod train;

@@ -1,0 +1,565 @@
+//! Backward steps: each node's contribution to its inputs' gradients.
+//!
+//! A step reads the forward values and the node's own gradient and adds into an input's
+//! gradient slot, which lies before the node's slot when both share an arena.
+
+use wide::f32x8;
+
+use super::operand::{OneRow, Operand, OwnRows, Row, Scalar, Splats, flat_index, with_operand};
+use super::{BackwardStep, Dense, batch_sum};
+use crate::Real;
+use crate::buffers::{Layout, Loc};
+use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
+use crate::tape::{BinaryOp, Op, Tape};
+
+/// The backward steps of node `index`, one per input that needs a gradient (none for leaves).
+pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardStep> {
+    let node = &tape.nodes[index];
+    let out = layout.locs[index];
+    let input = |k: usize| layout.locs[node.inputs[k] as usize];
+    let needs = |k: usize| tape.nodes[node.inputs[k] as usize].needs_grad;
+    let (chunks, batch) = (layout.chunks, layout.batch);
+    let mut steps: Vec<BackwardStep> = Vec::new();
+    match &node.op {
+        Op::Unary(op) => with_unary_kernel!(*op, k => steps.push(unary(k, input(0), out, chunks))),
+        Op::Binary(op) => {
+            let (a, b) = (input(0), input(1));
+            if needs(0) {
+                steps.push(
+                    with_binary_kernel!(*op, k => binary(SideA(k), a, b, out, out, a, layout)),
+                );
+            }
+            if needs(1) {
+                steps.push(if *op == BinaryOp::Pow {
+                    // the exponent's gradient reads the saved ln(base) from the auxiliary slot
+                    binary(Exponent, a, b, out, out.aux(chunks), b, layout)
+                } else {
+                    with_binary_kernel!(*op, k => binary(SideB(k), a, b, out, out, b, layout))
+                });
+            }
+        }
+        Op::SumFeatures { group } => steps.push(spread(input(0), out, *group, chunks)),
+        Op::ProdFeatures { group } => steps.push(product(input(0), out, *group, chunks)),
+        Op::MeanBatch => {
+            let x = input(0);
+            steps.push(Box::new(move |_, _, rows, flat, _| {
+                for f in 0..out.features {
+                    let share = f32x8::splat(flat[out.offset + f] / batch as f32);
+                    for v in &mut rows[x.offset + f * chunks..][..chunks] {
+                        *v += share;
+                    }
+                }
+            }));
+        }
+        Op::MeanAll | Op::SumAll => {
+            let x = input(0);
+            let count = if node.op == Op::MeanAll {
+                x.features * if x.batched { batch } else { 1 }
+            } else {
+                1
+            };
+            steps.push(Box::new(move |_, _, rows, flat, _| {
+                let share = flat[out.offset] / count as f32;
+                if x.batched {
+                    let share = f32x8::splat(share);
+                    for v in &mut rows[x.range(chunks)] {
+                        *v += share;
+                    }
+                } else {
+                    let (before, _) = flat.split_at_mut(out.offset);
+                    for v in &mut before[x.range(1)] {
+                        *v += share;
+                    }
+                }
+            }));
+        }
+        Op::Norm2 => {
+            let x = input(0);
+            steps.push(Box::new(move |vrows, vflat, rows, flat, _| {
+                let norm = vflat[out.offset];
+                // PyTorch: 0 where the norm is 0
+                let scale = if norm == 0.0 {
+                    0.0
+                } else {
+                    flat[out.offset] / norm
+                };
+                if x.batched {
+                    let scale = f32x8::splat(scale);
+                    for (t, &x) in rows[x.range(chunks)]
+                        .iter_mut()
+                        .zip(&vrows[x.range(chunks)])
+                    {
+                        *t += x * scale;
+                    }
+                } else {
+                    let (before, _) = flat.split_at_mut(out.offset);
+                    for (t, &x) in before[x.range(1)].iter_mut().zip(&vflat[x.range(1)]) {
+                        *t += x * scale;
+                    }
+                }
+            }));
+        }
+        Op::Matmul {
+            inputs,
+            outputs,
+            layout: w_layout,
+        } => {
+            let dense = Dense {
+                inputs: *inputs,
+                outputs: *outputs,
+                layout: *w_layout,
+            };
+            let (x, w) = (input(0), input(1));
+            if needs(0) {
+                steps.push(matmul_input(dense, x, w, out, chunks));
+            }
+            if needs(1) {
+                steps.push(matmul_weight(dense, x, w, out, layout));
+            }
+        }
+        Op::Concat => {
+            let mut at = 0;
+            for k in 0..node.inputs.len() {
+                let part = input(k);
+                if needs(k) {
+                    steps.push(copy_back(part, out, at, 1, chunks));
+                }
+                at += part.len(chunks);
+            }
+        }
+        Op::Tile { times } => steps.push(copy_back(input(0), out, 0, *times, chunks)),
+        Op::Mse => {
+            let (y, t) = (input(0), input(1));
+            // PyTorch: grad_input = (input - target) * (2 / numel) * grad, the factor
+            // formed in double precision.
+            let norm = (2.0 / (y.features * if y.batched { batch } else { 1 }) as f64) as f32;
+            for (side, target) in [(0, y), (1, t)] {
+                if needs(side) {
+                    let sign = if side == 0 { 1.0 } else { -1.0 };
+                    steps.push(mse(y, t, target, out, norm, sign, chunks));
+                }
+            }
+        }
+        Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!("leaves have no backward"),
+    }
+    steps
+}
+
+fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> BackwardStep {
+    let len = out.len(chunks);
+    if out.batched {
+        Box::new(move |vrows, _, rows, _, _| {
+            let (before, own) = rows.split_at_mut(out.offset);
+            let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
+            let (x, y) = (&vrows[x.offset..][..len], &vrows[out.offset..][..len]);
+            for c in 0..len {
+                t[c] += k.grad(x[c], y[c], g[c]);
+            }
+        })
+    } else {
+        Box::new(move |_, vflat, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
+            let (x, y) = (&vflat[x.offset..][..len], &vflat[out.offset..][..len]);
+            for c in 0..len {
+                t[c] += k.grad(x[c], y[c], g[c]);
+            }
+        })
+    }
+}
+
+/// A binary op's gradient with respect to one of its inputs, given both operands, the
+/// output, a companion tensor (the output, or the op's saved auxiliary values) and the
+/// upstream gradient.
+trait Partial: Copy + Send + Sync + 'static {
+    fn grad<L: Real>(self, a: L, b: L, out: L, companion: L, g: L) -> L;
+}
+
+#[derive(Clone, Copy)]
+struct SideA<K>(K);
+
+#[derive(Clone, Copy)]
+struct SideB<K>(K);
+
+/// The exponent's gradient of pow from the saved ln(base): 0 where base == 0 and e >= 0,
+/// else g * (out * ln(base)).
+#[derive(Clone, Copy)]
+struct Exponent;
+
+impl<K: BinaryKernel> Partial for SideA<K> {
+    #[inline(always)]
+    fn grad<L: Real>(self, a: L, b: L, out: L, _companion: L, g: L) -> L {
+        self.0.grad_a(a, b, out, g)
+    }
+}
+
+impl<K: BinaryKernel> Partial for SideB<K> {
+    #[inline(always)]
+    fn grad<L: Real>(self, a: L, b: L, out: L, _companion: L, g: L) -> L {
+        self.0.grad_b(a, b, out, g)
+    }
+}
+
+impl Partial for Exponent {
+    #[inline(always)]
+    fn grad<L: Real>(self, a: L, b: L, out: L, log: L, g: L) -> L {
+        L::select(
+            a.equal(L::zero()) & b.ge(L::zero()),
+            L::zero(),
+            g * (out * log),
+        )
+    }
+}
+
+/// Where the gradient of one operand of a batched op accumulates, by the operand's kind:
+/// its own rows, its single row, or (unbatched) sums over the real samples.
+trait Target: Copy + Send + Sync + 'static {
+    fn add(
+        self,
+        rows: &mut [f32x8],
+        flat: &mut [f32],
+        f: usize,
+        chunks: usize,
+        mask: &[f32x8],
+        lane: impl Fn(usize) -> f32x8,
+    );
+}
+
+fn add_row(row: &mut [f32x8], lane: impl Fn(usize) -> f32x8) {
+    for (c, t) in row.iter_mut().enumerate() {
+        *t += lane(c);
+    }
+}
+
+fn masked_sum(mask: &[f32x8], lane: impl Fn(usize) -> f32x8) -> f32 {
+    batch_sum(mask, lane)
+}
+
+impl Target for OwnRows {
+    #[inline(always)]
+    fn add(
+        self,
+        rows: &mut [f32x8],
+        _: &mut [f32],
+        f: usize,
+        chunks: usize,
+        _: &[f32x8],
+        lane: impl Fn(usize) -> f32x8,
+    ) {
+        add_row(&mut rows[self.0 + f * chunks..][..chunks], lane)
+    }
+}
+
+impl Target for OneRow {
+    #[inline(always)]
+    fn add(
+        self,
+        rows: &mut [f32x8],
+        _: &mut [f32],
+        _f: usize,
+        chunks: usize,
+        _: &[f32x8],
+        lane: impl Fn(usize) -> f32x8,
+    ) {
+        add_row(&mut rows[self.0..][..chunks], lane)
+    }
+}
+
+impl Target for Splats {
+    #[inline(always)]
+    fn add(
+        self,
+        _: &mut [f32x8],
+        flat: &mut [f32],
+        f: usize,
+        _: usize,
+        mask: &[f32x8],
+        lane: impl Fn(usize) -> f32x8,
+    ) {
+        flat[self.0 + f] += masked_sum(mask, lane);
+    }
+}
+
+impl Target for Scalar {
+    #[inline(always)]
+    fn add(
+        self,
+        _: &mut [f32x8],
+        flat: &mut [f32],
+        _f: usize,
+        _: usize,
+        mask: &[f32x8],
+        lane: impl Fn(usize) -> f32x8,
+    ) {
+        flat[self.0] += masked_sum(mask, lane);
+    }
+}
+
+/// The backward step of a binary op for the input at `target` (which is `a` or `b`).
+fn binary<P: Partial>(
+    p: P,
+    a: Loc,
+    b: Loc,
+    out: Loc,
+    companion: Loc,
+    target: Loc,
+    layout: &Layout,
+) -> BackwardStep {
+    let chunks = layout.chunks;
+    if !out.batched {
+        return Box::new(move |_, vflat, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            for (f, &g) in own[..out.features].iter().enumerate() {
+                let (x, y) = (vflat[flat_index(a, f)], vflat[flat_index(b, f)]);
+                let contribution =
+                    p.grad(x, y, vflat[out.offset + f], vflat[companion.offset + f], g);
+                before[flat_index(target, f)] += contribution;
+            }
+        });
+    }
+    let mask = layout.lane_mask.clone();
+    let features = out.features;
+    with_operand!(a, features, a_kind => with_operand!(b, features, b_kind => {
+        if target == a {
+            binary_rows(p, a_kind, b_kind, a_kind, out, companion, chunks, mask)
+        } else {
+            binary_rows(p, a_kind, b_kind, b_kind, out, companion, chunks, mask)
+        }
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
+    p: P,
+    a: A,
+    b: B,
+    target: T,
+    out: Loc,
+    companion: Loc,
+    chunks: usize,
+    mask: Vec<f32x8>,
+) -> BackwardStep {
+    Box::new(move |vrows, vflat, rows, flat, _| {
+        let (before, own) = rows.split_at_mut(out.offset);
+        for f in 0..out.features {
+            let (a, b) = (
+                a.row(vrows, vflat, f, chunks),
+                b.row(vrows, vflat, f, chunks),
+            );
+            let y = &vrows[out.offset + f * chunks..][..chunks];
+            let companion = &vrows[companion.offset + f * chunks..][..chunks];
+            let g = &own[f * chunks..][..chunks];
+            let lane = |c: usize| p.grad(a.at(c), b.at(c), y[c], companion[c], g[c]);
+            target.add(before, flat, f, chunks, &mask, lane);
+        }
+    })
+}
+
+/// Every member of a group receives its group's gradient.
+fn spread(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
+    let width = if out.batched { chunks } else { 1 };
+    fn run<L: Real>(t: &mut [L], g: &[L], width: usize, outputs: usize, group: usize) {
+        for j in 0..outputs {
+            let g = &g[j * width..][..width];
+            for k in 0..group {
+                let t = &mut t[(j * group + k) * width..][..width];
+                for c in 0..width {
+                    t[c] = t[c] + g[c];
+                }
+            }
+        }
+    }
+    if out.batched {
+        Box::new(move |_, _, rows, _, _| {
+            let (before, own) = rows.split_at_mut(out.offset);
+            run(&mut before[x.offset..], own, width, out.features, group)
+        })
+    } else {
+        Box::new(move |_, _, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            run(&mut before[x.offset..], own, width, out.features, group)
+        })
+    }
+}
+
+/// Gradient of a grouped product: factor k receives g times the product of the other
+/// factors, formed as (product of those before k) * (product of those after k), never by
+/// division, so zero factors need no special case.
+fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
+    fn run<L: Real>(
+        x: &[L],
+        g: &[L],
+        t: &mut [L],
+        width: usize,
+        outputs: usize,
+        group: usize,
+        suffix: &mut [L],
+    ) {
+        let suffix = &mut suffix[..group * width];
+        for j in 0..outputs {
+            let g = &g[j * width..][..width];
+            let members = &x[j * group * width..][..group * width];
+            let targets = &mut t[j * group * width..][..group * width];
+            // suffix[k] = x[k+1] * ... * x[group-1]
+            suffix[(group - 1) * width..].fill(L::one());
+            for k in (0..group - 1).rev() {
+                let (head, tail) = suffix.split_at_mut((k + 1) * width);
+                let next = &members[(k + 1) * width..][..width];
+                let (s, tail) = (&mut head[k * width..][..width], &tail[..width]);
+                for c in 0..width {
+                    s[c] = tail[c] * next[c];
+                }
+            }
+            for c in 0..width {
+                let mut prefix = L::one();
+                for k in 0..group {
+                    let at = k * width + c;
+                    targets[at] = targets[at] + g[c] * (prefix * suffix[at]);
+                    prefix = prefix * members[at];
+                }
+            }
+        }
+    }
+    if out.batched {
+        Box::new(move |vrows, _, rows, _, scratch| {
+            let (before, own) = rows.split_at_mut(out.offset);
+            run(
+                &vrows[x.offset..],
+                own,
+                &mut before[x.offset..],
+                chunks,
+                out.features,
+                group,
+                scratch,
+            )
+        })
+    } else {
+        Box::new(move |_, vflat, _, flat, scratch| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            let suffix = wide::bytemuck::cast_slice_mut::<f32x8, f32>(scratch);
+            run(
+                &vflat[x.offset..],
+                own,
+                &mut before[x.offset..],
+                1,
+                out.features,
+                group,
+                suffix,
+            )
+        })
+    }
+}
+
+/// dx_i += sum_o g_o w_io.
+fn matmul_input(dense: Dense, x: Loc, w: Loc, out: Loc, chunks: usize) -> BackwardStep {
+    fn run<L: Real>(dense: &Dense, g: &[L], w: &[f32], t: &mut [L], width: usize) {
+        for i in 0..dense.inputs {
+            let t = &mut t[i * width..][..width];
+            for o in 0..dense.outputs {
+                let g = &g[o * width..][..width];
+                let wio = L::splat(w[dense.weight_index(i, o)]);
+                for c in 0..width {
+                    t[c] = t[c] + g[c] * wio;
+                }
+            }
+        }
+    }
+    if out.batched {
+        Box::new(move |_, vflat, rows, _, _| {
+            let (before, own) = rows.split_at_mut(out.offset);
+            run(
+                &dense,
+                own,
+                &vflat[w.offset..],
+                &mut before[x.offset..],
+                chunks,
+            )
+        })
+    } else {
+        Box::new(move |_, vflat, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            run(&dense, own, &vflat[w.offset..], &mut before[x.offset..], 1)
+        })
+    }
+}
+
+/// dw_io += sum over the batch of g_o x_i.
+fn matmul_weight(dense: Dense, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
+    let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
+    if out.batched {
+        Box::new(move |vrows, _, rows, flat, _| {
+            for o in 0..dense.outputs {
+                let g = &rows[out.offset + o * chunks..][..chunks];
+                for i in 0..dense.inputs {
+                    let x = &vrows[x.offset + i * chunks..][..chunks];
+                    flat[w.offset + dense.weight_index(i, o)] += batch_sum(&mask, |c| g[c] * x[c]);
+                }
+            }
+        })
+    } else {
+        Box::new(move |_, vflat, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            for o in 0..dense.outputs {
+                for i in 0..dense.inputs {
+                    before[w.offset + dense.weight_index(i, o)] += own[o] * vflat[x.offset + i];
+                }
+            }
+        })
+    }
+}
+
+/// The input at `x` receives the gradient of `copies` copies of itself, the first starting
+/// `at` units into the node's gradient (concat: one copy at its position; tile: all).
+fn copy_back(x: Loc, out: Loc, at: usize, copies: usize, chunks: usize) -> BackwardStep {
+    fn run<L: Real>(t: &mut [L], g: &[L], copies: usize) {
+        let len = t.len();
+        for copy in 0..copies {
+            let g = &g[copy * len..][..len];
+            for c in 0..len {
+                t[c] = t[c] + g[c];
+            }
+        }
+    }
+    if out.batched {
+        Box::new(move |_, _, rows, _, _| {
+            let (before, own) = rows.split_at_mut(out.offset);
+            run(&mut before[x.range(chunks)], &own[at..], copies)
+        })
+    } else {
+        Box::new(move |_, _, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            run(&mut before[x.range(1)], &own[at..], copies)
+        })
+    }
+}
+
+/// d mse / d y = (y - t) * norm * g, and the negative for t.
+fn mse(y: Loc, t: Loc, target: Loc, out: Loc, norm: f32, sign: f32, chunks: usize) -> BackwardStep {
+    if y.batched {
+        let len = y.len(chunks);
+        Box::new(move |vrows, _, rows, flat, _| {
+            let (norm, g, sign) = (
+                f32x8::splat(norm),
+                f32x8::splat(flat[out.offset]),
+                f32x8::splat(sign),
+            );
+            let (yv, tv, dst) = (
+                &vrows[y.offset..][..len],
+                &vrows[t.offset..][..len],
+                &mut rows[target.offset..][..len],
+            );
+            for c in 0..len {
+                dst[c] += sign * (((yv[c] - tv[c]) * norm) * g);
+            }
+        })
+    } else {
+        Box::new(move |_, vflat, _, flat, _| {
+            let (before, own) = flat.split_at_mut(out.offset);
+            let g = own[0];
+            for f in 0..y.features {
+                before[target.offset + f] +=
+                    sign * (((vflat[y.offset + f] - vflat[t.offset + f]) * norm) * g);
+            }
+        })
+    }
+}

@@ -1,0 +1,340 @@
+//! Forward steps: each node's value from its inputs.
+
+use wide::f32x8;
+
+use super::operand::{Operand, Row, flat_index, with_operand};
+use super::{Dense, ForwardStep, batch_sum};
+use crate::Real;
+use crate::buffers::{Layout, Loc};
+use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
+use crate::tape::{BinaryOp, Op, Tape};
+
+/// The forward step of node `index`.
+pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
+    let node = &tape.nodes[index];
+    let out = layout.locs[index];
+    let input = |k: usize| layout.locs[node.inputs[k] as usize];
+    let (chunks, batch) = (layout.chunks, layout.batch);
+    match &node.op {
+        Op::Unary(op) => with_unary_kernel!(*op, k => unary(k, input(0), out, chunks)),
+        Op::Binary(BinaryOp::Pow) => power(input(0), input(1), out, chunks),
+        Op::Binary(op) => with_binary_kernel!(*op, k => binary(k, input(0), input(1), out, chunks)),
+        Op::SumFeatures { group } => fold::<Plus>(input(0), out, *group, chunks),
+        Op::ProdFeatures { group } => fold::<Times>(input(0), out, *group, chunks),
+        Op::MeanBatch => {
+            let (x, mask) = (input(0), layout.lane_mask.clone());
+            Box::new(move |rows, flat| {
+                for f in 0..out.features {
+                    let row = &rows[x.offset + f * chunks..][..chunks];
+                    flat[out.offset + f] = batch_sum(&mask, |c| row[c]) / batch as f32;
+                }
+            })
+        }
+        Op::MeanAll => {
+            let count = (input(0).features * if input(0).batched { batch } else { 1 }) as f32;
+            total(input(0), out, layout, move |sum| sum / count, |v| v, |v| v)
+        }
+        Op::SumAll => total(input(0), out, layout, |sum| sum, |v| v, |v| v),
+        Op::Norm2 => total(
+            input(0),
+            out,
+            layout,
+            |sum| sum.sqrt(),
+            |v| v * v,
+            |v| v * v,
+        ),
+        Op::Matmul {
+            inputs,
+            outputs,
+            layout: w_layout,
+        } => {
+            let dense = Dense {
+                inputs: *inputs,
+                outputs: *outputs,
+                layout: *w_layout,
+            };
+            let (x, w) = (input(0), input(1));
+            if out.batched {
+                Box::new(move |rows, flat| {
+                    let (src, dst) = rows.split_at_mut(out.offset);
+                    matmul(&dense, &src[x.offset..], &flat[w.offset..], dst, chunks)
+                })
+            } else {
+                Box::new(move |_, flat| {
+                    let (src, dst) = flat.split_at_mut(out.offset);
+                    matmul(&dense, &src[x.offset..], &src[w.offset..], dst, 1)
+                })
+            }
+        }
+        Op::Concat => {
+            let parts: Vec<Loc> = (0..node.inputs.len()).map(input).collect();
+            if out.batched {
+                Box::new(move |rows, _| {
+                    let (src, dst) = rows.split_at_mut(out.offset);
+                    concat(&parts, src, dst, chunks)
+                })
+            } else {
+                Box::new(move |_, flat| {
+                    let (src, dst) = flat.split_at_mut(out.offset);
+                    concat(&parts, src, dst, 1)
+                })
+            }
+        }
+        Op::Tile { times } => {
+            let (x, times) = (input(0), *times);
+            if out.batched {
+                Box::new(move |rows, _| {
+                    let (src, dst) = rows.split_at_mut(out.offset);
+                    tile(&src[x.range(chunks)], dst, times)
+                })
+            } else {
+                Box::new(move |_, flat| {
+                    let (src, dst) = flat.split_at_mut(out.offset);
+                    tile(&src[x.range(1)], dst, times)
+                })
+            }
+        }
+        Op::Mse => {
+            let (y, t) = (input(0), input(1));
+            let count = (y.features * if y.batched { batch } else { 1 }) as f32;
+            if y.batched {
+                let mask = layout.lane_mask.clone();
+                Box::new(move |rows, flat| {
+                    let mut sum = 0.0;
+                    for f in 0..y.features {
+                        let (yf, tf) = (
+                            &rows[y.offset + f * chunks..][..chunks],
+                            &rows[t.offset + f * chunks..][..chunks],
+                        );
+                        sum += batch_sum(&mask, |c| {
+                            let d = yf[c] - tf[c];
+                            d * d
+                        });
+                    }
+                    flat[out.offset] = sum / count;
+                })
+            } else {
+                Box::new(move |_, flat| {
+                    let mut sum = 0.0;
+                    for f in 0..y.features {
+                        let d = flat[y.offset + f] - flat[t.offset + f];
+                        sum += d * d;
+                    }
+                    flat[out.offset] = sum / count;
+                })
+            }
+        }
+        Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!("leaves are not computed"),
+    }
+}
+
+fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
+    let len = out.len(chunks);
+    if out.batched {
+        Box::new(move |rows, _| {
+            let (src, dst) = rows.split_at_mut(out.offset);
+            let (x, y) = (&src[x.offset..][..len], &mut dst[..len]);
+            for c in 0..len {
+                y[c] = k.value(x[c]);
+            }
+        })
+    } else {
+        Box::new(move |_, flat| {
+            let (src, dst) = flat.split_at_mut(out.offset);
+            let (x, y) = (&src[x.offset..][..len], &mut dst[..len]);
+            for c in 0..len {
+                y[c] = k.value(x[c]);
+            }
+        })
+    }
+}
+
+fn binary<K: BinaryKernel>(k: K, a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
+    if !out.batched {
+        return Box::new(move |_, flat| {
+            let (src, dst) = flat.split_at_mut(out.offset);
+            for (f, y) in dst[..out.features].iter_mut().enumerate() {
+                *y = k.value(src[flat_index(a, f)], src[flat_index(b, f)]);
+            }
+        });
+    }
+    with_operand!(a, out.features, a => with_operand!(b, out.features, b => binary_rows(k, a, b, out, chunks)))
+}
+
+fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
+    k: K,
+    a: A,
+    b: B,
+    out: Loc,
+    chunks: usize,
+) -> ForwardStep {
+    Box::new(move |rows, flat| {
+        let (src, dst) = rows.split_at_mut(out.offset);
+        for f in 0..out.features {
+            let (a, b) = (a.row(src, flat, f, chunks), b.row(src, flat, f, chunks));
+            let y = &mut dst[f * chunks..][..chunks];
+            for c in 0..chunks {
+                y[c] = k.value(a.at(c), b.at(c));
+            }
+        }
+    })
+}
+
+/// base^exponent, keeping ln(base) in the node's auxiliary slot for the backward pass.
+fn power(a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
+    if !out.batched {
+        return Box::new(move |_, flat| {
+            let (src, dst) = flat.split_at_mut(out.offset);
+            let (y, logs) = dst.split_at_mut(out.features);
+            for f in 0..out.features {
+                let (base, exponent) = (
+                    f32x8::splat(src[flat_index(a, f)]),
+                    f32x8::splat(src[flat_index(b, f)]),
+                );
+                let (value, log) = crate::math::pow_and_ln(base, exponent);
+                (y[f], logs[f]) = (value.to_array()[0], log.to_array()[0]);
+            }
+        });
+    }
+    with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows(a, b, out, chunks)))
+}
+
+fn power_rows<A: Operand, B: Operand>(a: A, b: B, out: Loc, chunks: usize) -> ForwardStep {
+    Box::new(move |rows, flat| {
+        let (src, dst) = rows.split_at_mut(out.offset);
+        let (y, logs) = dst.split_at_mut(out.len(chunks));
+        for f in 0..out.features {
+            let (a, b) = (a.row(src, flat, f, chunks), b.row(src, flat, f, chunks));
+            let (y, logs) = (
+                &mut y[f * chunks..][..chunks],
+                &mut logs[f * chunks..][..chunks],
+            );
+            for c in 0..chunks {
+                (y[c], logs[c]) = crate::math::pow_and_ln(a.at(c), b.at(c));
+            }
+        }
+    })
+}
+
+/// An associative combination of features (sum or product).
+trait Combine: 'static {
+    fn combine<L: Real>(a: L, b: L) -> L;
+}
+
+struct Plus;
+struct Times;
+
+impl Combine for Plus {
+    #[inline(always)]
+    fn combine<L: Real>(a: L, b: L) -> L {
+        a + b
+    }
+}
+
+impl Combine for Times {
+    #[inline(always)]
+    fn combine<L: Real>(a: L, b: L) -> L {
+        a * b
+    }
+}
+
+fn fold<C: Combine>(x: Loc, out: Loc, group: usize, chunks: usize) -> ForwardStep {
+    if out.batched {
+        Box::new(move |rows, _| {
+            let (src, dst) = rows.split_at_mut(out.offset);
+            fold_groups::<C, f32x8>(&src[x.offset..], dst, chunks, out.features, group)
+        })
+    } else {
+        Box::new(move |_, flat| {
+            let (src, dst) = flat.split_at_mut(out.offset);
+            fold_groups::<C, f32>(&src[x.offset..], dst, 1, out.features, group)
+        })
+    }
+}
+
+/// `y_j = x_{j g} ∘ x_{j g + 1} ∘ ... ∘ x_{j g + g - 1}`, left to right, per lane.
+#[inline(always)]
+fn fold_groups<C: Combine, L: Real>(
+    x: &[L],
+    y: &mut [L],
+    width: usize,
+    outputs: usize,
+    group: usize,
+) {
+    for j in 0..outputs {
+        let y = &mut y[j * width..][..width];
+        let members = &x[j * group * width..][..group * width];
+        y.copy_from_slice(&members[..width]);
+        for k in 1..group {
+            let member = &members[k * width..][..width];
+            for c in 0..width {
+                y[c] = C::combine(y[c], member[c]);
+            }
+        }
+    }
+}
+
+/// A reduction of every real element to one value: `finish(sum of term(element))`.
+fn total(
+    x: Loc,
+    out: Loc,
+    layout: &Layout,
+    finish: impl Fn(f32) -> f32 + Send + Sync + 'static,
+    term_rows: impl Fn(f32x8) -> f32x8 + Send + Sync + 'static,
+    term_flat: impl Fn(f32) -> f32 + Send + Sync + 'static,
+) -> ForwardStep {
+    let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
+    if x.batched {
+        Box::new(move |rows, flat| {
+            let mut sum = 0.0;
+            for f in 0..x.features {
+                let row = &rows[x.offset + f * chunks..][..chunks];
+                sum += batch_sum(&mask, |c| term_rows(row[c]));
+            }
+            flat[out.offset] = finish(sum);
+        })
+    } else {
+        Box::new(move |_, flat| {
+            let sum = flat[x.range(1)]
+                .iter()
+                .fold(0.0, |acc, &v| acc + term_flat(v));
+            flat[out.offset] = finish(sum);
+        })
+    }
+}
+
+/// `y_o = sum_i x_i w_io`, accumulated in input order with fused multiply-adds.
+#[inline(always)]
+fn matmul<L: Real>(dense: &Dense, x: &[L], w: &[f32], y: &mut [L], width: usize) {
+    for o in 0..dense.outputs {
+        let y = &mut y[o * width..][..width];
+        for i in 0..dense.inputs {
+            let x = &x[i * width..][..width];
+            let wio = L::splat(w[dense.weight_index(i, o)]);
+            if i == 0 {
+                for c in 0..width {
+                    y[c] = x[c] * wio;
+                }
+            } else {
+                for c in 0..width {
+                    y[c] = x[c].mul_add(wio, y[c]);
+                }
+            }
+        }
+    }
+}
+
+fn concat<L: Copy>(parts: &[Loc], src: &[L], dst: &mut [L], width: usize) {
+    let mut at = 0;
+    for part in parts {
+        let len = part.len(width);
+        dst[at..at + len].copy_from_slice(&src[part.offset..][..len]);
+        at += len;
+    }
+}
+
+fn tile<L: Copy>(x: &[L], y: &mut [L], times: usize) {
+    for copy in 0..times {
+        y[copy * x.len()..][..x.len()].copy_from_slice(x);
+    }
+}

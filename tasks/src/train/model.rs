@@ -1,0 +1,108 @@
+//! A unit compiled for training: its tapes, buffers, optimiser state and the update step.
+
+use std::ops::Range;
+
+use engine::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
+use engine::{Grads, Values, backward, forward};
+use modules::{Coefficients, ObjectiveSpec, Tapes, Unit};
+use rand_core::Rng;
+
+/// Which optimiser updates the parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerKind {
+    Adam { lr: f64 },
+    Sgd { lr: f64 },
+}
+
+enum State {
+    Adam(Adam),
+    Sgd(Sgd),
+}
+
+impl State {
+    fn as_dyn(&mut self) -> &mut dyn Optimizer {
+        match self {
+            State::Adam(a) => a,
+            State::Sgd(s) => s,
+        }
+    }
+}
+
+/// A unit ready to train: the training tape's buffers hold the parameters, the current
+/// batch and the loss; one [`Model::step`] is one optimiser update.
+pub struct Model {
+    pub unit: Unit,
+    pub tapes: Tapes,
+    /// Buffers of the training tape (parameters at the front, see `engine::Values`).
+    pub values: Values,
+    grads: Grads,
+    optimizer: State,
+    clip: Option<f32>,
+    tensors: Vec<Range<usize>>,
+}
+
+impl Model {
+    /// Compiles `unit` with the objective `spec` for batches of `batch` samples.
+    pub fn new(
+        unit: Unit,
+        spec: &ObjectiveSpec,
+        batch: usize,
+        optimizer: OptimizerKind,
+        clip: Option<f32>,
+    ) -> Self {
+        let tapes = Tapes::new(&unit, spec);
+        let values = Values::new(&tapes.train, batch);
+        let grads = Grads::new(&tapes.train, batch);
+        let len = tapes.train.param_len();
+        let optimizer = match optimizer {
+            OptimizerKind::Adam { lr } => State::Adam(Adam::new(len, lr)),
+            OptimizerKind::Sgd { lr } => State::Sgd(Sgd::new(lr)),
+        };
+        let tensors = unit.param_ranges();
+        Model {
+            unit,
+            tapes,
+            values,
+            grads,
+            optimizer,
+            clip,
+            tensors,
+        }
+    }
+
+    /// Draws the initial parameters.
+    pub fn init(&mut self, rng: &mut dyn Rng) {
+        self.unit.init(rng, self.values.params_mut());
+    }
+
+    pub fn params(&self) -> &[f32] {
+        self.values.params()
+    }
+
+    /// The input rows of the current batch: feature `i`, one value per sample.
+    pub fn input_mut(&mut self, i: usize) -> &mut [f32] {
+        self.values.feature_mut(self.tapes.train_nodes.x, i)
+    }
+
+    /// The target rows of the current batch.
+    pub fn target_mut(&mut self, o: usize) -> &mut [f32] {
+        self.values.feature_mut(self.tapes.train_nodes.t, o)
+    }
+
+    /// One update on the batch in the input rows: forward, backward, gradient-norm clipping,
+    /// optimiser step, projection. Returns the loss before the update.
+    pub fn step(&mut self, coefficients: &Coefficients) -> f32 {
+        let tape = &self.tapes.train;
+        self.tapes.set_coefficients(&mut self.values, coefficients);
+        forward(tape, &mut self.values);
+        backward(tape, &self.values, &mut self.grads);
+        if let Some(max_norm) = self.clip {
+            clip_grad_norm(self.grads.params_mut(), &self.tensors, max_norm);
+        }
+        self.optimizer
+            .as_dyn()
+            .step(self.values.params_mut(), self.grads.params());
+        self.unit.project(self.values.params_mut());
+        self.values.scalar(self.tapes.train_nodes.loss)
+    }
+}
