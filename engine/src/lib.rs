@@ -20,8 +20,20 @@
 //! the ranges the modules use, tested). Derivative conventions at singular points follow
 //! PyTorch and are documented in [`ops`].
 
+// The math kernels rely on fused multiply-adds for their accuracy (Cody-Waite reductions,
+// error-free products in pow): a build without them would be silently wrong, not just slow.
+#[cfg(all(
+    target_arch = "x86_64",
+    not(all(target_feature = "fma", target_feature = "avx2"))
+))]
+compile_error!(
+    "engine needs AVX2 and FMA: build with -C target-cpu=x86-64-v3 (set in .cargo/config.toml; \
+     when RUSTFLAGS is set, as cargo-fuzz does, add it there too)"
+);
+
 pub mod buffers;
 mod eval;
+pub mod fuzzing;
 pub mod gradcheck;
 pub mod graph;
 pub mod math;
@@ -37,7 +49,7 @@ pub use eval::{backward, forward};
 pub use graph::{Graph, Var};
 pub use real::Real;
 pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};
-pub use tracked::Tracked;
+pub use tracked::{Decision, Tracked};
 
 /// f32 machine epsilon, 2^-23 (the `EPS` of the modules' formulas).
 pub const EPS: f32 = f32::EPSILON;

@@ -70,6 +70,11 @@ pub trait Real:
     fn zero() -> Self {
         Self::splat(0.0)
     }
+    /// The sum of `terms` in an order the caller does not fix (an evaluator may
+    /// reassociate): implementors that bound rounding must bound every order.
+    fn sum_unordered(terms: &[Self]) -> Self {
+        terms.iter().fold(Self::zero(), |acc, &t| acc + t)
+    }
     fn one() -> Self {
         Self::splat(1.0)
     }

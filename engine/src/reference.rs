@@ -142,19 +142,19 @@ impl<L: Real> Reference<L> {
                 }
                 Op::MeanBatch => {
                     for (f, o) in out.iter_mut().enumerate() {
-                        let mut sum = L::zero();
-                        for b in 0..self.batch {
-                            sum = sum + self.at(tape, inputs[0], b, f);
-                        }
-                        *o = sum / L::from_f64(self.batch as f64);
+                        let terms: Vec<L> = (0..self.batch)
+                            .map(|b| self.at(tape, inputs[0], b, f))
+                            .collect();
+                        *o = L::sum_unordered(&terms) / L::from_f64(self.batch as f64);
                     }
                 }
                 Op::MeanAll | Op::SumAll | Op::Norm2 => {
                     let x = &self.values[inputs[0] as usize];
-                    let mut sum = L::zero();
-                    for &v in x {
-                        sum = sum + if node.op == Op::Norm2 { v * v } else { v };
-                    }
+                    let terms: Vec<L> = x
+                        .iter()
+                        .map(|&v| if node.op == Op::Norm2 { v * v } else { v })
+                        .collect();
+                    let sum = L::sum_unordered(&terms);
                     out[0] = match node.op {
                         Op::MeanAll => sum / L::from_f64(x.len() as f64),
                         Op::Norm2 => sum.sqrt(),
@@ -197,10 +197,8 @@ impl<L: Real> Reference<L> {
                         &self.values[inputs[0] as usize],
                         &self.values[inputs[1] as usize],
                     );
-                    let mut sum = L::zero();
-                    for (&y, &t) in y.iter().zip(t) {
-                        sum = sum + (y - t) * (y - t);
-                    }
+                    let terms: Vec<L> = y.iter().zip(t).map(|(&y, &t)| (y - t) * (y - t)).collect();
+                    let sum = L::sum_unordered(&terms);
                     out[0] = sum / L::from_f64(y.len() as f64);
                 }
             }
@@ -209,12 +207,23 @@ impl<L: Real> Reference<L> {
     }
 
     /// Gradients of the output (a single unbatched value) with respect to every node.
+    ///
+    /// Every contribution to a node's gradient is collected first and summed when the node
+    /// is reached with [`Real::sum_unordered`]: the fast evaluator adds them in another
+    /// order (lanes, then steps), and a tracked bound must hold for every order.
     pub fn backward(&mut self, tape: &Tape) {
-        for g in &mut self.grads {
-            g.fill(L::zero());
-        }
-        self.grads[tape.output().index()][0] = L::one();
+        let mut pending: Vec<Vec<Vec<L>>> = self
+            .values
+            .iter()
+            .map(|v| vec![Vec::new(); v.len()])
+            .collect();
+        pending[tape.output().index()][0].push(L::one());
         for (index, node) in tape.nodes().iter().enumerate().rev() {
+            let g: Vec<L> = pending[index]
+                .iter()
+                .map(|terms| L::sum_unordered(terms))
+                .collect();
+            self.grads[index] = g.clone();
             if !node.needs_grad || !node.op.is_differentiable() {
                 continue;
             }
@@ -222,15 +231,20 @@ impl<L: Real> Reference<L> {
             let needs = |k: usize| tape.nodes()[inputs[k] as usize].needs_grad;
             let samples = self.samples(node.shape.batched);
             let features = node.shape.features;
-            let g = self.grads[index].clone();
-            let out = self.values[index].clone();
+            let out = &self.values[index];
+            // Adds `value` to the gradient of input `k` at sample `b`, feature `f`.
+            let mut add = |k: usize, b: usize, f: usize, value: L| {
+                let at = self.index(tape, inputs[k], b, f);
+                pending[inputs[k] as usize][at].push(value);
+            };
             match &node.op {
                 Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!(),
                 Op::Unary(op) => {
-                    let x = &self.values[inputs[0] as usize];
-                    let gx = &mut self.grads[inputs[0] as usize];
-                    for i in 0..gx.len() {
-                        gx[i] = gx[i] + unary_grad(*op, x[i], out[i], g[i]);
+                    for f in 0..features {
+                        for b in 0..samples {
+                            let (x, at) = (self.at(tape, inputs[0], b, f), f * samples + b);
+                            add(0, b, f, unary_grad(*op, x, out[at], g[at]));
+                        }
                     }
                 }
                 Op::Binary(op) => {
@@ -244,9 +258,7 @@ impl<L: Real> Reference<L> {
                             let (ga, gb) = binary_grads(*op, x, y, out[at], g[at]);
                             for (side, contribution) in [(0, ga), (1, gb)] {
                                 if needs(side) {
-                                    let i = self.index(tape, inputs[side], b, f);
-                                    let target = &mut self.grads[inputs[side] as usize][i];
-                                    *target = *target + contribution;
+                                    add(side, b, f, contribution);
                                 }
                             }
                         }
@@ -264,33 +276,38 @@ impl<L: Real> Reference<L> {
                                             others * self.at(tape, inputs[0], b, j * group + l);
                                     }
                                 }
-                                let i = self.index(tape, inputs[0], b, j * group + k);
-                                let target = &mut self.grads[inputs[0] as usize][i];
-                                *target = *target + g[j * samples + b] * others;
+                                add(0, b, j * group + k, g[j * samples + b] * others);
                             }
                         }
                     }
                 }
                 Op::MeanBatch => {
                     let batch = L::from_f64(self.batch as f64);
-                    let gx = &mut self.grads[inputs[0] as usize];
-                    for f in 0..features {
+                    for (f, &gf) in g.iter().enumerate() {
                         for b in 0..self.batch {
-                            gx[f * self.batch + b] = gx[f * self.batch + b] + g[f] / batch;
+                            add(0, b, f, gf / batch);
                         }
                     }
                 }
                 Op::MeanAll | Op::SumAll | Op::Norm2 => {
-                    let x = self.values[inputs[0] as usize].clone();
-                    let gx = &mut self.grads[inputs[0] as usize];
-                    let count = L::from_f64(x.len() as f64);
-                    for (t, &x) in gx.iter_mut().zip(&x) {
-                        let contribution = match node.op {
-                            Op::MeanAll => g[0] / count,
-                            Op::SumAll => g[0],
-                            _ => L::select(out[0].equal(L::zero()), L::zero(), x * (g[0] / out[0])),
-                        };
-                        *t = *t + contribution;
+                    let input = &tape.nodes()[inputs[0] as usize];
+                    let (n_features, n_samples) =
+                        (input.shape.features, self.samples(input.shape.batched));
+                    let count = L::from_f64((n_features * n_samples) as f64);
+                    for f in 0..n_features {
+                        for b in 0..n_samples {
+                            let x = self.at(tape, inputs[0], b, f);
+                            let contribution = match node.op {
+                                Op::MeanAll => g[0] / count,
+                                Op::SumAll => g[0],
+                                _ => L::select(
+                                    out[0].equal(L::zero()),
+                                    L::zero(),
+                                    x * (g[0] / out[0]),
+                                ),
+                            };
+                            add(0, b, f, contribution);
+                        }
                     }
                 }
                 Op::Matmul {
@@ -305,15 +322,11 @@ impl<L: Real> Reference<L> {
                             for i in 0..n_in {
                                 let wi = weight_index(layout, n_in, features, i, o);
                                 if needs(0) {
-                                    let w = self.values[inputs[1] as usize][wi];
-                                    let at = self.index(tape, inputs[0], b, i);
-                                    let t = &mut self.grads[inputs[0] as usize][at];
-                                    *t = *t + go * w;
+                                    add(0, b, i, go * self.values[inputs[1] as usize][wi]);
                                 }
                                 if needs(1) {
-                                    let x = self.at(tape, inputs[0], b, i);
-                                    let t = &mut self.grads[inputs[1] as usize][wi];
-                                    *t = *t + go * x;
+                                    // the weight is unbatched: element wi whatever the sample
+                                    add(1, 0, wi, go * self.at(tape, inputs[0], b, i));
                                 }
                             }
                         }
@@ -324,35 +337,32 @@ impl<L: Real> Reference<L> {
                     for (k, &input) in inputs.iter().enumerate() {
                         let len = self.values[input as usize].len();
                         if needs(k) {
-                            let gx = &mut self.grads[input as usize];
-                            for (t, &v) in gx.iter_mut().zip(&g[at..at + len]) {
-                                *t = *t + v;
+                            for (e, &v) in g[at..at + len].iter().enumerate() {
+                                pending[input as usize][e].push(v);
                             }
                         }
                         at += len;
                     }
                 }
                 Op::Tile { .. } => {
-                    let gx = &mut self.grads[inputs[0] as usize];
-                    let len = gx.len();
-                    for copy in g.chunks_exact(len) {
-                        for (t, &v) in gx.iter_mut().zip(copy) {
-                            *t = *t + v;
-                        }
+                    let len = self.values[inputs[0] as usize].len();
+                    for (e, &v) in g.iter().enumerate() {
+                        pending[inputs[0] as usize][e % len].push(v);
                     }
                 }
                 Op::Mse => {
-                    let y = self.values[inputs[0] as usize].clone();
-                    let t = self.values[inputs[1] as usize].clone();
+                    let (y, t) = (
+                        &self.values[inputs[0] as usize],
+                        &self.values[inputs[1] as usize],
+                    );
                     let norm = L::from_f64(2.0 / y.len() as f64);
-                    for (side, &input) in inputs.iter().enumerate() {
+                    for side in 0..2 {
                         if !needs(side) {
                             continue;
                         }
-                        let gx = &mut self.grads[input as usize];
-                        for (i, target) in gx.iter_mut().enumerate() {
-                            let d = ((y[i] - t[i]) * norm) * g[0];
-                            *target = *target + if side == 0 { d } else { -d };
+                        for e in 0..y.len() {
+                            let d = ((y[e] - t[e]) * norm) * g[0];
+                            pending[inputs[side] as usize][e].push(if side == 0 { d } else { -d });
                         }
                     }
                 }

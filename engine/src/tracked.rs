@@ -10,13 +10,13 @@
 //! loss of accuracy a fixed relative tolerance cannot see. Tests and audits compare f32 results
 //! with f64 oracles against `TOLERANCE_FACTOR * u * bound`.
 
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 
 use crate::Real;
 
-/// Rounding error of our vector transcendentals, in units of u (2 ulp = 4 u, tested in
-/// `engine/tests/ulp.rs`).
-const TRANSCENDENTAL_ROUNDING: f64 = 4.0;
+/// Rounding error of our vector transcendentals, in units of u (at most 2.4 ulp = 4.8 u,
+/// measured over every f32 in `engine/tests/ulp.rs`).
+const TRANSCENDENTAL_ROUNDING: f64 = 5.0;
 
 /// An f64 value with a bound on its f32 rounding error.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
@@ -42,23 +42,53 @@ impl Tracked {
     /// `propagated`. Exact inputs with an f32-representable result round to themselves.
     fn rounded(value: f64, propagated: f64) -> Self {
         let exact = propagated == 0.0 && f64::from(value as f32) == value;
-        Tracked {
-            value,
-            bound: if exact { 0.0 } else { propagated + value.abs() },
-        }
+        let bound = if exact {
+            0.0
+        } else {
+            propagated + own_rounding(value, 1.0)
+        };
+        Tracked { value, bound }
     }
 
     /// `value` from one transcendental evaluation after input errors `propagated`.
     fn transcendental(value: f64, propagated: f64) -> Self {
         Tracked {
             value,
-            bound: propagated + TRANSCENDENTAL_ROUNDING * value.abs(),
+            bound: propagated + own_rounding(value, TRANSCENDENTAL_ROUNDING),
+        }
+    }
+
+    /// This value, or an unbounded one if `operand` may have the other sign (or be zero) in
+    /// f32: the operand is within its rounding error of zero, where the function (a
+    /// division, a logarithm, a root, a power) has a pole or leaves its domain.
+    fn unless_near_zero(self, operand: Tracked) -> Self {
+        if operand.bound > 0.0 && operand.value.abs() <= operand.absolute_error() {
+            Tracked {
+                value: self.value,
+                bound: f64::INFINITY,
+            }
+        } else {
+            self
         }
     }
 
     /// Propagation through a smooth unary function with derivative `slope`.
     fn through(self, value: f64, slope: f64) -> Self {
         Self::transcendental(value, slope.abs() * self.bound)
+    }
+}
+
+/// One rounding of `value` to f32 by an operation accurate to `units` half-ulps, in units
+/// of u: relative for normal results, plus the absolute spacing of the subnormal range, and
+/// unbounded where f32 overflows (the f32 result is infinite; nothing can be compared).
+fn own_rounding(value: f64, units: f64) -> f64 {
+    /// The smallest normal f32, 2^-126: rounding into the subnormal range loses
+    /// 2^-150 = u 2^-126 at most.
+    const SUBNORMAL_SPACING: f64 = 1.175_494_350_822_287_5e-38;
+    if value.abs() > f64::from(f32::MAX) {
+        f64::INFINITY
+    } else {
+        units * (value.abs() + SUBNORMAL_SPACING)
     }
 }
 
@@ -79,6 +109,64 @@ fn saturating(general: Tracked, magnitude: f64, propagated: f64) -> Tracked {
         }
     } else {
         general
+    }
+}
+
+/// The outcome of comparing tracked values, and whether an f32 evaluation is certain to
+/// reach the same outcome (the operands are further apart than their rounding errors, or
+/// exact). A select on an uncertain decision between different values cannot be judged: its
+/// result gets an infinite bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub value: bool,
+    pub certain: bool,
+}
+
+impl Decision {
+    fn compare(a: Tracked, b: Tracked, value: bool) -> Decision {
+        let exact = a.bound == 0.0 && b.bound == 0.0;
+        let apart = (a.value - b.value).abs() > a.absolute_error() + b.absolute_error();
+        // NaN compares false in f32 too.
+        let certain = exact || apart || a.value.is_nan() || b.value.is_nan();
+        Decision { value, certain }
+    }
+}
+
+impl From<Decision> for bool {
+    fn from(d: Decision) -> bool {
+        d.value
+    }
+}
+
+impl BitAnd for Decision {
+    type Output = Decision;
+    fn bitand(self, rhs: Decision) -> Decision {
+        let certainly_false = (self.certain && !self.value) || (rhs.certain && !rhs.value);
+        Decision {
+            value: self.value && rhs.value,
+            certain: certainly_false || (self.certain && rhs.certain),
+        }
+    }
+}
+
+impl BitOr for Decision {
+    type Output = Decision;
+    fn bitor(self, rhs: Decision) -> Decision {
+        let certainly_true = (self.certain && self.value) || (rhs.certain && rhs.value);
+        Decision {
+            value: self.value || rhs.value,
+            certain: certainly_true || (self.certain && rhs.certain),
+        }
+    }
+}
+
+impl Not for Decision {
+    type Output = Decision;
+    fn not(self) -> Decision {
+        Decision {
+            value: !self.value,
+            certain: self.certain,
+        }
     }
 }
 
@@ -128,7 +216,7 @@ impl Neg for Tracked {
 }
 
 impl Real for Tracked {
-    type Mask = bool;
+    type Mask = Decision;
 
     fn splat(v: f32) -> Self {
         Self::exact(f64::from(v))
@@ -140,26 +228,38 @@ impl Real for Tracked {
             Self::rounded(v, 0.0)
         }
     }
-    fn lt(self, rhs: Self) -> bool {
-        self.value < rhs.value
+    fn lt(self, rhs: Self) -> Decision {
+        Decision::compare(self, rhs, self.value < rhs.value)
     }
-    fn le(self, rhs: Self) -> bool {
-        self.value <= rhs.value
+    fn le(self, rhs: Self) -> Decision {
+        Decision::compare(self, rhs, self.value <= rhs.value)
     }
-    fn gt(self, rhs: Self) -> bool {
-        self.value > rhs.value
+    fn gt(self, rhs: Self) -> Decision {
+        Decision::compare(self, rhs, self.value > rhs.value)
     }
-    fn ge(self, rhs: Self) -> bool {
-        self.value >= rhs.value
+    fn ge(self, rhs: Self) -> Decision {
+        Decision::compare(self, rhs, self.value >= rhs.value)
     }
-    fn equal(self, rhs: Self) -> bool {
-        self.value == rhs.value
+    fn equal(self, rhs: Self) -> Decision {
+        Decision::compare(self, rhs, self.value == rhs.value)
     }
-    fn is_nan(self) -> bool {
-        self.value.is_nan()
+    fn is_nan(self) -> Decision {
+        Decision {
+            value: self.value.is_nan(),
+            certain: true,
+        }
     }
-    fn select(mask: bool, if_true: Self, if_false: Self) -> Self {
-        if mask { if_true } else { if_false }
+    fn select(mask: Decision, if_true: Self, if_false: Self) -> Self {
+        let chosen = if mask.value { if_true } else { if_false };
+        if mask.certain || if_true == if_false {
+            chosen
+        } else {
+            // f32 may have decided the other way: nothing can be said about the result
+            Tracked {
+                value: chosen.value,
+                bound: f64::INFINITY,
+            }
+        }
     }
     fn mul_add(self, a: Self, b: Self) -> Self {
         Self::rounded(
@@ -174,10 +274,22 @@ impl Real for Tracked {
         }
     }
     fn sgn(self) -> Self {
-        Self::exact(Real::sgn(self.value))
+        let value = Real::sgn(self.value);
+        // the sign jumps at 0: an operand within its error of 0 may have either sign in f32
+        let certain = self.bound == 0.0 || self.value.abs() > self.absolute_error();
+        Tracked {
+            value,
+            bound: if certain { 0.0 } else { f64::INFINITY },
+        }
     }
     fn round_even(self) -> Self {
-        Self::exact(self.value.round_ties_even())
+        let value = self.value.round_ties_even();
+        let to_half = ((self.value - self.value.floor()) - 0.5).abs();
+        let certain = self.bound == 0.0 || to_half > self.absolute_error();
+        Tracked {
+            value,
+            bound: if certain { 0.0 } else { f64::INFINITY },
+        }
     }
     fn sqrt(self) -> Self {
         let value = self.value.sqrt();
@@ -226,6 +338,18 @@ impl Real for Tracked {
             value,
             d_base.abs() * self.bound + d_exponent.abs() * exponent.bound,
         )
+        .unless_near_zero(self)
+    }
+    fn sum_unordered(terms: &[Self]) -> Self {
+        // Any order of n - 1 additions rounds partial sums each at most the sum of all |terms|.
+        let value: f64 = terms.iter().map(|t| t.value).sum();
+        let magnitude: f64 = terms.iter().map(|t| t.value.abs()).sum();
+        let propagated: f64 = terms.iter().map(|t| t.bound).sum();
+        let additions = terms.len().saturating_sub(1) as f64;
+        Tracked {
+            value,
+            bound: propagated + additions * (magnitude + 1.175_494_350_822_287_5e-38),
+        }
     }
     fn minimum(self, rhs: Self) -> Self {
         if self.value.is_nan() || rhs.value.is_nan() {

@@ -96,7 +96,7 @@ const CASES: [Case; 6] = [
         symmetric: true,
         f: math::exp,
         exact: f64::exp,
-        bound: 1.0,
+        bound: 1.1,
     },
     Case {
         name: "ln",
@@ -114,7 +114,7 @@ const CASES: [Case; 6] = [
         symmetric: true,
         f: math::sin,
         exact: f64::sin,
-        bound: 1.5,
+        bound: 1.6,
     },
     Case {
         name: "cos",
@@ -123,7 +123,7 @@ const CASES: [Case; 6] = [
         symmetric: true,
         f: math::cos,
         exact: f64::cos,
-        bound: 1.5,
+        bound: 1.6,
     },
     Case {
         name: "tanh",
@@ -150,7 +150,7 @@ fn run(case: &Case, count: u32) -> (f64, f32) {
     // is not meaningful; their values are checked exactly in the unit tests.
     let keep = |x: f32| match case.name {
         "exp" => x > -103.9,
-        "sigmoid" => x > -87.0,
+        "sigmoid" => x > -103.9,
         _ => true,
     };
     let lo = if case.lo == 0.0 {
@@ -217,12 +217,12 @@ fn pow_within_its_bound() {
 #[test]
 #[ignore]
 fn transcendentals_exhaustive() {
-    for case in &CASES {
-        let (err, at) = run(case, u32::MAX);
-        assert!(
-            err <= case.bound,
-            "{}: {err} ulp at x = {at:e} ({at:?})",
-            case.name
-        );
-    }
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|case| {
+            let (err, at) = run(case, u32::MAX);
+            (err > case.bound).then(|| format!("{}: {err} ulp at x = {at:e} ({at:?})", case.name))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
 }

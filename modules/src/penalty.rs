@@ -63,7 +63,7 @@ impl Penalty {
     /// mean(term(w)) in closed form.
     pub fn value<S: Scalar>(self, w: &[S]) -> S {
         let one = S::one();
-        let relu = |v: S| if v.gt(S::zero()) { v } else { S::zero() };
+        let relu = |v: S| if v.gt(S::zero()).into() { v } else { S::zero() };
         let sum = w.iter().fold(S::zero(), |acc, &w| {
             let a = w.abs();
             let term = match self {
@@ -95,9 +95,9 @@ impl Penalty {
                     Penalty::NauBias(RegShape::Linear) => {
                         let near = w.sgn();
                         let far = -(one - a).sgn() * w.sgn();
-                        if a.lt(half) {
+                        if a.lt(half).into() {
                             near
-                        } else if a.gt(half) {
+                        } else if a.gt(half).into() {
                             far
                         } else {
                             half * (near + far)
@@ -110,9 +110,9 @@ impl Penalty {
                         let near = w.sgn();
                         let far = -(one - w).sgn();
                         let (left, right) = (a, (one - w).abs());
-                        if left.lt(right) {
+                        if left.lt(right).into() {
                             near
-                        } else if left.gt(right) {
+                        } else if left.gt(right).into() {
                             far
                         } else {
                             half * (near + far)
@@ -123,7 +123,7 @@ impl Penalty {
                     }
                     Penalty::NauOob(shape) => {
                         let excess = a - one;
-                        if !excess.gt(S::zero()) {
+                        if !Into::<bool>::into(excess.gt(S::zero())) {
                             S::zero()
                         } else if shape == RegShape::Linear {
                             w.sgn()
@@ -134,7 +134,7 @@ impl Penalty {
                     Penalty::NmuOob(shape) => {
                         let centred = w - half;
                         let excess = centred.abs() - half;
-                        if !excess.gt(S::zero()) {
+                        if !Into::<bool>::into(excess.gt(S::zero())) {
                             S::zero()
                         } else if shape == RegShape::Linear {
                             centred.sgn()
@@ -249,7 +249,7 @@ impl Lp {
                     let norm = theta.iter().fold(S::zero(), |acc, &t| acc + t * t).sqrt();
                     value = value + norm;
                     for (g, &t) in grad[range.clone()].iter_mut().zip(theta) {
-                        *g = if norm.equal(S::zero()) {
+                        *g = if norm.equal(S::zero()).into() {
                             S::zero()
                         } else {
                             t / norm

@@ -2,8 +2,8 @@
 
 use engine::Real;
 
-/// A scalar number type (comparisons give plain booleans).
-pub trait Scalar: Real<Mask = bool> {
+/// A scalar number type whose comparisons convert to plain booleans.
+pub trait Scalar: Real<Mask: Into<bool>> {
     /// The value as f64.
     fn to_f64(self) -> f64;
 }

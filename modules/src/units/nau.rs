@@ -102,7 +102,7 @@ impl Module for Nau {
                 let wi = w[o * i_n + i];
                 let clamped = wi.maximum(lo).minimum(hi);
                 y = y + x[i] * clamped;
-                if wi.ge(lo) && wi.le(hi) {
+                if wi.ge(lo).into() && wi.le(hi).into() {
                     jac.dy_dparams[o * w.len() + o * i_n + i] = x[i];
                 }
                 jac.dy_dx[o * i_n + i] = clamped;

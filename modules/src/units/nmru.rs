@@ -193,7 +193,7 @@ impl Module for Nmru {
             let magnitude = product(&factors);
             let k: Vec<S> = q
                 .iter()
-                .map(|&q| if q.lt(zero) { pi } else { zero })
+                .map(|&q| if q.lt(zero).into() { pi } else { zero })
                 .collect();
             let angle = k.iter().zip(wo).fold(zero, |acc, (&k, &w)| acc + k * w);
             let (cos, sin) = if signed {

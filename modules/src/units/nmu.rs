@@ -114,7 +114,7 @@ impl Module for Nmu {
             let others = products_of_others(&factors);
             jac.y.push(product(&factors));
             for i in 0..i_n {
-                let passes = !clamped || (raw[i].ge(zero) && raw[i].le(one));
+                let passes = !clamped || (raw[i].ge(zero).into() && raw[i].le(one).into());
                 if passes {
                     jac.dy_dparams[o * w.len() + o * i_n + i] = others[i] * (x[i] - one);
                 }

@@ -131,13 +131,13 @@ fn gated_sample<S: Scalar>(x: &[S], g: &[S]) -> Gated<S> {
         let gate = g.maximum(zero).minimum(one);
         let a = x.abs() + S::splat(EPS);
         let r = gate * a + (one - gate);
-        let n = if x.lt(zero) { one } else { zero };
+        let n = if x.lt(zero).into() { one } else { zero };
         t.ln_r.push(r.ln());
         t.k.push(gate * (n * pi));
         t.dlnr_dgate.push((a - one) / r);
         t.dk_dgate.push(n * pi);
         t.dlnr_dx.push(gate * x.sgn() / r);
-        t.inside.push(g.ge(zero) && g.le(one));
+        t.inside.push(g.ge(zero).into() && g.le(one).into());
     }
     t
 }

@@ -130,12 +130,12 @@ impl Module for Nru {
                 let h = (thousand * wi).tanh();
                 let magnitude = h * h;
                 let dmagnitude = S::splat(2.0) * h * thousand * (one - h * h);
-                let dp_dw = if a.equal(zero) && wi.ge(zero) {
+                let dp_dw = if a.equal(zero).into() && wi.ge(zero).into() {
                     zero
                 } else {
                     p * a.ln()
                 };
-                let dp_da = if wi.equal(zero) {
+                let dp_da = if wi.equal(zero).into() {
                     zero
                 } else {
                     wi * a.pow(wi - one)

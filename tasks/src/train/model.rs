@@ -84,6 +84,12 @@ impl Model {
         self.values.feature_mut(self.tapes.train_nodes.x, i)
     }
 
+    /// Two input rows of the current batch at once (to form targets from them).
+    pub fn operands(&self, a: usize, b: usize) -> (&[f32], &[f32]) {
+        let x = self.tapes.train_nodes.x;
+        (self.values.feature(x, a), self.values.feature(x, b))
+    }
+
     /// The target rows of the current batch.
     pub fn target_mut(&mut self, o: usize) -> &mut [f32] {
         self.values.feature_mut(self.tapes.train_nodes.t, o)
