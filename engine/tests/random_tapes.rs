@@ -45,61 +45,54 @@ fn random_tapes_agree_with_the_reference() {
     );
 }
 
+/// Replays one case: a fuzzer artifact (`ARTIFACT=path`) or a seed of the test above
+/// (`SEED=n`), printing every node's f32 and reference values.
+/// `ARTIFACT=fuzz/artifacts/tape_vs_reference/crash-... cargo test -p engine --test random_tapes replay -- --ignored --nocapture`
 #[test]
 #[ignore]
-fn debug_seed() {
+fn replay() {
     let data = match std::env::var("ARTIFACT") {
-        Ok(path) => std::fs::read(path).unwrap(),
-        Err(_) => bytes_for(std::env::var("SEED").unwrap().parse().unwrap()),
+        Ok(path) => std::fs::read(path).expect("artifact readable"),
+        Err(_) => bytes_for(
+            std::env::var("SEED")
+                .expect("set ARTIFACT or SEED")
+                .parse()
+                .expect("SEED is a number"),
+        ),
     };
-    let case = random_case(&mut Bytes::new(&data)).unwrap();
+    let Some(case) = random_case(&mut Bytes::new(&data)) else {
+        println!("these bytes build no differentiable tape");
+        return;
+    };
     let mut fast = case.values.clone();
     engine::forward(&case.tape, &mut fast);
-    let mut r = engine::reference::Reference::from_values(&case.tape, &case.values, |v| {
+    let mut reference = engine::reference::Reference::from_values(&case.tape, &case.values, |v| {
         engine::Tracked::exact(f64::from(v))
     });
-    r.forward(&case.tape);
-    r.backward(&case.tape);
-    let mut grads = engine::Grads::new(&case.tape, case.values.batch());
-    engine::backward(&case.tape, &fast, &mut grads);
-    for (i, n) in case.tape.nodes().iter().enumerate() {
-        let id = case.tape.id_at(i);
-        let f32s: Vec<f32> = (0..r.value(id).len().min(40))
+    reference.forward(&case.tape);
+    let batch = case.values.batch();
+    for (index, node) in case.tape.nodes().iter().enumerate() {
+        let id = case.tape.id_at(index);
+        let shown = reference.value(id).len().min(8);
+        let f32s: Vec<f32> = (0..shown)
             .map(|e| {
-                if n.shape.batched {
-                    fast.get(id, e % case.values.batch(), e / case.values.batch())
+                if node.shape.batched {
+                    fast.get(id, e % batch, e / batch)
                 } else {
                     fast.get(id, 0, e)
                 }
             })
             .collect();
+        let exact: Vec<f64> = reference.value(id)[..shown]
+            .iter()
+            .map(|t| t.value)
+            .collect();
         println!(
-            "{i} {:?} {:?} in {:?} live {} f32 {:?} ref {:?}",
-            n.op,
-            n.shape,
-            n.inputs,
-            n.live,
-            f32s,
-            &r.value(id)[..r.value(id).len().min(4)]
+            "{index} {:?} {:?} <- {:?}
+   f32 {f32s:?}
+   f64 {exact:?}",
+            node.op, node.shape, node.inputs
         );
-        if n.needs_grad {
-            let g32: Vec<f32> = (0..r.grad(id).len().min(40))
-                .map(|e| {
-                    if n.shape.batched {
-                        grads.get(id, e % case.values.batch(), e / case.values.batch())
-                    } else {
-                        grads.get(id, 0, e)
-                    }
-                })
-                .collect();
-            println!(
-                "   grad f32 {:?} ref {:?}",
-                g32,
-                r.grad(id)[..r.grad(id).len().min(40)]
-                    .iter()
-                    .map(|t| t.value)
-                    .collect::<Vec<_>>()
-            );
-        }
     }
+    println!("{:?}", check_case(&case));
 }
