@@ -90,10 +90,10 @@ fn scale_by_pow2(y: f32x8, n: f32x8) -> f32x8 {
     y * s1 * s2
 }
 
-/// e^(hi + lo) where `lo` carries the low-order part of an argument that does not fit in one
-/// f32 (used by `pow`); `exp` calls it with `lo = 0`.
+/// e^(hi + lo) reduced: (t, n, y) with t = hi + lo and e^t = y 2^n, y in [0.7, 1.42]; `lo`
+/// carries the low-order part of an argument that does not fit in one f32 (used by `pow`).
 #[inline(always)]
-fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
+fn exp_reduced(hi: f32x8, lo: f32x8) -> (f32x8, f32x8, f32x8) {
     let t = hi + lo;
     let n = (t * f32x8::splat(LOG2_E)).round_ties_even();
     // hi - n ln2 is nearly exact because hi is close to n * LN2_HI (Sterbenz).
@@ -112,12 +112,30 @@ fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
             5.000_000_1e-1,
         ],
     );
-    let y = p.mul_add(r * r, r) + f32x8::ONE;
-    // The common case: 2^n is a normal number, built directly from its exponent bits.
-    if t.abs().simd_lt(f32x8::splat(87.0)).all() {
-        return y * from_i32_bits((n.round_int() + i32x8::splat(127)) << 23);
+    (t, n, p.mul_add(r * r, r) + f32x8::ONE)
+}
+
+/// Whether e^t stays clear of the ends of the f32 range on every lane (false for NaN).
+#[inline(always)]
+fn exp_in_range(t: f32x8) -> bool {
+    t.abs().simd_lt(f32x8::splat(87.0)).all()
+}
+
+/// y 2^n for 2^n normal, built directly from its exponent bits.
+#[inline(always)]
+fn times_pow2(y: f32x8, n: f32x8) -> f32x8 {
+    y * from_i32_bits((n.round_int() + i32x8::splat(127)) << 23)
+}
+
+/// e^(hi + lo) (see [`exp_reduced`]); `exp` calls it with `lo = 0`.
+#[inline(always)]
+fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
+    let (t, n, y) = exp_reduced(hi, lo);
+    if exp_in_range(t) {
+        times_pow2(y, n)
+    } else {
+        exp_limits(t, y, n)
     }
-    exp_limits(t, y, n)
 }
 
 /// e^t = y 2^n near and beyond the ends of the f32 range (subnormal results, overflow), and
@@ -143,15 +161,14 @@ pub fn exp(x: f32x8) -> f32x8 {
 /// (e, f, tail) with ln m = f + tail, f = m - 1 exact and |tail| <= 0.06.
 #[inline(always)]
 fn ln_parts_normal(x: f32x8) -> (f32x8, f32x8, f32x8) {
-    let bits = x.to_bits();
-    let exponent = as_i32(bits >> 23) - i32x8::splat(126);
-    let mantissa_bits = (bits & u32x8::splat(0x007f_ffff)) | u32x8::splat(0x3f00_0000);
-    // m in [0.5, 1) and x = m 2^exponent.
-    let m = f32x8::from_bits(mantissa_bits);
-    let e = f32x8::from_i32x8(exponent);
-    let small = m.simd_lt(f32x8::splat(SQRT_HALF));
-    let e = small.select(e - f32x8::ONE, e);
-    let f = small.select(m + m, m) - f32x8::ONE;
+    // Subtracting the bits of sqrt(1/2) moves the exponent boundary to sqrt(1/2): the
+    // exponent field of the difference is e, and its mantissa bits plus those of sqrt(1/2)
+    // are m in [sqrt(1/2), sqrt(2)), with x = m 2^e.
+    let offset = i32x8::splat(SQRT_HALF.to_bits() as i32);
+    let shifted = as_i32(x.to_bits()) - offset;
+    let e = f32x8::from_i32x8(shifted >> 23);
+    let m = from_i32_bits((shifted & i32x8::splat(0x007f_ffff)) + offset);
+    let f = m - f32x8::ONE;
     let z = f * f;
     let p = estrin(
         f,
@@ -259,11 +276,11 @@ fn pow_and_ln_general(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     )
 }
 
-/// e^(exponent ln a) from the parts of ln a = e LN2_HI + f + (tail + e LN2_LO): the two
-/// large products are split exactly by fused multiply-adds and added with an exact two-sum,
-/// so the argument of the exponential keeps about 40 bits.
+/// exponent * ln a as an unevaluated sum hi + lo, from the parts of
+/// ln a = e LN2_HI + f + (tail + e LN2_LO): the two large products are split exactly by fused
+/// multiply-adds and added with an exact two-sum, so the argument keeps about 40 bits.
 #[inline(always)]
-fn power_from_parts(e: f32x8, f: f32x8, tail: f32x8, exponent: f32x8) -> f32x8 {
+fn power_argument(e: f32x8, f: f32x8, tail: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     let big = e * f32x8::splat(LN2_HI);
     let hi = exponent * big;
     let hi_error = exponent.mul_sub(big, hi);
@@ -273,8 +290,39 @@ fn power_from_parts(e: f32x8, f: f32x8, tail: f32x8, exponent: f32x8) -> f32x8 {
     let virtual_mid = sum - hi;
     let sum_error = (hi - (sum - virtual_mid)) + (mid - virtual_mid);
     let small = e.mul_add(f32x8::splat(LN2_LO), tail);
-    let lo = exponent.mul_add(small, sum_error + hi_error + mid_error);
-    exp_hilo(sum, lo)
+    (
+        sum,
+        exponent.mul_add(small, sum_error + hi_error + mid_error),
+    )
+}
+
+/// e^(exponent ln a) from the parts of ln a.
+#[inline(always)]
+fn power_from_parts(e: f32x8, f: f32x8, tail: f32x8, exponent: f32x8) -> f32x8 {
+    let (hi, lo) = power_argument(e, f, tail, exponent);
+    exp_hilo(hi, lo)
+}
+
+/// [`pow_and_ln`] of two independent vectors at once: on the common path the two long
+/// dependency chains are interleaved, which roughly doubles the throughput of this
+/// latency-bound function.
+#[inline]
+pub fn pow_and_ln_pair(bases: [f32x8; 2], exponents: [f32x8; 2]) -> [(f32x8, f32x8); 2] {
+    let ordinary = |b: f32x8, e: f32x8| all_normal_positive(b) & e.abs().simd_le(f32x8::MAX).all();
+    if ordinary(bases[0], exponents[0]) && ordinary(bases[1], exponents[1]) {
+        let parts = bases.map(ln_parts_normal);
+        let (h0, l0) = power_argument(parts[0].0, parts[0].1, parts[0].2, exponents[0]);
+        let (h1, l1) = power_argument(parts[1].0, parts[1].1, parts[1].2, exponents[1]);
+        let ((t0, n0, y0), (t1, n1, y1)) = (exp_reduced(h0, l0), exp_reduced(h1, l1));
+        if exp_in_range(t0) && exp_in_range(t1) {
+            let logs = parts.map(|(e, f, tail)| ln_from_parts(e, f, tail));
+            return [(times_pow2(y0, n0), logs[0]), (times_pow2(y1, n1), logs[1])];
+        }
+    }
+    [
+        pow_and_ln(bases[0], exponents[0]),
+        pow_and_ln(bases[1], exponents[1]),
+    ]
 }
 
 #[cold]

@@ -17,6 +17,8 @@ pub struct Adam {
     pub beta2: f64,
     pub eps: f64,
     t: u64,
+    beta1_power: f64,
+    beta2_power: f64,
     m: Vec<f32>,
     v: Vec<f32>,
 }
@@ -30,6 +32,8 @@ impl Adam {
             beta2: 0.999,
             eps: 1e-8,
             t: 0,
+            beta1_power: 1.0,
+            beta2_power: 1.0,
             m: vec![0.0; len],
             v: vec![0.0; len],
         }
@@ -55,9 +59,11 @@ impl Optimizer for Adam {
             "gradient and parameter lengths differ"
         );
         self.t += 1;
-        let t = self.t as f64;
-        let bias_correction1 = 1.0 - self.beta1.powf(t);
-        let bias_correction2 = 1.0 - self.beta2.powf(t);
+        // beta^t as running products (within a few f64 roundings of Python's `beta ** t`)
+        self.beta1_power *= self.beta1;
+        self.beta2_power *= self.beta2;
+        let bias_correction1 = 1.0 - self.beta1_power;
+        let bias_correction2 = 1.0 - self.beta2_power;
         let step_size = (self.lr / bias_correction1) as f32;
         let bias_correction2_sqrt = bias_correction2.sqrt() as f32;
         let (beta1, beta2) = (self.beta1 as f32, self.beta2 as f32);
@@ -79,6 +85,8 @@ impl Optimizer for Adam {
 
     fn reset(&mut self) {
         self.t = 0;
+        self.beta1_power = 1.0;
+        self.beta2_power = 1.0;
         self.m.fill(0.0);
         self.v.fill(0.0);
     }
