@@ -2,4 +2,5 @@
 //! the `nalm` command-line tool built on them.
 
 pub mod cli;
+pub mod data;
 pub mod train;

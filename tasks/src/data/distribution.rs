@@ -1,0 +1,189 @@
+//! Sampling distributions and the generation of one block of samples
+//! (`../shared/spec/data-and-evaluation.md` 1.3 and 2.2), consuming the random stream exactly
+//! as the reference does.
+
+use super::mt19937::Mt19937;
+use super::normal::{ndtr, ndtri};
+use super::range::{Interval, Range};
+
+/// Mean and standard deviation of a normal distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normal {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// How the values of one interval are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Distribution {
+    /// lo + (hi - lo) u.
+    Uniform,
+    /// A normal distribution truncated to the interval, by inversion; training and
+    /// validation data use `interpolation`, test data `extrapolation`.
+    TruncatedNormal {
+        interpolation: Normal,
+        extrapolation: Normal,
+    },
+    /// Integers whose leading digit follows Benford's law, the rest uniform.
+    Benford,
+    /// Exponential with the given scale, ignoring the interval (unused by the study).
+    Exponential { scale: f64 },
+}
+
+/// Which data set a block belongs to (selects the truncated normal's parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Training and validation data.
+    Interpolation,
+    /// Test data.
+    Extrapolation,
+}
+
+/// Benford's leading-digit probabilities for 1..9, as the reference lists them (they sum to
+/// exactly 1 in f64).
+const BENFORD: [f64; 9] = [
+    0.301, 0.176, 0.125, 0.097, 0.079, 0.067, 0.058, 0.051, 0.046,
+];
+
+impl Distribution {
+    /// A short label for plots, e.g. `B`, `TN(-1,3)`, `U`.
+    pub fn label(&self) -> String {
+        use super::range::number;
+        match self {
+            Distribution::Uniform => "U".into(),
+            Distribution::TruncatedNormal {
+                interpolation: n, ..
+            } => {
+                format!("TN({},{})", number(n.mean), number(n.std))
+            }
+            Distribution::Benford => "B".into(),
+            Distribution::Exponential { scale } => format!("Exp({})", number(*scale)),
+        }
+    }
+}
+
+/// Reusable buffers, so drawing a batch allocates nothing after the first.
+#[derive(Clone, Debug, Default)]
+pub struct Sampler {
+    draws: Vec<u32>,
+    second: Vec<f64>,
+}
+
+impl Sampler {
+    /// Fills `out` (samples x `features`, row-major) from `range` with `distribution`.
+    ///
+    /// A union draws a full block for each interval and then one choice bit per element
+    /// (1 picks the first interval); a split draws both blocks and takes the first
+    /// floor(features / 2) features from the first.
+    pub fn sample(
+        &mut self,
+        rng: &mut Mt19937,
+        range: &Range,
+        distribution: &Distribution,
+        phase: Phase,
+        features: usize,
+        out: &mut [f64],
+    ) {
+        match range {
+            Range::Single(interval) => self.block(rng, interval, distribution, phase, out),
+            Range::Union(first, second) | Range::Split(first, second) => {
+                self.block(rng, first, distribution, phase, out);
+                let mut other = std::mem::take(&mut self.second);
+                other.resize(out.len(), 0.0);
+                self.block(rng, second, distribution, phase, &mut other);
+                if let Range::Union(..) = range {
+                    for (v, &o) in out.iter_mut().zip(&other) {
+                        if rng.bounded(1) == 0 {
+                            *v = o;
+                        }
+                    }
+                } else {
+                    let half = features / 2;
+                    for (row, o) in out
+                        .chunks_exact_mut(features)
+                        .zip(other.chunks_exact(features))
+                    {
+                        row[half..].copy_from_slice(&o[half..]);
+                    }
+                }
+                self.second = other;
+            }
+        }
+    }
+
+    /// One block of values from one interval.
+    fn block(
+        &mut self,
+        rng: &mut Mt19937,
+        interval: &Interval,
+        distribution: &Distribution,
+        phase: Phase,
+        out: &mut [f64],
+    ) {
+        let Interval { lo, hi } = *interval;
+        match distribution {
+            Distribution::Uniform => {
+                rng.fill_doubles(out, &mut self.draws);
+                let width = hi - lo;
+                for v in out.iter_mut() {
+                    *v = lo + width * *v;
+                }
+            }
+            Distribution::TruncatedNormal {
+                interpolation,
+                extrapolation,
+            } => {
+                let Normal { mean, std } = if phase == Phase::Interpolation {
+                    *interpolation
+                } else {
+                    *extrapolation
+                };
+                rng.fill_doubles(out, &mut self.draws);
+                let (alpha, beta) = ((lo - mean) / std, (hi - mean) / std);
+                for v in out.iter_mut() {
+                    let u = *v;
+                    // scipy's truncnorm: through the survival function in the right tail
+                    let z = if alpha > 0.0 {
+                        -ndtri(u * ndtr(-beta) + (1.0 - u) * ndtr(-alpha))
+                    } else {
+                        ndtri(u * ndtr(beta) + (1.0 - u) * ndtr(alpha))
+                    };
+                    *v = z * std + mean;
+                }
+            }
+            Distribution::Benford => {
+                rng.fill_doubles(out, &mut self.draws);
+                let cumulative = benford_cdf();
+                let (low, high) = ((lo / 10.0) as i64, (hi / 10.0) as i64);
+                for v in out.iter_mut() {
+                    let u = *v;
+                    let digit = 1 + cumulative.iter().position(|&c| c > u).unwrap_or(8) as i64;
+                    *v = digit as f64; // the remainder follows once all digits are drawn
+                }
+                for v in out.iter_mut() {
+                    let remainder = low + i64::from(rng.bounded((high - low - 1) as u32));
+                    let digits = remainder.to_string().len() as u32;
+                    *v = (*v as i64 * 10i64.pow(digits) + remainder) as f64;
+                }
+            }
+            Distribution::Exponential { scale } => {
+                rng.fill_doubles(out, &mut self.draws);
+                for v in out.iter_mut() {
+                    *v = -(1.0 - *v).ln() * scale;
+                }
+            }
+        }
+    }
+}
+
+/// The cumulative Benford probabilities, normalised by the last as NumPy's `choice` does.
+fn benford_cdf() -> [f64; 9] {
+    let mut cdf = [0.0; 9];
+    let mut sum = 0.0;
+    for (c, p) in cdf.iter_mut().zip(BENFORD) {
+        sum += p;
+        *c = sum;
+    }
+    let last = cdf[8];
+    cdf.map(|c| c / last)
+}

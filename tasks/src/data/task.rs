@@ -1,0 +1,308 @@
+//! The single module task's data: operand selection, targets, the per-seed training stream
+//! and the fixed validation and test sets (`../shared/spec/data-and-evaluation.md` 1-2).
+
+use std::ops::Range as Span;
+
+use super::distribution::{Distribution, Phase, Sampler};
+use super::mt19937::Mt19937;
+use super::range::Range;
+
+/// Seed of the validation (interpolation) set, the same for every run.
+pub const VALIDATION_SEED: u32 = 43_953_907;
+/// Seed of the test (extrapolation) set, the same for every run.
+pub const TEST_SEED: u32 = 8_689_336;
+/// Samples in the validation and in the test set.
+pub const EVALUATION_SAMPLES: usize = 10_000;
+
+/// The arithmetic operation whose result the unit must learn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Sum of all operands.
+    Add,
+    /// a - b.
+    Sub,
+    /// Product of all operands.
+    Mul,
+    /// a / b.
+    Div,
+    /// 1 / a (other operands ignored).
+    Reciprocal,
+    /// a * a.
+    Squared,
+    /// sqrt(a).
+    Root,
+}
+
+impl Operation {
+    pub const NAMES: [&'static str; 7] =
+        ["add", "sub", "mul", "div", "reciprocal", "squared", "root"];
+
+    pub fn by_name(name: &str) -> Option<Operation> {
+        Some(match name {
+            "add" => Operation::Add,
+            "sub" => Operation::Sub,
+            "mul" => Operation::Mul,
+            "div" => Operation::Div,
+            "reciprocal" => Operation::Reciprocal,
+            "squared" => Operation::Squared,
+            "root" => Operation::Root,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Operation::NAMES[self as usize]
+    }
+
+    /// The target from the operands, in f64.
+    pub fn apply(self, operands: &[f64]) -> f64 {
+        let (a, b) = (operands[0], operands.get(1).copied().unwrap_or(f64::NAN));
+        match self {
+            Operation::Add => operands.iter().sum(),
+            Operation::Sub => a - b,
+            Operation::Mul => operands.iter().product(),
+            Operation::Div => a / b,
+            Operation::Reciprocal => 1.0 / a,
+            Operation::Squared => a * a,
+            Operation::Root => a.sqrt(),
+        }
+    }
+
+    /// How many operands the operation reads at least.
+    pub fn operands(self) -> usize {
+        match self {
+            Operation::Reciprocal | Operation::Squared | Operation::Root => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// What a run learns from: the inputs, their operands, the operation, ranges and
+/// distribution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSpec {
+    pub input_size: usize,
+    pub subset_ratio: f64,
+    pub overlap_ratio: f64,
+    pub num_subsets: usize,
+    pub operation: Operation,
+    pub interpolation: Range,
+    pub extrapolation: Range,
+    pub distribution: Distribution,
+}
+
+/// Why a task cannot be built, naming the setting.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    #[error("--input-size: must be at least 1")]
+    NoInputs,
+    #[error("--subset-ratio: {0} gives empty subsets (floor(ratio * input size) is 0)")]
+    EmptySubsets(f64),
+    #[error(
+        "--subset-ratio: {subsets} subsets of {size} elements (overlap {overlap}) need {needed} inputs, the input size is {input_size}"
+    )]
+    TooManyInputsNeeded {
+        subsets: usize,
+        size: usize,
+        overlap: usize,
+        needed: usize,
+        input_size: usize,
+    },
+    #[error("--num-subsets: {operation} needs at least {needed} operands, got {got}")]
+    TooFewOperands {
+        operation: &'static str,
+        needed: usize,
+        got: usize,
+    },
+    #[error("--overlap-ratio: must be in [0, 1), got {0}")]
+    BadOverlap(f64),
+    #[error("--num-subsets: at most {MAX_SUBSETS} subsets, got {0}")]
+    TooManySubsets(usize),
+}
+
+/// The most operand subsets a task may have.
+pub const MAX_SUBSETS: usize = 8;
+
+impl TaskSpec {
+    /// The operand subsets before the seed's shift: subset 0 is [0, s), each next starts
+    /// `o` before the previous one ends, with s = floor(ratio n) and o = floor(overlap s).
+    pub fn subsets(&self) -> Result<Vec<Span<usize>>, TaskError> {
+        if self.input_size == 0 {
+            return Err(TaskError::NoInputs);
+        }
+        if !(0.0..1.0).contains(&self.overlap_ratio) {
+            return Err(TaskError::BadOverlap(self.overlap_ratio));
+        }
+        if self.num_subsets > MAX_SUBSETS {
+            return Err(TaskError::TooManySubsets(self.num_subsets));
+        }
+        if self.num_subsets < self.operation.operands() {
+            return Err(TaskError::TooFewOperands {
+                operation: self.operation.name(),
+                needed: self.operation.operands(),
+                got: self.num_subsets,
+            });
+        }
+        let size = (self.subset_ratio * self.input_size as f64).floor() as usize;
+        if size == 0 {
+            return Err(TaskError::EmptySubsets(self.subset_ratio));
+        }
+        let overlap = (self.overlap_ratio * size as f64).floor() as usize;
+        let mut subsets: Vec<Span<usize>> = Vec::with_capacity(self.num_subsets);
+        for k in 0..self.num_subsets {
+            let start = if k == 0 { 0 } else { subsets[k - 1].end - overlap };
+            subsets.push(start..start + size);
+        }
+        let needed = subsets.last().expect("one subset").end;
+        if needed > self.input_size {
+            return Err(TaskError::TooManyInputsNeeded {
+                subsets: self.num_subsets,
+                size,
+                overlap,
+                needed,
+                input_size: self.input_size,
+            });
+        }
+        Ok(subsets)
+    }
+}
+
+/// A fixed data set: inputs feature-major (`x[i * count + s]`) and targets, both rounded to
+/// f32 once from the f64 values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSet {
+    pub count: usize,
+    pub features: usize,
+    pub x: Vec<f32>,
+    pub t: Vec<f32>,
+}
+
+impl DataSet {
+    /// Feature `i` of every sample.
+    pub fn feature(&self, i: usize) -> &[f32] {
+        &self.x[i * self.count..(i + 1) * self.count]
+    }
+}
+
+/// One run's data: the operand positions and training stream fixed by the seed, and the
+/// validation and test sets.
+#[derive(Clone, Debug)]
+pub struct TaskData {
+    pub spec: TaskSpec,
+    /// Operand subsets after the seed's shift.
+    pub subsets: Vec<Span<usize>>,
+    /// The seed of the training stream (drawn from the run seed).
+    pub train_seed: u32,
+    train: Mt19937,
+    sampler: Sampler,
+    rows: Vec<f64>,
+    pub validation: DataSet,
+    pub test: DataSet,
+}
+
+impl TaskData {
+    /// The data of run `seed`: the parent generator draws the operand shift (when there is
+    /// room for one) and then the training stream's seed.
+    pub fn new(spec: &TaskSpec, seed: u32) -> Result<TaskData, TaskError> {
+        let unshifted = spec.subsets()?;
+        let mut parent = Mt19937::new(seed);
+        let room = spec.input_size - unshifted.last().expect("one subset").end;
+        let shift = parent.bounded(room as u32) as usize;
+        let subsets: Vec<Span<usize>> = unshifted
+            .iter()
+            .map(|s| s.start + shift..s.end + shift)
+            .collect();
+        let train_seed = parent.bounded(u32::MAX - 1);
+        let mut sampler = Sampler::default();
+        let mut set = |seed, range: &Range, phase| {
+            generate(
+                spec,
+                &subsets,
+                &mut sampler,
+                &mut Mt19937::new(seed),
+                range,
+                phase,
+                EVALUATION_SAMPLES,
+            )
+        };
+        let validation = set(VALIDATION_SEED, &spec.interpolation, Phase::Interpolation);
+        let test = set(TEST_SEED, &spec.extrapolation, Phase::Extrapolation);
+        Ok(TaskData {
+            spec: spec.clone(),
+            subsets,
+            train_seed,
+            train: Mt19937::new(train_seed),
+            sampler,
+            rows: Vec::new(),
+            validation,
+            test,
+        })
+    }
+
+    /// Draws the next training batch of `count` samples into `x` (feature-major,
+    /// `x[i * count + s]`) and `t`. Allocates nothing after the first call.
+    pub fn next_batch(&mut self, count: usize, x: &mut [f32], t: &mut [f32]) {
+        let n = self.spec.input_size;
+        self.rows.resize(count * n, 0.0);
+        self.sampler.sample(
+            &mut self.train,
+            &self.spec.interpolation,
+            &self.spec.distribution,
+            Phase::Interpolation,
+            n,
+            &mut self.rows,
+        );
+        write_samples(&self.spec, &self.subsets, &self.rows, count, x, t);
+    }
+}
+
+/// Draws `count` samples from `range` and forms their targets.
+fn generate(
+    spec: &TaskSpec,
+    subsets: &[Span<usize>],
+    sampler: &mut Sampler,
+    rng: &mut Mt19937,
+    range: &Range,
+    phase: Phase,
+    count: usize,
+) -> DataSet {
+    let n = spec.input_size;
+    let mut rows = vec![0.0; count * n];
+    sampler.sample(rng, range, &spec.distribution, phase, n, &mut rows);
+    let mut set = DataSet {
+        count,
+        features: n,
+        x: vec![0.0; count * n],
+        t: vec![0.0; count],
+    };
+    write_samples(spec, subsets, &rows, count, &mut set.x, &mut set.t);
+    set
+}
+
+/// Transposes sample-major f64 rows into feature-major f32 inputs, and forms each target in
+/// f64 from the f64 inputs before rounding it once.
+fn write_samples(
+    spec: &TaskSpec,
+    subsets: &[Span<usize>],
+    rows: &[f64],
+    count: usize,
+    x: &mut [f32],
+    t: &mut [f32],
+) {
+    let n = spec.input_size;
+    assert!(
+        x.len() >= count * n && t.len() >= count,
+        "batch buffers too small"
+    );
+    let mut operands = [0.0f64; MAX_SUBSETS];
+    let operands = &mut operands[..subsets.len()];
+    for (s, row) in rows.chunks_exact(n).take(count).enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            x[i * count + s] = v as f32;
+        }
+        for (operand, subset) in operands.iter_mut().zip(subsets) {
+            *operand = row[subset.clone()].iter().sum();
+        }
+        t[s] = spec.operation.apply(operands) as f32;
+    }
+}
