@@ -23,6 +23,7 @@ fn configurations(inputs: usize) -> Vec<(&'static str, Unit, ObjectiveSpec, Opti
             "nru",
             Unit::by_name("nru", inputs, 1).unwrap(),
             ObjectiveSpec {
+                criterion: modules::objective::Criterion::Mse,
                 keys: vec![RegKey::W],
                 lp: None,
             },
@@ -32,6 +33,7 @@ fn configurations(inputs: usize) -> Vec<(&'static str, Unit, ObjectiveSpec, Opti
             "sign-nmru",
             Unit::by_name("sign-nmru", inputs, 1).unwrap(),
             ObjectiveSpec {
+                criterion: modules::objective::Criterion::Mse,
                 keys: vec![RegKey::W],
                 lp: None,
             },
@@ -41,6 +43,7 @@ fn configurations(inputs: usize) -> Vec<(&'static str, Unit, ObjectiveSpec, Opti
             "realnpu-modified",
             real_npu,
             ObjectiveSpec {
+                criterion: modules::objective::Criterion::Mse,
                 keys: vec![RegKey::WNpu, RegKey::GNpu],
                 lp: Some(Lp::L1),
             },

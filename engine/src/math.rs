@@ -258,11 +258,25 @@ pub fn pow_and_ln(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     if all_normal_positive(base) & exponent.abs().simd_le(f32x8::MAX).all() {
         let (e, f, tail) = ln_parts_normal(base);
         return (
-            power_from_parts(e, f, tail, exponent),
+            exact_at_unit_exponents(base, exponent, power_from_parts(e, f, tail, exponent)),
             ln_from_parts(e, f, tail),
         );
     }
     pow_and_ln_general(base, exponent)
+}
+
+/// base^1 = base and base^-1 = 1 / base, correctly rounded (as the C library gives them):
+/// a unit whose weights reached the discrete values ±1 computes exact products and
+/// quotients. Exponent rows are usually uniform, so the branch is well predicted.
+#[inline(always)]
+fn exact_at_unit_exponents(base: f32x8, exponent: f32x8, power: f32x8) -> f32x8 {
+    let one = exponent.simd_eq(f32x8::ONE);
+    let minus_one = exponent.simd_eq(-f32x8::ONE);
+    if (one | minus_one).any() {
+        one.select(base, minus_one.select(f32x8::ONE / base, power))
+    } else {
+        power
+    }
 }
 
 #[cold]
@@ -271,7 +285,7 @@ fn pow_and_ln_general(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     let (e, f, tail) = ln_parts(base.abs());
     let power = power_from_parts(e, f, tail, exponent);
     (
-        pow_special_values(base, exponent, power),
+        exact_at_unit_exponents(base, exponent, pow_special_values(base, exponent, power)),
         ln_special_values(base, ln_from_parts(e, f, tail)),
     )
 }
@@ -316,7 +330,16 @@ pub fn pow_and_ln_pair(bases: [f32x8; 2], exponents: [f32x8; 2]) -> [(f32x8, f32
         let ((t0, n0, y0), (t1, n1, y1)) = (exp_reduced(h0, l0), exp_reduced(h1, l1));
         if exp_in_range(t0) && exp_in_range(t1) {
             let logs = parts.map(|(e, f, tail)| ln_from_parts(e, f, tail));
-            return [(times_pow2(y0, n0), logs[0]), (times_pow2(y1, n1), logs[1])];
+            return [
+                (
+                    exact_at_unit_exponents(bases[0], exponents[0], times_pow2(y0, n0)),
+                    logs[0],
+                ),
+                (
+                    exact_at_unit_exponents(bases[1], exponents[1], times_pow2(y1, n1)),
+                    logs[1],
+                ),
+            ];
         }
     }
     [
@@ -532,6 +555,25 @@ mod tests {
                 let close =
                     same(got, want) || (got - want).abs() <= 2.0 * f32::EPSILON * want.abs();
                 assert!(close, "pow({b}, {e}) = {got}, C library {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn unit_exponents_are_exact() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // any finite f32 bit pattern, either sign
+            let b = f32::from_bits(rng as u32 & 0xff7f_ffff);
+            for e in [1.0f32, -1.0] {
+                let want = if e == 1.0 { b } else { 1.0 / b };
+                let got = lane(|x| pow(x, f32x8::splat(e)), b);
+                assert!(same(got, want), "pow({b}, {e}) = {got}, want {want}");
+                let [(pair, _), _] = pow_and_ln_pair([f32x8::splat(b); 2], [f32x8::splat(e); 2]);
+                assert!(same(pair.to_array()[0], want), "pair pow({b}, {e})");
             }
         }
     }

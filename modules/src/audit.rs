@@ -150,7 +150,11 @@ pub fn audit_coefficients() -> Coefficients {
     for key in RegKey::ALL {
         keys.set(key, Some(0.5));
     }
-    Coefficients { keys, lp: 0.25 }
+    Coefficients {
+        keys,
+        lp: 0.25,
+        pcc_weight: 0.0,
+    }
 }
 
 /// Audits `unit`'s objective at `point`.

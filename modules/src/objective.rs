@@ -6,7 +6,7 @@
 //! schedules (lambda times schedule value, formed in f64 and rounded to f32 once, as the
 //! reference applies it). A key is recorded only if the spec asks for it and the unit has it.
 
-use engine::{Graph, NodeId, Shape, Tape, Values};
+use engine::{Graph, NodeId, Shape, Tape, Values, Var};
 
 use crate::module::{Mode, RegKey, RegKeys, Unit};
 use crate::penalty::Lp;
@@ -15,16 +15,39 @@ use crate::scalar::Scalar;
 /// Which terms the training loss contains.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectiveSpec {
+    /// The data term.
+    pub criterion: Criterion,
     /// Regulariser keys to include (keys the unit lacks are skipped).
     pub keys: Vec<RegKey>,
     /// The sparsity term over all parameters, if on.
     pub lp: Option<Lp>,
 }
 
+/// The data term of the training loss (spec section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Criterion {
+    /// Mean squared error.
+    Mse,
+    /// 1 - r, Pearson's correlation between outputs and targets over the batch.
+    Pcc,
+    /// Mean absolute percentage error, mean(|(t - y) / t|).
+    Mape,
+    /// PCC, then MSE: `Coefficients::pcc_weight` moves from 1 to 0 at the switch.
+    PccThenMse,
+}
+
+crate::named_enum!(Criterion {
+    Mse = "mse",
+    Pcc = "pcc",
+    Mape = "mape",
+    PccThenMse = "pcc-mse",
+});
+
 impl ObjectiveSpec {
     /// The data term only.
     pub fn data_only() -> Self {
         ObjectiveSpec {
+            criterion: Criterion::Mse,
             keys: vec![],
             lp: None,
         }
@@ -33,6 +56,7 @@ impl ObjectiveSpec {
     /// Every regulariser the unit has, and the L1 term (for audits).
     pub fn everything() -> Self {
         ObjectiveSpec {
+            criterion: Criterion::Mse,
             keys: RegKey::ALL.to_vec(),
             lp: Some(Lp::L1),
         }
@@ -44,6 +68,9 @@ impl ObjectiveSpec {
 pub struct Coefficients {
     pub keys: RegKeys<f64>,
     pub lp: f64,
+    /// With [`Criterion::PccThenMse`]: the weight of the PCC term (the MSE term gets
+    /// 1 - weight).
+    pub pcc_weight: f64,
 }
 
 impl Coefficients {
@@ -68,6 +95,8 @@ pub struct TrainNodes {
     pub keys: RegKeys<(NodeId, NodeId)>,
     /// The Lp term and its coefficient input.
     pub lp: Option<(NodeId, NodeId)>,
+    /// The PCC weight input of [`Criterion::PccThenMse`].
+    pub pcc_weight: Option<NodeId>,
 }
 
 /// Nodes of the evaluation tape (forward only).
@@ -95,7 +124,18 @@ impl Tapes {
         let t = graph.input(Shape::batched(unit.outputs()));
         let params = unit.declare_params(&graph);
         let y = unit.forward(x, &params, Mode::Train);
-        let data_loss = y.mse(t);
+        let (data_loss, pcc_weight) = match spec.criterion {
+            Criterion::Mse => (y.mse(t), None),
+            Criterion::Pcc => (pcc_loss(y, t), None),
+            Criterion::Mape => (((t - y) / t).abs().mean_all(), None),
+            Criterion::PccThenMse => {
+                let weight = graph.input(Shape::scalar());
+                (
+                    weight * pcc_loss(y, t) + (1.0 - weight) * y.mse(t),
+                    Some(weight.id()),
+                )
+            }
+        };
         let mut loss = data_loss;
         let available = unit.regularisers(&graph, x, &params);
         let mut keys = RegKeys::default();
@@ -114,6 +154,7 @@ impl Tapes {
         });
         let train = graph.finish(loss);
         let train_nodes = TrainNodes {
+            pcc_weight,
             x: x.id(),
             t: t.id(),
             y: y.id(),
@@ -146,6 +187,9 @@ impl Tapes {
         }
         if let Some((_, input)) = self.train_nodes.lp {
             values.flat_mut(input)[0] = coefficients.lp as f32;
+        }
+        if let Some(input) = self.train_nodes.pcc_weight {
+            values.flat_mut(input)[0] = coefficients.pcc_weight as f32;
         }
     }
 
@@ -203,6 +247,25 @@ pub struct TermGrad<S> {
     pub value: S,
     /// d term / d params (flat).
     pub params: Vec<S>,
+}
+
+/// 1 - r with r Pearson's correlation of the outputs and targets over the batch, as the
+/// reference computes it for its single output: vy = y - mean(y),
+/// sy = sqrt(max(sum(vy^2) / n, EPS)), likewise for t, r = sum((vy / (sy + EPS))
+/// (vt / (st + EPS))) / n, with n the batch size (sums over several outputs are means over
+/// all elements).
+fn pcc_loss<'g>(y: Var<'g>, t: Var<'g>) -> Var<'g> {
+    let centred = |v: Var<'g>| v - v.mean_batch();
+    let (vy, vt) = (centred(y), centred(t));
+    let spread = |v: Var<'g>| {
+        v.square()
+            .mean_all()
+            .max(v.graph().scalar(engine::EPS))
+            .sqrt()
+    };
+    let (sy, st) = (spread(vy), spread(vt));
+    let r = ((vy / (sy + engine::EPS)) * (vt / (st + engine::EPS))).mean_all();
+    1.0 - r
 }
 
 /// The objective and its gradient in closed form, in total and term by term.

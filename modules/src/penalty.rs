@@ -17,6 +17,12 @@ pub enum RegShape {
     None,
 }
 
+crate::named_enum!(RegShape {
+    Linear = "linear",
+    Squared = "squared",
+    None = "none",
+});
+
 /// A penalty on one weight tensor, the mean over its N elements of a per-element term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Penalty {
@@ -214,6 +220,8 @@ pub enum Lp {
     L1,
     L2,
 }
+
+crate::named_enum!(Lp { L1 = "1", L2 = "2" });
 
 impl Lp {
     pub fn record<'g>(self, params: &[Var<'g>]) -> Var<'g> {

@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod data;
+pub mod evaluate;
 pub mod train;

@@ -25,6 +25,14 @@ pub enum NpuClip {
     WIG,
 }
 
+crate::named_enum!(NpuClip {
+    None = "none",
+    W = "w",
+    G = "g",
+    WG = "wg",
+    WIG = "wig",
+});
+
 /// Initialisation of W (W_re for the complex NPU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NpuInit {
@@ -34,6 +42,11 @@ pub enum NpuInit {
     XavierUniformConstrained,
 }
 
+crate::named_enum!(NpuInit {
+    XavierUniform = "xavier-uniform",
+    XavierUniformConstrained = "xavier-uniform-constrained",
+});
+
 /// The W-NPU regulariser type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NpuWReg {
@@ -42,6 +55,8 @@ pub enum NpuWReg {
     /// mean(min(|W|, |1 - |W||)): -1, 0 and +1 are free.
     Bias,
 }
+
+crate::named_enum!(NpuWReg { W = "W", Bias = "bias" });
 
 /// The real-valued Neural Power Unit. Parameters: W (I x O), g (I).
 #[derive(Clone, Debug, PartialEq)]

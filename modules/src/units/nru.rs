@@ -23,6 +23,11 @@ pub enum NruMode {
     DivSepSign,
 }
 
+crate::named_enum!(NruMode {
+    Div = "div",
+    DivSepSign = "div-sepSign",
+});
+
 /// The NRU. Parameters: W (O x I), initialised uniformly on [-0.5, 0.5].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Nru {

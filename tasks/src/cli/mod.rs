@@ -1,6 +1,7 @@
 //! The `nalm` command line: one file per subcommand.
 
 pub mod grad_audit;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -18,11 +19,14 @@ pub enum Command {
     /// Compare every parameter gradient four ways: tape, closed form (f32 and f64) and f64
     /// finite differences, at points from the nine ranges and at singular points.
     GradAudit(grad_audit::Args),
+    /// Train one unit on the single module task and score it as the study does.
+    Train(Box<train::Args>),
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::GradAudit(args) => grad_audit::run(&args),
+        Command::Train(args) => train::run(&args),
     }
 }

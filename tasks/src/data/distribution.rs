@@ -62,6 +62,102 @@ impl Distribution {
     }
 }
 
+/// The command-line form: a family name and its parameters, as words
+/// (`uniform`, `truncated-normal m_i s_i m_e s_e`, `exponential scale`, `benford`).
+impl std::str::FromStr for Distribution {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let Some((&family, rest)) = words.split_first() else {
+            return Err("empty distribution".into());
+        };
+        let numbers = rest
+            .iter()
+            .map(|w| {
+                w.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("'{w}' is not a finite number"))
+            })
+            .collect::<Result<Vec<f64>, String>>()?;
+        let arity = |n: usize| {
+            if numbers.len() == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{family} takes {n} parameters, got {}",
+                    numbers.len()
+                ))
+            }
+        };
+        match family.to_ascii_lowercase().as_str() {
+            "uniform" => arity(0).map(|_| Distribution::Uniform),
+            "benford" => arity(0).map(|_| Distribution::Benford),
+            "exponential" => {
+                arity(1)?;
+                if numbers[0] <= 0.0 {
+                    return Err(format!(
+                        "exponential scale must be positive, got {}",
+                        numbers[0]
+                    ));
+                }
+                Ok(Distribution::Exponential { scale: numbers[0] })
+            }
+            "truncated-normal" => {
+                arity(4)?;
+                if numbers[1] <= 0.0 || numbers[3] <= 0.0 {
+                    return Err("truncated-normal standard deviations must be positive".into());
+                }
+                Ok(Distribution::TruncatedNormal {
+                    interpolation: Normal {
+                        mean: numbers[0],
+                        std: numbers[1],
+                    },
+                    extrapolation: Normal {
+                        mean: numbers[2],
+                        std: numbers[3],
+                    },
+                })
+            }
+            _ => Err(format!(
+                "unknown family '{family}' (expected uniform, truncated-normal, exponential or benford)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Distribution::Uniform => f.write_str("uniform"),
+            Distribution::Benford => f.write_str("benford"),
+            Distribution::Exponential { scale } => write!(f, "exponential {scale}"),
+            Distribution::TruncatedNormal {
+                interpolation: i,
+                extrapolation: e,
+            } => write!(
+                f,
+                "truncated-normal {} {} {} {}",
+                i.mean, i.std, e.mean, e.std
+            ),
+        }
+    }
+}
+
+impl serde::Serialize for Distribution {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Distribution {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Reusable buffers, so drawing a batch allocates nothing after the first.
 #[derive(Clone, Debug, Default)]
 pub struct Sampler {

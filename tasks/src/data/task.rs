@@ -33,27 +33,17 @@ pub enum Operation {
     Root,
 }
 
+modules::named_enum!(Operation {
+    Add = "add",
+    Sub = "sub",
+    Mul = "mul",
+    Div = "div",
+    Reciprocal = "reciprocal",
+    Squared = "squared",
+    Root = "root",
+});
+
 impl Operation {
-    pub const NAMES: [&'static str; 7] =
-        ["add", "sub", "mul", "div", "reciprocal", "squared", "root"];
-
-    pub fn by_name(name: &str) -> Option<Operation> {
-        Some(match name {
-            "add" => Operation::Add,
-            "sub" => Operation::Sub,
-            "mul" => Operation::Mul,
-            "div" => Operation::Div,
-            "reciprocal" => Operation::Reciprocal,
-            "squared" => Operation::Squared,
-            "root" => Operation::Root,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        Operation::NAMES[self as usize]
-    }
-
     /// The target from the operands, in f64.
     pub fn apply(self, operands: &[f64]) -> f64 {
         let (a, b) = (operands[0], operands.get(1).copied().unwrap_or(f64::NAN));
@@ -150,7 +140,11 @@ impl TaskSpec {
         let overlap = (self.overlap_ratio * size as f64).floor() as usize;
         let mut subsets: Vec<Span<usize>> = Vec::with_capacity(self.num_subsets);
         for k in 0..self.num_subsets {
-            let start = if k == 0 { 0 } else { subsets[k - 1].end - overlap };
+            let start = if k == 0 {
+                0
+            } else {
+                subsets[k - 1].end - overlap
+            };
             subsets.push(start..start + size);
         }
         let needed = subsets.last().expect("one subset").end;

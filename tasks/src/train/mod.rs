@@ -1,5 +1,12 @@
-//! Training: a compiled model and its update step.
+//! Training: settings and presets, the regulariser schedules, the compiled model and its
+//! update step, and the training loop.
 
 mod model;
+pub mod preset;
+pub mod run;
+pub mod schedule;
+pub mod settings;
 
 pub use model::{Model, OptimizerKind};
+pub use run::{Progress, Run, RunError, RunRecord, Tensor};
+pub use settings::{Settings, SettingsError};
