@@ -257,12 +257,26 @@ pub fn pow_and_ln(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     // The common case: a positive normal base and a finite exponent.
     if all_normal_positive(base) & exponent.abs().simd_le(f32x8::MAX).all() {
         let (e, f, tail) = ln_parts_normal(base);
+        let ln = ln_from_parts(e, f, tail);
+        if let Some(y) = unit_power(base, exponent) {
+            return (y, ln);
+        }
         return (
             exact_at_unit_exponents(base, exponent, power_from_parts(e, f, tail, exponent)),
-            ln_from_parts(e, f, tail),
+            ln,
         );
     }
     pow_and_ln_general(base, exponent)
+}
+
+/// base^±1 without the exponential when every lane's exponent is ±1 (a converged NRU).
+#[inline(always)]
+fn unit_power(base: f32x8, exponent: f32x8) -> Option<f32x8> {
+    let one = exponent.simd_eq(f32x8::ONE);
+    let minus_one = exponent.simd_eq(-f32x8::ONE);
+    (one | minus_one)
+        .all()
+        .then(|| one.select(base, f32x8::ONE / base))
 }
 
 /// base^1 = base and base^-1 = 1 / base, correctly rounded (as the C library gives them):
@@ -325,6 +339,13 @@ pub fn pow_and_ln_pair(bases: [f32x8; 2], exponents: [f32x8; 2]) -> [(f32x8, f32
     let ordinary = |b: f32x8, e: f32x8| all_normal_positive(b) & e.abs().simd_le(f32x8::MAX).all();
     if ordinary(bases[0], exponents[0]) && ordinary(bases[1], exponents[1]) {
         let parts = bases.map(ln_parts_normal);
+        if let (Some(y0), Some(y1)) = (
+            unit_power(bases[0], exponents[0]),
+            unit_power(bases[1], exponents[1]),
+        ) {
+            let logs = parts.map(|(e, f, tail)| ln_from_parts(e, f, tail));
+            return [(y0, logs[0]), (y1, logs[1])];
+        }
         let (h0, l0) = power_argument(parts[0].0, parts[0].1, parts[0].2, exponents[0]);
         let (h1, l1) = power_argument(parts[1].0, parts[1].1, parts[1].2, exponents[1]);
         let ((t0, n0, y0), (t1, n1, y1)) = (exp_reduced(h0, l0), exp_reduced(h1, l1));

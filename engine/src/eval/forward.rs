@@ -209,7 +209,16 @@ fn power_rows<A: Operand, B: Operand>(a: A, b: B, out: Loc, chunks: usize) -> Fo
                 &mut y[f * chunks..][..chunks],
                 &mut logs[f * chunks..][..chunks],
             );
-            for c in 0..chunks {
+            // two vectors at a time: pow is latency-bound, interleaving doubles throughput
+            let mut c = 0;
+            while c + 2 <= chunks {
+                let [p0, p1] =
+                    crate::math::pow_and_ln_pair([a.at(c), a.at(c + 1)], [b.at(c), b.at(c + 1)]);
+                (y[c], logs[c]) = p0;
+                (y[c + 1], logs[c + 1]) = p1;
+                c += 2;
+            }
+            if c < chunks {
                 (y[c], logs[c]) = crate::math::pow_and_ln(a.at(c), b.at(c));
             }
         }

@@ -161,7 +161,6 @@ impl<'de> serde::Deserialize<'de> for Distribution {
 /// Reusable buffers, so drawing a batch allocates nothing after the first.
 #[derive(Clone, Debug, Default)]
 pub struct Sampler {
-    draws: Vec<u32>,
     second: Vec<f64>,
 }
 
@@ -219,7 +218,7 @@ impl Sampler {
         let Interval { lo, hi } = *interval;
         match distribution {
             Distribution::Uniform => {
-                rng.fill_doubles(out, &mut self.draws);
+                rng.fill_doubles(out);
                 let width = hi - lo;
                 for v in out.iter_mut() {
                     *v = lo + width * *v;
@@ -234,7 +233,7 @@ impl Sampler {
                 } else {
                     *extrapolation
                 };
-                rng.fill_doubles(out, &mut self.draws);
+                rng.fill_doubles(out);
                 let (alpha, beta) = ((lo - mean) / std, (hi - mean) / std);
                 for v in out.iter_mut() {
                     let u = *v;
@@ -248,7 +247,7 @@ impl Sampler {
                 }
             }
             Distribution::Benford => {
-                rng.fill_doubles(out, &mut self.draws);
+                rng.fill_doubles(out);
                 let cumulative = benford_cdf();
                 let (low, high) = ((lo / 10.0) as i64, (hi / 10.0) as i64);
                 for v in out.iter_mut() {
@@ -263,7 +262,7 @@ impl Sampler {
                 }
             }
             Distribution::Exponential { scale } => {
-                rng.fill_doubles(out, &mut self.draws);
+                rng.fill_doubles(out);
                 for v in out.iter_mut() {
                     *v = -(1.0 - *v).ln() * scale;
                 }

@@ -6,7 +6,7 @@
 //! twist and the tempering vectorised over eight state words (the same sequence, faster): the
 //! training loop draws a fresh batch from it every iteration.
 
-use wide::{f64x4, i32x4, u32x8};
+use wide::{f64x4, u32x8, u64x4};
 
 const N: usize = 624;
 const M: usize = 397;
@@ -75,29 +75,31 @@ impl Mt19937 {
         }
     }
 
-    /// Fills `out` with the next draws (the sequence of [`Self::next_u32`]).
-    pub fn fill_u32(&mut self, out: &mut [u32]) {
-        let mut at = 0;
-        while at < out.len() {
+    /// Fills `out` with the next doubles (the sequence of [`Self::next_double`]): eight
+    /// state words are tempered and turned into four doubles at a time, straight from the
+    /// state; pairs that straddle a twist go one by one.
+    pub fn fill_doubles(&mut self, out: &mut [f64]) {
+        let mut k = 0;
+        while k < out.len() {
             if self.index == N {
                 self.twist();
             }
-            let take = (N - self.index).min(out.len() - at);
-            temper_into(
-                &self.state[self.index..self.index + take],
-                &mut out[at..at + take],
-            );
-            self.index += take;
-            at += take;
+            let quads = ((out.len() - k) / 4).min((N - self.index) / 8);
+            let words = &self.state[self.index..self.index + 8 * quads];
+            for (w, o) in words
+                .chunks_exact(8)
+                .zip(out[k..k + 4 * quads].chunks_exact_mut(4))
+            {
+                let w = u32x8::from(<[u32; 8]>::try_from(w).expect("eight words"));
+                o.copy_from_slice(&doubles4(temper8(w)).to_array());
+            }
+            self.index += 8 * quads;
+            k += 4 * quads;
+            if k < out.len() {
+                out[k] = self.next_double();
+                k += 1;
+            }
         }
-    }
-
-    /// Fills `out` with the next doubles (the sequence of [`Self::next_double`]), using
-    /// `scratch` for the raw draws (resized once, then reused without allocating).
-    pub fn fill_doubles(&mut self, out: &mut [f64], scratch: &mut Vec<u32>) {
-        scratch.resize(out.len() * 2, 0);
-        self.fill_u32(scratch);
-        doubles_from_pairs(scratch, out);
     }
 
     /// Regenerates all 624 state words. Words 0..227 read words 397 further on that are
@@ -170,43 +172,21 @@ fn temper8(mut y: u32x8) -> u32x8 {
     y ^ (y >> 18)
 }
 
-fn temper_into(words: &[u32], out: &mut [u32]) {
-    let blocks = words.len() / 8;
-    for (w, o) in words.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
-        let v = u32x8::from(<[u32; 8]>::try_from(w).expect("eight words"));
-        o.copy_from_slice(&temper8(v).to_array());
-    }
-    for k in blocks * 8..words.len() {
-        out[k] = temper(words[k]);
-    }
-}
-
-/// (a >> 5) 2^26 + (b >> 6), scaled by 2^-53, for consecutive draws (a, b); four at a time
-/// through exact f64 arithmetic (both parts fit i32, their combination 53 bits).
-fn doubles_from_pairs(draws: &[u32], out: &mut [f64]) {
-    let scale = f64x4::splat(1.0 / 9_007_199_254_740_992.0);
-    let quads = out.len() / 4;
-    for (pairs, o) in draws.chunks_exact(8).zip(out.chunks_exact_mut(4)) {
-        let a = i32x4::new([
-            (pairs[0] >> 5) as i32,
-            (pairs[2] >> 5) as i32,
-            (pairs[4] >> 5) as i32,
-            (pairs[6] >> 5) as i32,
-        ]);
-        let b = i32x4::new([
-            (pairs[1] >> 6) as i32,
-            (pairs[3] >> 6) as i32,
-            (pairs[5] >> 6) as i32,
-            (pairs[7] >> 6) as i32,
-        ]);
-        let v =
-            f64x4::from_i32x4(a).mul_add(f64x4::splat(67_108_864.0), f64x4::from_i32x4(b)) * scale;
-        o.copy_from_slice(&v.to_array());
-    }
-    for k in quads * 4..out.len() {
-        let (a, b) = (draws[2 * k] >> 5, draws[2 * k + 1] >> 6);
-        out[k] = (f64::from(a) * 67_108_864.0 + f64::from(b)) / 9_007_199_254_740_992.0;
-    }
+/// (a >> 5) 2^26 + (b >> 6), scaled by 2^-53, for four consecutive pairs of tempered draws
+/// (a, b). Read as 64-bit lanes a pair is a + b 2^32; both parts convert to f64 exactly
+/// through the 2^52 exponent trick, and their combination needs only 53 bits.
+#[inline(always)]
+fn doubles4(words: u32x8) -> f64x4 {
+    let pairs: u64x4 = wide::bytemuck::cast(words);
+    let a = (pairs & u64x4::splat(0xffff_ffff)) >> 5;
+    let b = pairs >> 38;
+    let two52 = 4_503_599_627_370_496.0;
+    let exact = |v: u64x4| {
+        wide::bytemuck::cast::<u64x4, f64x4>(v | u64x4::splat(0x4330_0000_0000_0000))
+            - f64x4::splat(two52)
+    };
+    exact(a).mul_add(f64x4::splat(67_108_864.0), exact(b))
+        * f64x4::splat(1.0 / 9_007_199_254_740_992.0)
 }
 
 #[cfg(test)]
@@ -235,13 +215,16 @@ mod tests {
     fn bulk_draws_equal_scalar_draws() {
         for seed in [0u32, 1, 43_953_907, 8_689_336, u32::MAX] {
             let (mut scalar, mut bulk) = (Mt19937::new(seed), Mt19937::new(seed));
-            // lengths that straddle twists and leave partial blocks
-            let mut scratch = Vec::new();
-            for len in [1usize, 7, 8, 300, 623, 624, 625, 1280, 5] {
+            // lengths that straddle twists and leave partial blocks, and single draws that
+            // shift the pairs off the blocks of eight
+            for len in [1usize, 7, 8, 300, 623, 624, 625, 1280, 5, 0, 311, 2048] {
                 let want: Vec<f64> = (0..len).map(|_| scalar.next_double()).collect();
                 let mut got = vec![0.0; len];
-                bulk.fill_doubles(&mut got, &mut scratch);
+                bulk.fill_doubles(&mut got);
                 assert_eq!(got, want, "seed {seed}, length {len}");
+                if len % 3 == 0 {
+                    assert_eq!(scalar.next_u32(), bulk.next_u32());
+                }
             }
             assert_eq!(scalar.next_u32(), bulk.next_u32());
         }

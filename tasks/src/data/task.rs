@@ -46,15 +46,51 @@ modules::named_enum!(Operation {
 impl Operation {
     /// The target from the operands, in f64.
     pub fn apply(self, operands: &[f64]) -> f64 {
-        let (a, b) = (operands[0], operands.get(1).copied().unwrap_or(f64::NAN));
+        self.target(&Sums(&[]), operands, operands.len())
+    }
+
+    /// The target of one sample, operand k read by `operands` from `row`.
+    #[inline(always)]
+    fn target(self, operands: &impl Operands, row: &[f64], count: usize) -> f64 {
+        let a = operands.get(row, 0);
+        let b = || operands.get(row, 1);
         match self {
-            Operation::Add => operands.iter().sum(),
-            Operation::Sub => a - b,
-            Operation::Mul => operands.iter().product(),
-            Operation::Div => a / b,
+            Operation::Add => (0..count).map(|k| operands.get(row, k)).sum(),
+            Operation::Sub => a - b(),
+            Operation::Mul => (0..count).map(|k| operands.get(row, k)).product(),
+            Operation::Div => a / b(),
             Operation::Reciprocal => 1.0 / a,
             Operation::Squared => a * a,
             Operation::Root => a.sqrt(),
+        }
+    }
+
+    /// Each sample's target from its row of `n` inputs, formed in f64 and rounded once. The
+    /// operation is chosen outside the loop so that each loop is a straight line.
+    #[inline(always)]
+    fn targets(
+        self,
+        operands: &impl Operands,
+        count: usize,
+        rows: &[f64],
+        n: usize,
+        t: &mut [f32],
+    ) {
+        macro_rules! each {
+            ($op:expr) => {
+                for (t, row) in t.iter_mut().zip(rows.chunks_exact(n)) {
+                    *t = $op.target(operands, row, count) as f32;
+                }
+            };
+        }
+        match self {
+            Operation::Add => each!(Operation::Add),
+            Operation::Sub => each!(Operation::Sub),
+            Operation::Mul => each!(Operation::Mul),
+            Operation::Div => each!(Operation::Div),
+            Operation::Reciprocal => each!(Operation::Reciprocal),
+            Operation::Squared => each!(Operation::Squared),
+            Operation::Root => each!(Operation::Root),
         }
     }
 
@@ -63,6 +99,44 @@ impl Operation {
         match self {
             Operation::Reciprocal | Operation::Squared | Operation::Root => 1,
             _ => 2,
+        }
+    }
+}
+
+/// How operand k is read from one sample's inputs.
+trait Operands {
+    fn get(&self, row: &[f64], k: usize) -> f64;
+}
+
+/// Every operand is a single input (the study's tasks).
+struct Singles([usize; MAX_SUBSETS]);
+
+impl Operands for Singles {
+    #[inline(always)]
+    fn get(&self, row: &[f64], k: usize) -> f64 {
+        row[self.0[k]]
+    }
+}
+
+/// Operand k is input k.
+struct Leading;
+
+impl Operands for Leading {
+    #[inline(always)]
+    fn get(&self, row: &[f64], k: usize) -> f64 {
+        row[k]
+    }
+}
+
+/// Operands are sums over input ranges (or, with no ranges, the row itself).
+struct Sums<'a>(&'a [Span<usize>]);
+
+impl Operands for Sums<'_> {
+    #[inline(always)]
+    fn get(&self, row: &[f64], k: usize) -> f64 {
+        match self.0.get(k) {
+            Some(subset) => row[subset.clone()].iter().sum(),
+            None => row.get(k).copied().unwrap_or(f64::NAN),
         }
     }
 }
@@ -288,15 +362,58 @@ fn write_samples(
         x.len() >= count * n && t.len() >= count,
         "batch buffers too small"
     );
-    let mut operands = [0.0f64; MAX_SUBSETS];
-    let operands = &mut operands[..subsets.len()];
-    for (s, row) in rows.chunks_exact(n).take(count).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            x[i * count + s] = v as f32;
+    let rows = &rows[..count * n];
+    let t = &mut t[..count];
+    let operation = spec.operation;
+    let singles = subsets.iter().all(|s| s.len() == 1);
+    // Two inputs that are the operands, in order (every input-size-2 task): with the row
+    // width known, the compiler turns both passes into vector code.
+    if n == 2 && singles && subsets.iter().map(|s| s.start).eq(0..subsets.len()) {
+        transpose(rows, 2, count, x);
+        operation.targets(&Leading, subsets.len(), rows, 2, t);
+        return;
+    }
+    transpose(rows, n, count, x);
+    if singles {
+        let mut at = [0; MAX_SUBSETS];
+        for (a, s) in at.iter_mut().zip(subsets) {
+            *a = s.start;
         }
-        for (operand, subset) in operands.iter_mut().zip(subsets) {
-            *operand = row[subset.clone()].iter().sum();
-        }
-        t[s] = spec.operation.apply(operands) as f32;
+        operation.targets(&Singles(at), subsets.len(), rows, n, t);
+    } else {
+        operation.targets(&Sums(subsets), subsets.len(), rows, n, t);
     }
 }
+
+/// Sample-major f64 rows of width `n` to feature-major f32 rows. Eight samples at a time
+/// are rounded with vector conversions first: a scalar conversion per element would merge
+/// into the previous result's register and chain every element to the last.
+#[inline(always)]
+fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
+    let mut block = [0.0f32; 8 * MAX_INPUTS_PER_BLOCK];
+    if n > MAX_INPUTS_PER_BLOCK {
+        for (i, feature) in x.chunks_exact_mut(count).take(n).enumerate() {
+            for (v, row) in feature.iter_mut().zip(rows.chunks_exact(n)) {
+                *v = row[i] as f32;
+            }
+        }
+        return;
+    }
+    let mut s = 0;
+    for samples in rows.chunks(8 * n) {
+        let rounded = &mut block[..samples.len()];
+        for (r, &v) in rounded.iter_mut().zip(samples) {
+            *r = v as f32;
+        }
+        let width = samples.len() / n;
+        for (i, feature) in x.chunks_exact_mut(count).take(n).enumerate() {
+            for (j, v) in feature[s..s + width].iter_mut().enumerate() {
+                *v = rounded[j * n + i];
+            }
+        }
+        s += width;
+    }
+}
+
+/// Widest rows [`transpose`] rounds in blocks (wider ones go element by element).
+const MAX_INPUTS_PER_BLOCK: usize = 64;

@@ -66,6 +66,11 @@ pub struct Run {
     model: Model,
     evaluator: Evaluator,
     threshold: Threshold,
+    window: Window,
+    beta: Beta,
+    /// The current batch, feature-major, and its targets.
+    x: Vec<f32>,
+    t: Vec<f32>,
 }
 
 impl Run {
@@ -94,6 +99,10 @@ impl Run {
         let mut rng = Pcg64Mcg::seed_from_u64(u64::from(settings.seed));
         model.init(&mut rng);
         Ok(Run {
+            window: settings.window(),
+            beta: Beta::new(settings.beta()),
+            x: vec![0.0; settings.batch_size * settings.input_size],
+            t: vec![0.0; settings.batch_size],
             settings: settings.clone(),
             unit,
             data,
@@ -107,16 +116,41 @@ impl Run {
         &self.threshold
     }
 
+    /// Iteration `i` (steps 4 to 9 of the loop): draws the next batch, forms the loss with
+    /// the schedules' coefficients, updates and projects. Returns the loss before the update.
+    /// Iterations must come in order: the data stream and beta advance with each call.
+    pub fn iteration(&mut self, i: u64) -> f32 {
+        let batch = self.settings.batch_size;
+        self.data.next_batch(batch, &mut self.x, &mut self.t);
+        for (f, row) in self.x.chunks_exact(batch).enumerate() {
+            self.model.input_mut(f).copy_from_slice(row);
+        }
+        self.model.target_mut(0).copy_from_slice(&self.t);
+        let coefficients = coefficients(&self.settings, &self.window, &mut self.beta, i);
+        self.model.step(&coefficients)
+    }
+
+    /// The parameters became NaN.
+    pub fn diverged(&self) -> bool {
+        self.model.params().iter().any(|p| p.is_nan())
+    }
+
+    /// Scores the current parameters (step 3 of the loop).
+    pub fn evaluate(&mut self, step: u64) -> Row {
+        let params = self.model.params();
+        let (valid_mse, test_mse) = self.evaluator.mse(params);
+        Row {
+            step,
+            valid_mse,
+            test_mse,
+            sparsity: self.unit.sparsity(params),
+        }
+    }
+
     /// Trains for iterations 0..=max-iterations, calling `observe` at every logged row.
     pub fn train(mut self, observe: &mut dyn FnMut(&Progress)) -> RunRecord {
-        let s = &self.settings;
-        let max_iterations = s.max_iterations;
-        let window = s.window();
-        let mut beta = Beta::new(s.beta());
-        let batch = s.batch_size;
-        let inputs = s.input_size;
-        let mut x = vec![0.0f32; batch * inputs];
-        let mut t = vec![0.0f32; batch];
+        let max_iterations = self.settings.max_iterations;
+        let log_interval = self.settings.log_interval;
         let mut history = Vec::new();
         let mut snapshots: Vec<Vec<f32>> = Vec::new();
         let mut diverged = false;
@@ -124,34 +158,19 @@ impl Run {
         let mut loss = f32::NAN;
 
         for i in 0..=max_iterations {
-            if i.is_multiple_of(s.log_interval) {
-                let params = self.model.params();
-                let (valid_mse, test_mse) = self.evaluator.mse(params);
-                let row = Row {
-                    step: i,
-                    valid_mse,
-                    test_mse,
-                    sparsity: self.unit.sparsity(params),
-                };
+            if i.is_multiple_of(log_interval) {
+                let row = self.evaluate(i);
                 history.push(row);
-                snapshots.push(params.to_vec());
+                snapshots.push(self.model.params().to_vec());
                 observe(&Progress {
                     row,
                     max_iterations,
                     loss,
                 });
             }
-            self.data.next_batch(batch, &mut x, &mut t);
-            for f in 0..inputs {
-                self.model
-                    .input_mut(f)
-                    .copy_from_slice(&x[f * batch..(f + 1) * batch]);
-            }
-            self.model.target_mut(0).copy_from_slice(&t);
-            let coefficients = coefficients(s, &window, &mut beta, i);
-            loss = self.model.step(&coefficients);
+            loss = self.iteration(i);
             updates += 1;
-            if self.model.params().iter().any(|p| p.is_nan()) {
+            if self.diverged() {
                 diverged = true;
                 break;
             }
