@@ -178,6 +178,10 @@ pub fn check_case(case: &Case) -> Result<CheckReport, String> {
     let mut fast = values.clone();
     forward(tape, &mut fast);
     let mut grads = Grads::new(tape, values.batch());
+    // stale contents must not leak into the result: every slot is either cleared or
+    // overwritten by its first writer
+    grads.rows.fill(wide::f32x8::splat(f32::NAN));
+    grads.flat.fill(f32::NAN);
     backward(tape, &fast, &mut grads);
 
     let mut exact = Reference::from_values(tape, values, |v| Tracked::exact(f64::from(v)));

@@ -12,35 +12,82 @@ use crate::buffers::{Layout, Loc};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
 use crate::tape::{BinaryOp, Op, Tape};
 
+/// Which gradient slots the backward pass overwrites before anything adds to them. The
+/// first step to reach a batched slot, if it writes all of it, stores instead of adding,
+/// and the slot needs no clearing beforehand. Claims are made in execution order.
+pub(super) struct FirstWrites {
+    reached: Vec<bool>,
+    /// Per node: its first writer overwrites it whole.
+    pub overwritten: Vec<bool>,
+}
+
+impl FirstWrites {
+    pub fn new(nodes: usize) -> FirstWrites {
+        FirstWrites {
+            reached: vec![false; nodes],
+            overwritten: vec![false; nodes],
+        }
+    }
+
+    /// Records a step writing to `node`'s gradient (all of it when `whole`) and returns
+    /// whether it may store rather than add.
+    fn claim(&mut self, node: usize, loc: Loc, whole: bool) -> bool {
+        let store = !self.reached[node] && whole && loc.batched;
+        self.reached[node] = true;
+        self.overwritten[node] |= store;
+        store
+    }
+}
+
 /// The backward steps of node `index`, one per input that needs a gradient (none for leaves).
-pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardStep> {
+pub(super) fn steps(
+    tape: &Tape,
+    index: usize,
+    layout: &Layout,
+    first: &mut FirstWrites,
+) -> Vec<BackwardStep> {
     let node = &tape.nodes[index];
     let out = layout.locs[index];
     let input = |k: usize| layout.locs[node.inputs[k] as usize];
     let needs = |k: usize| tape.nodes[node.inputs[k] as usize].needs_grad;
+    let mut claim = |k: usize, whole: bool| first.claim(node.inputs[k] as usize, input(k), whole);
     let (chunks, batch) = (layout.chunks, layout.batch);
     let mut steps: Vec<BackwardStep> = Vec::new();
     match &node.op {
-        Op::Unary(op) => with_unary_kernel!(*op, k => steps.push(unary(k, input(0), out, chunks))),
+        Op::Unary(op) => {
+            let store = claim(0, true);
+            with_unary_kernel!(*op, k => steps.push(unary(k, input(0), out, chunks, store)))
+        }
         Op::Binary(op) => {
             let (a, b) = (input(0), input(1));
+            // a batched operand with the output's features has rows of its own: written whole
+            let own = |l: Loc| l.batched && l.features == out.features;
             if needs(0) {
+                let store = claim(0, out.batched && own(a));
                 steps.push(
-                    with_binary_kernel!(*op, k => binary(SideA(k), a, b, out, out, a, layout)),
+                    with_binary_kernel!(*op, k => binary(SideA(k), a, b, out, out, a, layout, store)),
                 );
             }
             if needs(1) {
+                let store = claim(1, out.batched && own(b));
                 steps.push(if *op == BinaryOp::Pow {
                     // the exponent's gradient reads the saved ln(base) from the auxiliary slot
-                    binary(Exponent, a, b, out, out.aux(chunks), b, layout)
+                    binary(Exponent, a, b, out, out.aux(chunks), b, layout, store)
                 } else {
-                    with_binary_kernel!(*op, k => binary(SideB(k), a, b, out, out, b, layout))
+                    with_binary_kernel!(*op, k => binary(SideB(k), a, b, out, out, b, layout, store))
                 });
             }
         }
-        Op::SumFeatures { group } => steps.push(spread(input(0), out, *group, chunks)),
-        Op::ProdFeatures { group } => steps.push(product(input(0), out, *group, chunks)),
+        Op::SumFeatures { group } => {
+            let store = claim(0, true);
+            steps.push(spread(input(0), out, *group, chunks, store))
+        }
+        Op::ProdFeatures { group } => {
+            let store = claim(0, true);
+            steps.push(product(input(0), out, *group, chunks, store))
+        }
         Op::MeanBatch => {
+            claim(0, false);
             let x = input(0);
             steps.push(Box::new(move |_, _, rows, flat, _| {
                 for f in 0..out.features {
@@ -52,6 +99,7 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
             }));
         }
         Op::MeanAll | Op::SumAll => {
+            claim(0, false);
             let x = input(0);
             let count = if node.op == Op::MeanAll {
                 x.features * if x.batched { batch } else { 1 }
@@ -74,6 +122,7 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
             }));
         }
         Op::Norm2 => {
+            claim(0, false);
             let x = input(0);
             steps.push(Box::new(move |vrows, vflat, rows, flat, _| {
                 let norm = vflat[out.offset];
@@ -111,9 +160,11 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
             };
             let (x, w) = (input(0), input(1));
             if needs(0) {
+                claim(0, false);
                 steps.push(matmul_input(dense, x, w, out, chunks));
             }
             if needs(1) {
+                claim(1, false);
                 steps.push(matmul_weight(dense, x, w, out, layout));
             }
         }
@@ -122,12 +173,16 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
             for k in 0..node.inputs.len() {
                 let part = input(k);
                 if needs(k) {
-                    steps.push(copy_back(part, out, at, 1, chunks));
+                    let store = claim(k, true);
+                    steps.push(copy_back(part, out, at, 1, chunks, store));
                 }
                 at += part.len(chunks);
             }
         }
-        Op::Tile { times } => steps.push(copy_back(input(0), out, 0, *times, chunks)),
+        Op::Tile { times } => {
+            claim(0, false);
+            steps.push(copy_back(input(0), out, 0, *times, chunks, false))
+        }
         Op::Mse => {
             let (y, t) = (input(0), input(1));
             // PyTorch: grad_input = (input - target) * (2 / numel) * grad, the factor
@@ -136,7 +191,8 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
             for (side, target) in [(0, y), (1, t)] {
                 if needs(side) {
                     let sign = if side == 0 { 1.0 } else { -1.0 };
-                    steps.push(mse(y, t, target, out, norm, sign, chunks));
+                    let store = claim(side, true);
+                    steps.push(mse(y, t, target, out, norm, sign, chunks, store));
                 }
             }
         }
@@ -145,16 +201,28 @@ pub(super) fn steps(tape: &Tape, index: usize, layout: &Layout) -> Vec<BackwardS
     steps
 }
 
-fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> BackwardStep {
+/// Adds `lane(c)` into `row[c]`, or stores it when the step overwrites the slot.
+#[inline(always)]
+fn write_row(row: &mut [f32x8], store: bool, lane: impl Fn(usize) -> f32x8) {
+    if store {
+        for (c, t) in row.iter_mut().enumerate() {
+            *t = lane(c);
+        }
+    } else {
+        for (c, t) in row.iter_mut().enumerate() {
+            *t += lane(c);
+        }
+    }
+}
+
+fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
     let len = out.len(chunks);
     if out.batched {
         Box::new(move |vrows, _, rows, _, _| {
             let (before, own) = rows.split_at_mut(out.offset);
             let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
             let (x, y) = (&vrows[x.offset..][..len], &vrows[out.offset..][..len]);
-            for c in 0..len {
-                t[c] += k.grad(x[c], y[c], g[c]);
-            }
+            write_row(t, store, |c| k.grad(x[c], y[c], g[c]));
         })
     } else {
         Box::new(move |_, vflat, _, flat, _| {
@@ -214,6 +282,8 @@ impl Partial for Exponent {
 /// Where the gradient of one operand of a batched op accumulates, by the operand's kind:
 /// its own rows, its single row, or (unbatched) sums over the real samples.
 trait Target: Copy + Send + Sync + 'static {
+    /// Adds the lanes into feature `f`'s gradient, or stores them (`store`, own rows only).
+    #[allow(clippy::too_many_arguments)]
     fn add(
         self,
         rows: &mut [f32x8],
@@ -221,14 +291,9 @@ trait Target: Copy + Send + Sync + 'static {
         f: usize,
         chunks: usize,
         mask: &[f32x8],
+        store: bool,
         lane: impl Fn(usize) -> f32x8,
     );
-}
-
-fn add_row(row: &mut [f32x8], lane: impl Fn(usize) -> f32x8) {
-    for (c, t) in row.iter_mut().enumerate() {
-        *t += lane(c);
-    }
 }
 
 fn masked_sum(mask: &[f32x8], lane: impl Fn(usize) -> f32x8) -> f32 {
@@ -244,9 +309,10 @@ impl Target for OwnRows {
         f: usize,
         chunks: usize,
         _: &[f32x8],
+        store: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
-        add_row(&mut rows[self.0 + f * chunks..][..chunks], lane)
+        write_row(&mut rows[self.0 + f * chunks..][..chunks], store, lane)
     }
 }
 
@@ -259,9 +325,10 @@ impl Target for OneRow {
         _f: usize,
         chunks: usize,
         _: &[f32x8],
+        _: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
-        add_row(&mut rows[self.0..][..chunks], lane)
+        write_row(&mut rows[self.0..][..chunks], false, lane)
     }
 }
 
@@ -274,6 +341,7 @@ impl Target for Splats {
         f: usize,
         _: usize,
         mask: &[f32x8],
+        _: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
         flat[self.0 + f] += masked_sum(mask, lane);
@@ -289,6 +357,7 @@ impl Target for Scalar {
         _f: usize,
         _: usize,
         mask: &[f32x8],
+        _: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
         flat[self.0] += masked_sum(mask, lane);
@@ -296,6 +365,7 @@ impl Target for Scalar {
 }
 
 /// The backward step of a binary op for the input at `target` (which is `a` or `b`).
+#[allow(clippy::too_many_arguments)]
 fn binary<P: Partial>(
     p: P,
     a: Loc,
@@ -304,6 +374,7 @@ fn binary<P: Partial>(
     companion: Loc,
     target: Loc,
     layout: &Layout,
+    store: bool,
 ) -> BackwardStep {
     let chunks = layout.chunks;
     if !out.batched {
@@ -321,9 +392,9 @@ fn binary<P: Partial>(
     let features = out.features;
     with_operand!(a, features, a_kind => with_operand!(b, features, b_kind => {
         if target == a {
-            binary_rows(p, a_kind, b_kind, a_kind, out, companion, chunks, mask)
+            binary_rows(p, a_kind, b_kind, a_kind, out, companion, chunks, mask, store)
         } else {
-            binary_rows(p, a_kind, b_kind, b_kind, out, companion, chunks, mask)
+            binary_rows(p, a_kind, b_kind, b_kind, out, companion, chunks, mask, store)
         }
     }))
 }
@@ -338,6 +409,7 @@ fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
     companion: Loc,
     chunks: usize,
     mask: Vec<f32x8>,
+    store: bool,
 ) -> BackwardStep {
     Box::new(move |vrows, vflat, rows, flat, _| {
         let (before, own) = rows.split_at_mut(out.offset);
@@ -350,13 +422,13 @@ fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
             let companion = &vrows[companion.offset + f * chunks..][..chunks];
             let g = &own[f * chunks..][..chunks];
             let lane = |c: usize| p.grad(a.at(c), b.at(c), y[c], companion[c], g[c]);
-            target.add(before, flat, f, chunks, &mask, lane);
+            target.add(before, flat, f, chunks, &mask, store, lane);
         }
     })
 }
 
 /// Every member of a group receives its group's gradient.
-fn spread(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
+fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
     let width = if out.batched { chunks } else { 1 };
     fn run<L: Real>(t: &mut [L], g: &[L], width: usize, outputs: usize, group: usize) {
         for j in 0..outputs {
@@ -372,7 +444,16 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
     if out.batched {
         Box::new(move |_, _, rows, _, _| {
             let (before, own) = rows.split_at_mut(out.offset);
-            run(&mut before[x.offset..], own, width, out.features, group)
+            if store {
+                for j in 0..out.features {
+                    let g = &own[j * width..][..width];
+                    for k in 0..group {
+                        before[x.offset + (j * group + k) * width..][..width].copy_from_slice(g);
+                    }
+                }
+            } else {
+                run(&mut before[x.offset..], own, width, out.features, group)
+            }
         })
     } else {
         Box::new(move |_, _, _, flat, _| {
@@ -385,7 +466,8 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
 /// Gradient of a grouped product: factor k receives g times the product of the other
 /// factors, formed as (product of those before k) * (product of those after k), never by
 /// division, so zero factors need no special case.
-fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
+fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
+    #[allow(clippy::too_many_arguments)]
     fn run<L: Real>(
         x: &[L],
         g: &[L],
@@ -394,6 +476,7 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
         outputs: usize,
         group: usize,
         suffix: &mut [L],
+        store: bool,
     ) {
         let suffix = &mut suffix[..group * width];
         for j in 0..outputs {
@@ -414,7 +497,8 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
                 let mut prefix = L::one();
                 for k in 0..group {
                     let at = k * width + c;
-                    targets[at] = targets[at] + g[c] * (prefix * suffix[at]);
+                    let share = g[c] * (prefix * suffix[at]);
+                    targets[at] = if store { share } else { targets[at] + share };
                     prefix = prefix * members[at];
                 }
             }
@@ -431,6 +515,7 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
                 out.features,
                 group,
                 scratch,
+                store,
             )
         })
     } else {
@@ -445,6 +530,7 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize) -> BackwardStep {
                 out.features,
                 group,
                 suffix,
+                false,
             )
         })
     }
@@ -510,7 +596,14 @@ fn matmul_weight(dense: Dense, x: Loc, w: Loc, out: Loc, layout: &Layout) -> Bac
 
 /// The input at `x` receives the gradient of `copies` copies of itself, the first starting
 /// `at` units into the node's gradient (concat: one copy at its position; tile: all).
-fn copy_back(x: Loc, out: Loc, at: usize, copies: usize, chunks: usize) -> BackwardStep {
+fn copy_back(
+    x: Loc,
+    out: Loc,
+    at: usize,
+    copies: usize,
+    chunks: usize,
+    store: bool,
+) -> BackwardStep {
     fn run<L: Real>(t: &mut [L], g: &[L], copies: usize) {
         let len = t.len();
         for copy in 0..copies {
@@ -523,7 +616,13 @@ fn copy_back(x: Loc, out: Loc, at: usize, copies: usize, chunks: usize) -> Backw
     if out.batched {
         Box::new(move |_, _, rows, _, _| {
             let (before, own) = rows.split_at_mut(out.offset);
-            run(&mut before[x.range(chunks)], &own[at..], copies)
+            let t = &mut before[x.range(chunks)];
+            if store {
+                let len = t.len();
+                t.copy_from_slice(&own[at..][..len]);
+            } else {
+                run(t, &own[at..], copies)
+            }
         })
     } else {
         Box::new(move |_, _, _, flat, _| {
@@ -534,7 +633,17 @@ fn copy_back(x: Loc, out: Loc, at: usize, copies: usize, chunks: usize) -> Backw
 }
 
 /// d mse / d y = (y - t) * norm * g, and the negative for t.
-fn mse(y: Loc, t: Loc, target: Loc, out: Loc, norm: f32, sign: f32, chunks: usize) -> BackwardStep {
+#[allow(clippy::too_many_arguments)]
+fn mse(
+    y: Loc,
+    t: Loc,
+    target: Loc,
+    out: Loc,
+    norm: f32,
+    sign: f32,
+    chunks: usize,
+    store: bool,
+) -> BackwardStep {
     if y.batched {
         let len = y.len(chunks);
         Box::new(move |vrows, _, rows, flat, _| {
@@ -548,9 +657,7 @@ fn mse(y: Loc, t: Loc, target: Loc, out: Loc, norm: f32, sign: f32, chunks: usiz
                 &vrows[t.offset..][..len],
                 &mut rows[target.offset..][..len],
             );
-            for c in 0..len {
-                dst[c] += sign * (((yv[c] - tv[c]) * norm) * g);
-            }
+            write_row(dst, store, |c| sign * (((yv[c] - tv[c]) * norm) * g));
         })
     } else {
         Box::new(move |_, vflat, _, flat, _| {

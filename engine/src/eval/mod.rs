@@ -34,7 +34,7 @@ pub(crate) struct Plan {
     forward: Vec<ForwardStep>,
     /// In reverse tape order.
     backward: Vec<BackwardStep>,
-    /// Gradient slots cleared before each backward pass.
+    /// Gradient slots cleared before each backward pass (those no step overwrites first).
     zero_rows: Vec<Range<usize>>,
     zero_flat: Vec<Range<usize>>,
     /// Flat offset of the output's gradient, if the output depends on anything trainable.
@@ -52,15 +52,16 @@ impl Plan {
             .map(|(index, _)| forward::step(tape, index, layout))
             .collect();
         let mut backward = Vec::new();
+        let mut first = backward::FirstWrites::new(tape.nodes.len());
         for (index, node) in tape.nodes.iter().enumerate().rev() {
             if node.needs_grad && node.op.is_differentiable() {
-                backward.extend(backward::steps(tape, index, layout));
+                backward.extend(backward::steps(tape, index, layout, &mut first));
             }
         }
         let (mut zero_rows, mut zero_flat) =
             (Vec::<Range<usize>>::new(), Vec::<Range<usize>>::new());
-        for (node, loc) in tape.nodes.iter().zip(&layout.locs) {
-            if node.needs_grad {
+        for (index, (node, loc)) in tape.nodes.iter().zip(&layout.locs).enumerate() {
+            if node.needs_grad && !first.overwritten[index] {
                 let ranges = if loc.batched {
                     &mut zero_rows
                 } else {

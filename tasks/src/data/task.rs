@@ -369,7 +369,11 @@ fn write_samples(
     // Two inputs that are the operands, in order (every input-size-2 task): with the row
     // width known, the compiler turns both passes into vector code.
     if n == 2 && singles && subsets.iter().map(|s| s.start).eq(0..subsets.len()) {
-        transpose(rows, 2, count, x);
+        let (x0, x1) = x.split_at_mut(count);
+        for ((row, a), b) in rows.chunks_exact(2).zip(x0).zip(&mut x1[..count]) {
+            *a = row[0] as f32;
+            *b = row[1] as f32;
+        }
         operation.targets(&Leading, subsets.len(), rows, 2, t);
         return;
     }
