@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod data;
 pub mod evaluate;
+pub mod stats;
 pub mod train;

@@ -33,3 +33,29 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
         },
     }
 }
+
+/// The same for a list of values (parameters of a diverged run are NaN).
+pub mod list {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    #[derive(serde::Serialize)]
+    struct Item(#[serde(with = "super")] f32);
+
+    #[derive(Deserialize)]
+    struct Stored(#[serde(with = "super")] f32);
+
+    pub fn serialize<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(values.len()))?;
+        for &v in values {
+            seq.serialize_element(&Item(v))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Ok(Vec::<Stored>::deserialize(d)?
+            .into_iter()
+            .map(|s| s.0)
+            .collect())
+    }
+}

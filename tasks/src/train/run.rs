@@ -25,6 +25,7 @@ pub enum RunError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tensor {
     pub name: String,
+    #[serde(with = "crate::evaluate::float::list")]
     pub values: Vec<f32>,
 }
 
