@@ -11,15 +11,15 @@
 //!   optimiser.
 //! * Slots are assigned in node order, so every input of a node lives before it in its arena;
 //!   the evaluator splits the arenas there to read inputs while writing the node.
-//! * An op that saves something for its backward pass (pow keeps ln(base)) gets an auxiliary
-//!   slot of its own shape right after its slot.
+//! * An op that saves something for its backward pass (pow keeps ln(base), sine and cosine
+//!   keep each other) gets an auxiliary slot of its own shape right after its slot.
 
 use std::sync::Arc;
 
 use wide::f32x8;
 
 use crate::eval::Plan;
-use crate::tape::{BinaryOp, NodeId, Op, Tape};
+use crate::tape::{BinaryOp, NodeId, Op, Tape, UnaryOp};
 
 /// Where one node's values live: `features` rows of `chunks` vectors at `offset` in the row
 /// arena (batched), or `features` values at `offset` in the flat arena (unbatched).
@@ -54,9 +54,13 @@ impl Loc {
     }
 }
 
-/// Whether an op saves an auxiliary tensor of its own shape for its backward pass.
+/// Whether an op saves an auxiliary tensor of its own shape for its backward pass: pow keeps
+/// ln(base), sine and cosine keep each other (both come from one evaluation).
 pub(crate) fn has_aux(op: &Op) -> bool {
-    matches!(op, Op::Binary(BinaryOp::Pow))
+    matches!(
+        op,
+        Op::Binary(BinaryOp::Pow) | Op::Unary(UnaryOp::Sin | UnaryOp::Cos)
+    )
 }
 
 /// Slot assignment for one tape at one batch size.

@@ -10,7 +10,7 @@ use super::{BackwardStep, Dense, batch_sum};
 use crate::Real;
 use crate::buffers::{Layout, Loc};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
-use crate::tape::{BinaryOp, Op, Tape};
+use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
 
 /// Which gradient slots the backward pass overwrites before anything adds to them. The
 /// first step to reach a batched slot, if it writes all of it, stores instead of adding,
@@ -54,6 +54,10 @@ pub(super) fn steps(
     let (chunks, batch) = (layout.chunks, layout.batch);
     let mut steps: Vec<BackwardStep> = Vec::new();
     match &node.op {
+        Op::Unary(op @ (UnaryOp::Sin | UnaryOp::Cos)) if out.batched => {
+            let store = claim(0, true);
+            steps.push(trig(*op == UnaryOp::Sin, input(0), out, chunks, store))
+        }
         Op::Unary(op) => {
             let store = claim(0, true);
             with_unary_kernel!(*op, k => steps.push(unary(k, input(0), out, chunks, store)))
@@ -213,6 +217,22 @@ fn write_row(row: &mut [f32x8], store: bool, lane: impl Fn(usize) -> f32x8) {
             *t += lane(c);
         }
     }
+}
+
+/// sin' = cos and cos' = -sin, from the other function saved by the forward pass.
+fn trig(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
+    let len = out.len(chunks);
+    let other = out.aux(chunks);
+    Box::new(move |vrows, _, rows, _, _| {
+        let (before, own) = rows.split_at_mut(out.offset);
+        let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
+        let other = &vrows[other.offset..][..len];
+        if sine {
+            write_row(t, store, |c| g[c] * other[c]);
+        } else {
+            write_row(t, store, |c| g[c] * -other[c]);
+        }
+    })
 }
 
 fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {

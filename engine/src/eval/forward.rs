@@ -7,7 +7,7 @@ use super::{Dense, ForwardStep, batch_sum};
 use crate::Real;
 use crate::buffers::{Layout, Loc};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
-use crate::tape::{BinaryOp, Op, Tape};
+use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
 
 /// The forward step of node `index`.
 pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
@@ -16,6 +16,9 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
     let input = |k: usize| layout.locs[node.inputs[k] as usize];
     let (chunks, batch) = (layout.chunks, layout.batch);
     match &node.op {
+        Op::Unary(op @ (UnaryOp::Sin | UnaryOp::Cos)) if out.batched => {
+            trig(*op == UnaryOp::Sin, input(0), out, chunks)
+        }
         Op::Unary(op) => with_unary_kernel!(*op, k => unary(k, input(0), out, chunks)),
         Op::Binary(BinaryOp::Pow) => power(input(0), input(1), out, chunks),
         Op::Binary(op) => with_binary_kernel!(*op, k => binary(k, input(0), input(1), out, chunks)),
@@ -147,6 +150,19 @@ fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
             }
         })
     }
+}
+
+/// Sine or cosine, keeping the other in the auxiliary slot for the backward pass.
+fn trig(sine: bool, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
+    let len = out.len(chunks);
+    Box::new(move |rows, _| {
+        let (src, dst) = rows.split_at_mut(out.offset);
+        let (y, other) = dst[..2 * len].split_at_mut(len);
+        for (c, &x) in src[x.offset..][..len].iter().enumerate() {
+            let (s, co) = crate::math::sin_cos(x);
+            (y[c], other[c]) = if sine { (s, co) } else { (co, s) };
+        }
+    })
 }
 
 fn binary<K: BinaryKernel>(k: K, a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {

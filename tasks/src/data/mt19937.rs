@@ -79,6 +79,19 @@ impl Mt19937 {
     /// state words are tempered and turned into four doubles at a time, straight from the
     /// state; pairs that straddle a twist go one by one.
     pub fn fill_doubles(&mut self, out: &mut [f64]) {
+        self.fill_doubles_mapped(out, |u| u, |u| u);
+    }
+
+    /// [`Self::fill_doubles`] with each double u passed through `map` (four at a time) or
+    /// `map1` (one at a time, for the pairs that straddle a twist): the same function, so the
+    /// values do not depend on where the twists fall.
+    #[inline(always)]
+    pub fn fill_doubles_mapped(
+        &mut self,
+        out: &mut [f64],
+        map: impl Fn(f64x4) -> f64x4,
+        map1: impl Fn(f64) -> f64,
+    ) {
         let mut k = 0;
         while k < out.len() {
             if self.index == N {
@@ -91,12 +104,12 @@ impl Mt19937 {
                 .zip(out[k..k + 4 * quads].chunks_exact_mut(4))
             {
                 let w = u32x8::from(<[u32; 8]>::try_from(w).expect("eight words"));
-                o.copy_from_slice(&doubles4(temper8(w)).to_array());
+                o.copy_from_slice(&map(doubles4(temper8(w))).to_array());
             }
             self.index += 8 * quads;
             k += 4 * quads;
             if k < out.len() {
-                out[k] = self.next_double();
+                out[k] = map1(self.next_double());
                 k += 1;
             }
         }

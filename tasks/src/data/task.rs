@@ -3,6 +3,8 @@
 
 use std::ops::Range as Span;
 
+use wide::f32x8;
+
 use super::distribution::{Distribution, Phase, Sampler};
 use super::mt19937::Mt19937;
 use super::range::Range;
@@ -389,12 +391,12 @@ fn write_samples(
     }
 }
 
-/// Sample-major f64 rows of width `n` to feature-major f32 rows. Eight samples at a time
-/// are rounded with vector conversions first: a scalar conversion per element would merge
-/// into the previous result's register and chain every element to the last.
+/// Sample-major f64 rows of width `n` to feature-major f32 rows, eight samples at a time:
+/// their values are rounded together with vector conversions (a scalar conversion would
+/// merge into the previous result's register and chain every element to the last), then
+/// moved eight features at a time by 8 x 8 transposes.
 #[inline(always)]
 fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
-    let mut block = [0.0f32; 8 * MAX_INPUTS_PER_BLOCK];
     if n > MAX_INPUTS_PER_BLOCK {
         for (i, feature) in x.chunks_exact_mut(count).take(n).enumerate() {
             for (v, row) in feature.iter_mut().zip(rows.chunks_exact(n)) {
@@ -403,6 +405,7 @@ fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
         }
         return;
     }
+    let mut block = [0.0f32; 8 * MAX_INPUTS_PER_BLOCK];
     let mut s = 0;
     for samples in rows.chunks(8 * n) {
         let rounded = &mut block[..samples.len()];
@@ -410,8 +413,21 @@ fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
             *r = v as f32;
         }
         let width = samples.len() / n;
-        for (i, feature) in x.chunks_exact_mut(count).take(n).enumerate() {
-            for (j, v) in feature[s..s + width].iter_mut().enumerate() {
+        let mut first = 0;
+        if width == 8 {
+            while first + 8 <= n {
+                let columns = f32x8::transpose(std::array::from_fn(|j| {
+                    let at = j * n + first;
+                    f32x8::from(<[f32; 8]>::try_from(&rounded[at..at + 8]).expect("eight"))
+                }));
+                for (i, column) in columns.iter().enumerate() {
+                    x[(first + i) * count + s..][..8].copy_from_slice(&column.to_array());
+                }
+                first += 8;
+            }
+        }
+        for i in first..n {
+            for (j, v) in x[i * count + s..][..width].iter_mut().enumerate() {
                 *v = rounded[j * n + i];
             }
         }
@@ -421,3 +437,30 @@ fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
 
 /// Widest rows [`transpose`] rounds in blocks (wider ones go element by element).
 const MAX_INPUTS_PER_BLOCK: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposition_matches_the_definition() {
+        for n in [1usize, 2, 3, 7, 8, 9, 10, 16, 17, 64, 65] {
+            for count in [1usize, 5, 8, 13, 128] {
+                let rows: Vec<f64> = (0..n * count)
+                    .map(|k| k as f64 * 1.000_000_1 + 0.1)
+                    .collect();
+                let mut x = vec![f32::NAN; n * count];
+                transpose(&rows, n, count, &mut x);
+                for s in 0..count {
+                    for i in 0..n {
+                        assert_eq!(
+                            x[i * count + s],
+                            rows[s * n + i] as f32,
+                            "n {n} count {count}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
