@@ -164,6 +164,7 @@ impl<'de> serde::Deserialize<'de> for Distribution {
 #[derive(Clone, Debug, Default)]
 pub struct Sampler {
     second: Vec<f64>,
+    choices: Vec<u32>,
 }
 
 impl Sampler {
@@ -189,11 +190,17 @@ impl Sampler {
                 other.resize(out.len(), 0.0);
                 self.block(rng, second, distribution, phase, &mut other);
                 if let Range::Union(..) = range {
-                    for (v, &o) in out.iter_mut().zip(&other) {
-                        if rng.bounded(1) == 0 {
+                    // one bounded draw in [0, 1] per element: with mask 1 nothing is ever
+                    // rejected, so each is the low bit of one draw (1 keeps interval 0)
+                    let mut choices = std::mem::take(&mut self.choices);
+                    choices.resize(out.len(), 0);
+                    rng.fill_u32(&mut choices);
+                    for ((v, &o), &c) in out.iter_mut().zip(&other).zip(&choices) {
+                        if c & 1 == 0 {
                             *v = o;
                         }
                     }
+                    self.choices = choices;
                 } else {
                     let half = features / 2;
                     for (row, o) in out
@@ -237,14 +244,17 @@ impl Sampler {
                 };
                 rng.fill_doubles(out);
                 let (alpha, beta) = ((lo - mean) / std, (hi - mean) / std);
+                // scipy's truncnorm: through the survival function in the right tail
+                let right = alpha > 0.0;
+                let (at_beta, at_alpha) = if right {
+                    (ndtr(-beta), ndtr(-alpha))
+                } else {
+                    (ndtr(beta), ndtr(alpha))
+                };
                 for v in out.iter_mut() {
                     let u = *v;
-                    // scipy's truncnorm: through the survival function in the right tail
-                    let z = if alpha > 0.0 {
-                        -ndtri(u * ndtr(-beta) + (1.0 - u) * ndtr(-alpha))
-                    } else {
-                        ndtri(u * ndtr(beta) + (1.0 - u) * ndtr(alpha))
-                    };
+                    let q = ndtri(u * at_beta + (1.0 - u) * at_alpha);
+                    let z = if right { -q } else { q };
                     *v = z * std + mean;
                 }
             }

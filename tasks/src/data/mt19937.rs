@@ -75,6 +75,29 @@ impl Mt19937 {
         }
     }
 
+    /// Fills `out` with the next draws (the sequence of [`Self::next_u32`]), tempering eight
+    /// state words at a time.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut k = 0;
+        while k < out.len() {
+            if self.index == N {
+                self.twist();
+            }
+            let take = (out.len() - k).min(N - self.index);
+            let (words, rest) = self.state[self.index..self.index + take].split_at(take / 8 * 8);
+            let (blocks, tail) = out[k..k + take].split_at_mut(take / 8 * 8);
+            for (w, o) in words.chunks_exact(8).zip(blocks.chunks_exact_mut(8)) {
+                let w = u32x8::from(<[u32; 8]>::try_from(w).expect("eight words"));
+                o.copy_from_slice(&temper8(w).to_array());
+            }
+            for (&w, o) in rest.iter().zip(tail) {
+                *o = temper(w);
+            }
+            self.index += take;
+            k += take;
+        }
+    }
+
     /// Fills `out` with the next doubles (the sequence of [`Self::next_double`]): eight
     /// state words are tempered and turned into four doubles at a time, straight from the
     /// state; pairs that straddle a twist go one by one.
@@ -238,6 +261,10 @@ mod tests {
                 if len % 3 == 0 {
                     assert_eq!(scalar.next_u32(), bulk.next_u32());
                 }
+                let want: Vec<u32> = (0..len).map(|_| scalar.next_u32()).collect();
+                let mut got = vec![0; len];
+                bulk.fill_u32(&mut got);
+                assert_eq!(got, want, "seed {seed}, {len} words");
             }
             assert_eq!(scalar.next_u32(), bulk.next_u32());
         }
