@@ -369,6 +369,55 @@ pub fn pow_and_ln_pair(bases: [f32x8; 2], exponents: [f32x8; 2]) -> [(f32x8, f32
     ]
 }
 
+/// [`pow_and_ln`] of a row of bases (`base(c)` for c < `powers.len()`) with one exponent
+/// for every lane, as when a weight is broadcast over the batch: the exponent's special
+/// cases (±1, non-finite) are settled once for the row instead of per vector, and ordinary
+/// vectors go two at a time. The results are those of [`pow_and_ln`].
+pub fn pow_and_ln_row(
+    base: impl Fn(usize) -> f32x8,
+    exponent: f32,
+    powers: &mut [f32x8],
+    logs: &mut [f32x8],
+) {
+    let n = powers.len().min(logs.len());
+    let (powers, logs) = (&mut powers[..n], &mut logs[..n]);
+    let e = f32x8::splat(exponent);
+    if exponent == 1.0 || exponent == -1.0 {
+        for (c, (p, l)) in powers.iter_mut().zip(logs.iter_mut()).enumerate() {
+            let b = base(c);
+            *l = ln(b);
+            *p = if exponent == 1.0 { b } else { f32x8::ONE / b };
+        }
+        return;
+    }
+    let mut c = 0;
+    if exponent.is_finite() {
+        while c + 2 <= n {
+            let bases = [base(c), base(c + 1)];
+            if all_normal_positive(bases[0]) && all_normal_positive(bases[1]) {
+                let parts = bases.map(ln_parts_normal);
+                let (h0, l0) = power_argument(parts[0].0, parts[0].1, parts[0].2, e);
+                let (h1, l1) = power_argument(parts[1].0, parts[1].1, parts[1].2, e);
+                let ((t0, n0, y0), (t1, n1, y1)) = (exp_reduced(h0, l0), exp_reduced(h1, l1));
+                if exp_in_range(t0) && exp_in_range(t1) {
+                    powers[c] = times_pow2(y0, n0);
+                    powers[c + 1] = times_pow2(y1, n1);
+                    logs[c] = ln_from_parts(parts[0].0, parts[0].1, parts[0].2);
+                    logs[c + 1] = ln_from_parts(parts[1].0, parts[1].1, parts[1].2);
+                    c += 2;
+                    continue;
+                }
+            }
+            (powers[c], logs[c]) = pow_and_ln(bases[0], e);
+            (powers[c + 1], logs[c + 1]) = pow_and_ln(bases[1], e);
+            c += 2;
+        }
+    }
+    for k in c..n {
+        (powers[k], logs[k]) = pow_and_ln(base(k), e);
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn pow_special_values(base: f32x8, exponent: f32x8, magnitude: f32x8) -> f32x8 {
@@ -576,6 +625,66 @@ mod tests {
                 let close =
                     same(got, want) || (got - want).abs() <= 2.0 * f32::EPSILON * want.abs();
                 assert!(close, "pow({b}, {e}) = {got}, C library {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_with_one_exponent_equal_the_vector_function() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let specials = [
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.0,
+            2.0,
+            -2.5,
+            1e-40,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        for exponent in [
+            1.0f32,
+            -1.0,
+            0.0,
+            0.37,
+            -0.999,
+            3.0,
+            80.0,
+            -200.0,
+            f32::INFINITY,
+            f32::NAN,
+        ] {
+            for len in [0usize, 1, 2, 5, 16] {
+                let bases: Vec<f32x8> = (0..len)
+                    .map(|c| {
+                        f32x8::from(std::array::from_fn::<f32, 8, _>(|l| {
+                            let r = next();
+                            if c == 3 && l == 2 {
+                                specials[(r % specials.len() as u64) as usize]
+                            } else {
+                                (r >> 40) as f32 / (1u64 << 20) as f32 * 8.0 + 1e-3
+                            }
+                        }))
+                    })
+                    .collect();
+                let (mut powers, mut logs) = (vec![f32x8::ZERO; len], vec![f32x8::ZERO; len]);
+                pow_and_ln_row(|c| bases[c], exponent, &mut powers, &mut logs);
+                for c in 0..len {
+                    let (p, l) = pow_and_ln(bases[c], f32x8::splat(exponent));
+                    for lane in 0..8 {
+                        let (got, want) = (powers[c].to_array()[lane], p.to_array()[lane]);
+                        assert!(same(got, want), "pow e {exponent} c {c}: {got} vs {want}");
+                        let (got, want) = (logs[c].to_array()[lane], l.to_array()[lane]);
+                        assert!(same(got, want), "ln e {exponent} c {c}: {got} vs {want}");
+                    }
+                }
             }
         }
     }

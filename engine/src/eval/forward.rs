@@ -220,11 +220,17 @@ fn power_rows<A: Operand, B: Operand>(a: A, b: B, out: Loc, chunks: usize) -> Fo
         let (src, dst) = rows.split_at_mut(out.offset);
         let (y, logs) = dst.split_at_mut(out.len(chunks));
         for f in 0..out.features {
+            let uniform = b.uniform(flat, f);
             let (a, b) = (a.row(src, flat, f, chunks), b.row(src, flat, f, chunks));
             let (y, logs) = (
                 &mut y[f * chunks..][..chunks],
                 &mut logs[f * chunks..][..chunks],
             );
+            // an unbatched exponent (a weight broadcast over the batch) is settled per row
+            if let Some(exponent) = uniform {
+                crate::math::pow_and_ln_row(|c| a.at(c), exponent, y, logs);
+                continue;
+            }
             // two vectors at a time: pow is latency-bound, interleaving doubles throughput
             let mut c = 0;
             while c + 2 <= chunks {

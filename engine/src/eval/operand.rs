@@ -15,6 +15,12 @@ pub(crate) trait Operand: Copy + Send + Sync + 'static {
     /// The operand's lanes for output feature `f` (rows from `rows`, unbatched values from
     /// `flat`).
     fn row<'a>(self, rows: &'a [f32x8], flat: &'a [f32], f: usize, chunks: usize) -> Self::Row<'a>;
+
+    /// The one value of every lane of feature `f`, for the unbatched kinds.
+    #[inline(always)]
+    fn uniform(self, _flat: &[f32], _f: usize) -> Option<f32> {
+        None
+    }
 }
 
 /// One feature's lanes, chunk by chunk.
@@ -74,6 +80,10 @@ impl Operand for Splats {
     fn row<'a>(self, _rows: &'a [f32x8], flat: &'a [f32], f: usize, _chunks: usize) -> f32x8 {
         f32x8::splat(flat[self.0 + f])
     }
+    #[inline(always)]
+    fn uniform(self, flat: &[f32], f: usize) -> Option<f32> {
+        Some(flat[self.0 + f])
+    }
 }
 
 impl Operand for Scalar {
@@ -81,6 +91,10 @@ impl Operand for Scalar {
     #[inline(always)]
     fn row<'a>(self, _rows: &'a [f32x8], flat: &'a [f32], _f: usize, _chunks: usize) -> f32x8 {
         f32x8::splat(flat[self.0])
+    }
+    #[inline(always)]
+    fn uniform(self, flat: &[f32], _f: usize) -> Option<f32> {
+        Some(flat[self.0])
     }
 }
 
