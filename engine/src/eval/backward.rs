@@ -164,8 +164,8 @@ pub(super) fn steps(
             };
             let (x, w) = (input(0), input(1));
             if needs(0) {
-                claim(0, false);
-                steps.push(matmul_input(dense, x, w, out, chunks));
+                let store = claim(0, *outputs > 0);
+                steps.push(matmul_input(dense, x, w, out, chunks, store));
             }
             if needs(1) {
                 claim(1, false);
@@ -556,16 +556,29 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwa
     }
 }
 
-/// dx_i += sum_o g_o w_io.
-fn matmul_input(dense: Dense, x: Loc, w: Loc, out: Loc, chunks: usize) -> BackwardStep {
-    fn run<L: Real>(dense: &Dense, g: &[L], w: &[f32], t: &mut [L], width: usize) {
+/// dx_i += sum_o g_o w_io (the first output's term stored when the step overwrites).
+fn matmul_input(
+    dense: Dense,
+    x: Loc,
+    w: Loc,
+    out: Loc,
+    chunks: usize,
+    store: bool,
+) -> BackwardStep {
+    fn run<L: Real>(dense: &Dense, g: &[L], w: &[f32], t: &mut [L], width: usize, store: bool) {
         for i in 0..dense.inputs {
             let t = &mut t[i * width..][..width];
             for o in 0..dense.outputs {
                 let g = &g[o * width..][..width];
                 let wio = L::splat(w[dense.weight_index(i, o)]);
-                for c in 0..width {
-                    t[c] = t[c] + g[c] * wio;
+                if store && o == 0 {
+                    for c in 0..width {
+                        t[c] = g[c] * wio;
+                    }
+                } else {
+                    for c in 0..width {
+                        t[c] = t[c] + g[c] * wio;
+                    }
                 }
             }
         }
@@ -579,12 +592,20 @@ fn matmul_input(dense: Dense, x: Loc, w: Loc, out: Loc, chunks: usize) -> Backwa
                 &vflat[w.offset..],
                 &mut before[x.offset..],
                 chunks,
+                store,
             )
         })
     } else {
         Box::new(move |_, vflat, _, flat, _| {
             let (before, own) = flat.split_at_mut(out.offset);
-            run(&dense, own, &vflat[w.offset..], &mut before[x.offset..], 1)
+            run(
+                &dense,
+                own,
+                &vflat[w.offset..],
+                &mut before[x.offset..],
+                1,
+                false,
+            )
         })
     }
 }
