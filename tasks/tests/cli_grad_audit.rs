@@ -1,18 +1,7 @@
 //! `nalm grad-audit` as a user runs it.
 
-use std::process::Command;
-
-fn nalm(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_nalm"))
-        .args(args)
-        .output()
-        .expect("nalm runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+mod common;
+use common::nalm;
 
 #[test]
 fn audits_every_unit_and_agrees() {

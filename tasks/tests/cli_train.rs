@@ -1,21 +1,11 @@
 //! `nalm train` as a user runs it.
 
+mod common;
+use common::nalm;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use tasks::train::RunRecord;
-
-fn nalm(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_nalm"))
-        .args(args)
-        .output()
-        .expect("nalm runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nalm-cli-train-{}", std::process::id()));

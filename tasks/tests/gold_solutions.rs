@@ -7,18 +7,7 @@ use tasks::evaluate::{Evaluator, Formula, Threshold, ThresholdSource, gold_param
 use tasks::train::Settings;
 use tasks::train::preset::Preset;
 
-/// The nine standard range pairs.
-const RANGES: [(&str, &str); 9] = [
-    ("[-20,-10]", "[-40,-20]"),
-    ("[-2,-1]", "[-6,-2]"),
-    ("[-1.2,-1.1]", "[-6.1,-1.2]"),
-    ("[-0.2,-0.1]", "[-2,-0.2]"),
-    ("[-2,2]", "[[-6,-2],[2,6]]"),
-    ("[0.1,0.2]", "[0.2,2]"),
-    ("[1,2]", "[2,6]"),
-    ("[1.1,1.2]", "[1.2,6]"),
-    ("[10,20]", "[20,40]"),
-];
+use tasks::sweep::experiments::RANGE_PAIRS as RANGES;
 
 /// Gold parameters, evaluator and threshold of `settings`.
 fn gold(settings: &Settings) -> (Vec<f32>, Evaluator, Threshold, TaskData) {

@@ -1,6 +1,9 @@
 //! The `nalm` command line: one file per subcommand.
 
 pub mod grad_audit;
+pub mod merge;
+pub mod report;
+pub mod sweep;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +24,12 @@ pub enum Command {
     GradAudit(grad_audit::Args),
     /// Train one unit on the single module task and score it as the study does.
     Train(Box<train::Args>),
+    /// Run an experiment of the study (default: in2) on all cores, or one shard of it.
+    Sweep(sweep::Args),
+    /// Combine the results of a sweep's shards into one directory.
+    Merge(merge::Args),
+    /// Statistics, tables and the figure of a sweep's results.
+    Report(report::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -28,5 +37,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::GradAudit(args) => grad_audit::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Merge(args) => merge::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

@@ -1,0 +1,99 @@
+//! `nalm merge`: one results directory from the shards' directories or files.
+
+use std::path::PathBuf;
+
+use clap::Args as ClapArgs;
+
+use crate::sweep::store::{self, Appender, write_atomically};
+use crate::sweep::{Collection, Manifest, RunKey};
+
+/// Combine shard outputs (directories or results files) into one directory: identical
+/// duplicates count once, disagreeing duplicates are an error, missing runs are listed.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Sweep directories or runs*.jsonl files.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<PathBuf>,
+    /// The merged directory (must not hold results yet).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let mut results = Collection::default();
+    let mut manifest: Option<Manifest> = None;
+    for source in &args.sources {
+        if source.is_dir() {
+            if let Some(m) = store::read_manifest(source)? {
+                manifest = Some(match manifest {
+                    None => m,
+                    Some(old) if old.name != m.name => anyhow::bail!(
+                        "{}: holds the sweep '{}', the others '{}'",
+                        source.display(),
+                        m.name,
+                        old.name
+                    ),
+                    Some(old) => old.union(&m),
+                });
+            }
+            for file in store::results_files(source)? {
+                results.add_file(&file)?;
+            }
+        } else if source.is_file() {
+            results.add_file(source)?;
+        } else {
+            anyhow::bail!("{}: no such file or directory", source.display());
+        }
+    }
+    std::fs::create_dir_all(&args.out)?;
+    if !store::results_files(&args.out)?.is_empty() {
+        anyhow::bail!(
+            "{}: already holds results; merge into an empty directory",
+            args.out.display()
+        );
+    }
+    // runs in the manifest's order, then any the manifest does not list
+    let order: Vec<RunKey> = match &manifest {
+        Some(m) => m
+            .runs
+            .iter()
+            .filter(|k| results.runs.contains_key(*k))
+            .cloned()
+            .chain(results.runs.keys().filter(|k| !m.runs.contains(k)).cloned())
+            .collect(),
+        None => results.runs.keys().cloned().collect(),
+    };
+    let mut appender = Appender::open(&store::results_file(&args.out, None))?;
+    for key in &order {
+        appender.append(&results.runs[key].0)?;
+    }
+    appender.sync()?;
+    if let Some(m) = &manifest {
+        let text = serde_json::to_string_pretty(m)?;
+        write_atomically(&args.out.join(store::MANIFEST), text.as_bytes())?;
+    }
+    println!(
+        "merged {} runs into {} ({} identical duplicates folded)",
+        order.len(),
+        args.out.display(),
+        results.duplicates
+    );
+    if let Some(m) = &manifest {
+        let missing: Vec<&RunKey> = m
+            .runs
+            .iter()
+            .filter(|k| !results.runs.contains_key(*k))
+            .collect();
+        if !missing.is_empty() {
+            println!("{} planned runs are missing:", missing.len());
+            for key in missing.iter().take(20) {
+                println!("  {key}");
+            }
+            if missing.len() > 20 {
+                println!("  ... and {} more", missing.len() - 20);
+            }
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,90 @@
+//! `nalm report`: the statistics, tables and figure of a sweep directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+
+use crate::report::{figure, groups, tables};
+use crate::sweep::store::{self, write_atomically};
+use crate::sweep::{Collection, Manifest};
+
+/// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
+/// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The sweep's results directory (what `nalm sweep --out` or `nalm merge --out` wrote).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where to write the report files [default: DIR/report].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    report(&args.dir, args.out.as_deref())?;
+    Ok(0)
+}
+
+/// Prints the success matrix and writes report.md, groups.csv, runs.csv and figure.svg.
+pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!("{}: not a sweep directory", dir.display());
+    }
+    let results = Collection::of_dir(dir)?;
+    let manifest = match store::read_manifest(dir)? {
+        Some(m) => m,
+        None => manifest_of(dir, &results),
+    };
+    if results.runs.is_empty() {
+        anyhow::bail!("{}: no finished runs", dir.display());
+    }
+    let groups = groups(&manifest, &results);
+    let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    write_atomically(
+        &out.join("report.md"),
+        tables::markdown(&manifest.name, &groups).as_bytes(),
+    )?;
+    write_atomically(&out.join("groups.csv"), &tables::groups_csv(&groups)?)?;
+    write_atomically(&out.join("runs.csv"), &tables::runs_csv(&results)?)?;
+    let figure_path = out.join("figure.svg");
+    figure::draw(&figure_path, &format!("Sweep {}", manifest.name), &groups)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", figure_path.display()))?;
+
+    println!("{}", tables::success_matrix(&groups));
+    let missing: usize = groups.iter().map(|g| g.missing).sum();
+    if missing > 0 {
+        println!("{missing} planned runs have no result yet (re-run the sweep to finish them)");
+    }
+    println!(
+        "report: {}  tables: {}, {}  figure: {}",
+        out.join("report.md").display(),
+        out.join("groups.csv").display(),
+        out.join("runs.csv").display(),
+        figure_path.display()
+    );
+    Ok(())
+}
+
+/// A manifest for results without one: groups in the order found.
+fn manifest_of(dir: &Path, results: &Collection) -> Manifest {
+    let mut m = Manifest {
+        name: dir
+            .file_name()
+            .map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),
+        models: Vec::new(),
+        settings: Vec::new(),
+        runs: Vec::new(),
+    };
+    for key in results.runs.keys() {
+        if !m.models.contains(&key.model) {
+            m.models.push(key.model.clone());
+        }
+        if !m.settings.contains(&key.setting) {
+            m.settings.push(key.setting.clone());
+        }
+        m.runs.push(key.clone());
+    }
+    m
+}

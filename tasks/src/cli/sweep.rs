@@ -1,0 +1,219 @@
+//! `nalm sweep`: run an experiment of the study (or a sweep file) on every core, or one
+//! shard of it on a cluster node; resume where a previous invocation stopped.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args as ClapArgs;
+use serde_json::Value;
+
+use super::report;
+use crate::sweep::plan::{Changes, Plan, apply, parse_seeds};
+use crate::sweep::{EXPERIMENTS, Experiment, Options, Shard, file, runner};
+
+fn experiments_help() -> String {
+    let mut text =
+        String::from("A named experiment of the study, or a sweep file (TOML; see the README):");
+    for e in EXPERIMENTS {
+        text.push_str(&format!("\n  {:<16} {}", e.name, e.about));
+    }
+    text
+}
+
+/// Run an experiment of the study: every (model, setting, seed) run on all cores, results
+/// appended as runs finish; the same command resumes an interrupted sweep.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[arg(value_name = "EXPERIMENT|FILE", default_value = "in2", long_help = experiments_help(), help = "A named experiment (see --list) or a sweep file [default: in2]")]
+    pub sweep: String,
+    /// Directory of the results [default: results/<sweep name>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// List the experiments and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Print one line per run that would execute (after filters and shard) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Run only the K-th of N deterministic slices (1-based). Inside a SLURM job array the
+    /// slice comes from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Only this model (repeat for several).
+    #[arg(long, value_name = "LABEL")]
+    pub model: Vec<String>,
+    /// Only this setting, e.g. 'U[1,2]' (repeat for several).
+    #[arg(long, value_name = "LABEL")]
+    pub setting: Vec<String>,
+    /// Only these seeds, e.g. 0-24 or 0,3,5-7.
+    #[arg(long, value_name = "LIST")]
+    pub seeds: Option<String>,
+    /// Change a setting of every run, by its `nalm train` flag name, e.g.
+    /// --set max-iterations=5000 (repeat for several). Changed runs are different runs:
+    /// use a fresh --out.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// No progress bar and no report at the end.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The plan of a named experiment or a sweep file.
+fn load(name: &str) -> anyhow::Result<Plan> {
+    if let Some(e) = Experiment::by_name(name) {
+        return Ok(e.grid().plan()?);
+    }
+    let path = Path::new(name);
+    if path.exists() {
+        return Ok(file::load(path)?);
+    }
+    let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.name).collect();
+    bail!(
+        "'{name}' is neither an experiment ({}) nor a sweep file",
+        names.join(", ")
+    )
+}
+
+/// `NAME=VALUE` pairs as changes; values are read as JSON when they parse, else as text.
+fn changes(pairs: &[String]) -> anyhow::Result<Changes> {
+    let mut changes = Changes::new();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--set: '{pair}' is not NAME=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.into()));
+        changes.insert(name.trim().trim_start_matches("--").to_string(), value);
+    }
+    Ok(changes)
+}
+
+fn shard(args: &Args) -> anyhow::Result<Shard> {
+    if let Some(s) = args.shard {
+        return Ok(s);
+    }
+    let from_slurm = Shard::from_slurm(|name| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("SLURM job array: {e}"))?;
+    Ok(from_slurm.unwrap_or(Shard::WHOLE))
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for e in EXPERIMENTS {
+            let runs = e.grid().plan().map(|p| p.runs.len()).unwrap_or(0);
+            writeln!(out, "{:<18} {:>5} runs  {}", e.name, runs, e.about)?;
+        }
+        return Ok(0);
+    }
+    let mut plan = load(&args.sweep)?;
+    let seeds = args
+        .seeds
+        .as_deref()
+        .map(parse_seeds)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--seeds: {e}"))?;
+    plan.filter(&args.model, &args.setting, seeds.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let extra = changes(&args.set)?;
+    for run in &mut plan.runs {
+        apply(&mut run.settings, &extra).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+        run.settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--set: run '{}': {e}", run.key))?;
+    }
+    if plan.runs.is_empty() {
+        bail!("the filters leave no run");
+    }
+    let shard = shard(args)?;
+    if args.dry_run {
+        let mut out = std::io::stdout().lock();
+        for (i, run) in plan.runs.iter().enumerate().filter(|(i, _)| shard.has(*i)) {
+            writeln!(out, "{i:>5}  {}", describe(run))?;
+        }
+        return Ok(0);
+    }
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&plan.name));
+    let terminal = std::io::stderr().is_terminal();
+    let threads = args.threads.unwrap_or(0);
+    let options = Options {
+        threads,
+        shard,
+        progress: terminal && !args.quiet,
+    };
+    let workers = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    };
+    if !args.quiet {
+        eprintln!(
+            "sweep '{}': {} runs{}, {workers} threads, results in {}",
+            plan.name,
+            plan.runs.len(),
+            if shard.count > 1 {
+                format!(", shard {shard}")
+            } else {
+                String::new()
+            },
+            dir.display()
+        );
+    }
+    let outcome = runner::run(&plan, &dir, options)?;
+    if !args.quiet {
+        eprintln!(
+            "{} runs finished in {:.1} s ({:.1} runs/s), {} solved; {} were already done",
+            outcome.finished,
+            outcome.seconds,
+            outcome.finished as f64 / outcome.seconds.max(1e-9),
+            outcome.solved,
+            outcome.skipped
+        );
+        if shard.count > 1 {
+            eprintln!(
+                "shard {shard} done; when every shard is, `nalm report {}` (or `nalm merge` shard directories first)",
+                dir.display()
+            );
+        } else {
+            report::report(&dir, None)?;
+        }
+    }
+    Ok(0)
+}
+
+/// One run as a line: its key and the `nalm train` command that repeats it.
+fn describe(run: &crate::sweep::PlannedRun) -> String {
+    let s = &run.settings;
+    let preset = s.preset.as_deref().unwrap_or("");
+    let base = crate::train::preset::Preset::by_name(preset)
+        .map(|p| p.settings(Some(s.input_size)))
+        .unwrap_or_default();
+    let (Ok(Value::Object(now)), Ok(Value::Object(was))) =
+        (serde_json::to_value(s), serde_json::to_value(&base))
+    else {
+        unreachable!("settings serialise to objects");
+    };
+    let mut command = format!("nalm train --preset {preset} --input-size {}", s.input_size);
+    for (name, value) in &now {
+        if was.get(name) == Some(value) || name == "preset" || name == "input-size" {
+            continue;
+        }
+        match value {
+            Value::Bool(true) => command.push_str(&format!(" --{name}")),
+            Value::Bool(false) => command.push_str(&format!(" --no-{name}")),
+            Value::Null => {}
+            Value::String(text) if text.contains([' ', '[', '(']) => {
+                command.push_str(&format!(" --{name} '{text}'"))
+            }
+            Value::String(text) => command.push_str(&format!(" --{name} {text}")),
+            other => command.push_str(&format!(" --{name} {other}")),
+        }
+    }
+    format!("{}  {}", run.key, command)
+}

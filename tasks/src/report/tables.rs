@@ -1,0 +1,268 @@
+//! The report's tables: a success-rate matrix for the terminal and Markdown, the group
+//! statistics and the per-run table as CSV, and the list of failed runs.
+
+use std::fmt::Write;
+
+use super::groups::Group;
+use crate::stats::{Estimate, Method};
+use crate::sweep::Collection;
+
+/// The row (setting) and column (model) labels in report order.
+pub fn axes(groups: &[Group]) -> (Vec<&str>, Vec<&str>) {
+    let mut settings: Vec<&str> = Vec::new();
+    let mut models: Vec<&str> = Vec::new();
+    for g in groups {
+        if !settings.contains(&g.setting.as_str()) {
+            settings.push(&g.setting);
+        }
+        if !models.contains(&g.model.as_str()) {
+            models.push(&g.model);
+        }
+    }
+    (settings, models)
+}
+
+fn cell(group: Option<&Group>) -> String {
+    match group {
+        Some(g) if g.runs > 0 => {
+            let missing = if g.missing > 0 {
+                format!(" (+{} missing)", g.missing)
+            } else {
+                String::new()
+            };
+            format!(
+                "{}% {}/{}{missing}",
+                (100 * g.solved) / g.runs,
+                g.solved,
+                g.runs
+            )
+        }
+        Some(g) if g.missing > 0 => format!("- (0/{} run)", g.missing),
+        _ => "-".to_string(),
+    }
+}
+
+fn find<'a>(groups: &'a [Group], model: &str, setting: &str) -> Option<&'a Group> {
+    groups
+        .iter()
+        .find(|g| g.model == model && g.setting == setting)
+}
+
+/// Success rates as a matrix: one line per setting, one column per model.
+pub fn success_matrix(groups: &[Group]) -> String {
+    let (settings, models) = axes(groups);
+    let mut rows: Vec<Vec<String>> = vec![
+        std::iter::once("success rate".to_string())
+            .chain(models.iter().map(|m| m.to_string()))
+            .collect(),
+    ];
+    for s in &settings {
+        rows.push(
+            std::iter::once(s.to_string())
+                .chain(models.iter().map(|m| cell(find(groups, m, s))))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (text, w))| {
+                if c == 0 {
+                    format!("{text:<w$}")
+                } else {
+                    format!("{text:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Iterations as whole numbers.
+fn whole(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Sparsity errors span orders of magnitude: two significant digits.
+fn small(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+fn estimate_text(e: &Option<Estimate>, show: fn(f64) -> String) -> String {
+    match e {
+        None => "-".into(),
+        Some(e) => match e.interval {
+            Some((lo, hi)) => format!("{} [{}, {}]", show(e.point), show(lo), show(hi)),
+            None => show(e.point),
+        },
+    }
+}
+
+fn method_text(e: &Option<Estimate>) -> &'static str {
+    match e.map(|e| e.method) {
+        None => "",
+        Some(Method::ProfileLikelihood) => "profile-likelihood",
+        Some(Method::TInterval) => "t-interval",
+        Some(Method::Single) => "single value",
+    }
+}
+
+/// The report in Markdown: the success matrix, every group's statistics, failed runs.
+pub fn markdown(name: &str, groups: &[Group]) -> String {
+    let (settings, models) = axes(groups);
+    let mut md = format!("# Sweep `{name}`\n\n## Success rate\n\n");
+    let _ = writeln!(md, "| setting | {} |", models.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(models.len()));
+    for s in &settings {
+        let cells: Vec<String> = models.iter().map(|m| cell(find(groups, m, s))).collect();
+        let _ = writeln!(md, "| {s} | {} |", cells.join(" | "));
+    }
+    md.push_str(
+        "\n## Groups\n\nSuccess: Wilson 95% interval. Solved-at: gamma fit as the reference \
+         computes it (profile likelihood with the variance held at the fit). Sparsity: the \
+         reference's beta fit (density evaluated at the raw values, so about half the mean) \
+         and, beside it, the plain mean. Solved runs only for both.\n\n",
+    );
+    md.push_str(
+        "| model | setting | solved | success [95%] | solved at [95%] | sparsity, beta fit [95%] | sparsity, mean | diverged |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for g in groups {
+        let success = g.success.map_or("-".into(), |w| {
+            format!("{:.3} [{:.3}, {:.3}]", w.point, w.lower, w.upper)
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {}/{} | {success} | {} | {} | {} | {} |",
+            g.model,
+            g.setting,
+            g.solved,
+            g.runs,
+            estimate_text(&g.solved_at, whole),
+            estimate_text(&g.sparsity_beta_fit, small),
+            g.sparsity_mean.map_or("-".into(), small),
+            g.diverged
+        );
+    }
+    md.push_str("\n## Failed runs (seeds)\n\n");
+    let mut any = false;
+    for g in groups.iter().filter(|g| !g.failed_seeds.is_empty()) {
+        any = true;
+        let seeds: Vec<String> = g.failed_seeds.iter().map(u32::to_string).collect();
+        let _ = writeln!(md, "- {} / {}: {}", g.model, g.setting, seeds.join(", "));
+    }
+    if !any {
+        md.push_str("None.\n");
+    }
+    md
+}
+
+fn optional(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+/// Every group's statistics, one CSV row each.
+pub fn groups_csv(groups: &[Group]) -> csv::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "model",
+        "setting",
+        "runs",
+        "missing",
+        "solved",
+        "success_rate",
+        "success_lower",
+        "success_upper",
+        "solved_at",
+        "solved_at_lower",
+        "solved_at_upper",
+        "solved_at_method",
+        "sparsity_beta_fit",
+        "sparsity_beta_fit_lower",
+        "sparsity_beta_fit_upper",
+        "sparsity_beta_fit_method",
+        "sparsity_mean",
+        "diverged",
+        "failed_seeds",
+    ])?;
+    for g in groups {
+        let interval = |e: &Option<Estimate>| {
+            let i = e.and_then(|e| e.interval);
+            (optional(i.map(|i| i.0)), optional(i.map(|i| i.1)))
+        };
+        let (at_lo, at_hi) = interval(&g.solved_at);
+        let (sp_lo, sp_hi) = interval(&g.sparsity_beta_fit);
+        let seeds: Vec<String> = g.failed_seeds.iter().map(u32::to_string).collect();
+        w.write_record([
+            g.model.clone(),
+            g.setting.clone(),
+            g.runs.to_string(),
+            g.missing.to_string(),
+            g.solved.to_string(),
+            optional(g.success.map(|s| s.point)),
+            optional(g.success.map(|s| s.lower)),
+            optional(g.success.map(|s| s.upper)),
+            optional(g.solved_at.map(|e| e.point)),
+            at_lo,
+            at_hi,
+            method_text(&g.solved_at).into(),
+            optional(g.sparsity_beta_fit.map(|e| e.point)),
+            sp_lo,
+            sp_hi,
+            method_text(&g.sparsity_beta_fit).into(),
+            optional(g.sparsity_mean),
+            g.diverged.to_string(),
+            seeds.join(" "),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// One row per run: the chosen row, its MSEs, the verdict.
+pub fn runs_csv(results: &Collection) -> csv::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "model",
+        "setting",
+        "seed",
+        "chosen_step",
+        "valid_mse",
+        "test_mse",
+        "solved",
+        "solved_at",
+        "sparsity",
+        "diverged",
+        "updates",
+        "threshold",
+    ])?;
+    for (run, _) in results.runs.values() {
+        let r = &run.record;
+        let v = &r.verdict;
+        w.write_record([
+            run.key.model.clone(),
+            run.key.setting.clone(),
+            run.key.seed.to_string(),
+            v.chosen.step.to_string(),
+            v.chosen.valid_mse.to_string(),
+            v.chosen.test_mse.to_string(),
+            v.solved.to_string(),
+            v.solved_at.map_or(String::new(), |s| s.to_string()),
+            v.chosen.sparsity.to_string(),
+            r.diverged.to_string(),
+            r.updates.to_string(),
+            r.threshold.value.to_string(),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}

@@ -1,0 +1,249 @@
+//! A sweep's plan: models x settings x seeds, each run fully described by its `Settings`.
+//!
+//! Models and settings change a preset's settings through maps of setting names (the
+//! `nalm train` flag names without dashes) to values, so the built-in experiments and sweep
+//! files describe runs the same way.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::train::Settings;
+use crate::train::preset::Preset;
+
+/// Changes to settings: setting name -> value, applied in order.
+pub type Changes = Map<String, Value>;
+
+/// One model of a sweep: a preset at an input size, with changes.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub label: String,
+    pub preset: String,
+    pub input_size: Option<usize>,
+    pub changes: Changes,
+}
+
+/// One setting of a sweep (the x axis of the study's figures): changes to every model.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub label: String,
+    pub changes: Changes,
+}
+
+/// A grid of runs before expansion.
+#[derive(Clone, Debug)]
+pub struct Grid {
+    pub name: String,
+    pub about: String,
+    pub models: Vec<Model>,
+    pub settings: Vec<Setting>,
+    pub seeds: Vec<u32>,
+}
+
+/// What identifies a run within a sweep.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunKey {
+    pub model: String,
+    pub setting: String,
+    pub seed: u32,
+}
+
+impl fmt::Display for RunKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} / {} / seed {}", self.model, self.setting, self.seed)
+    }
+}
+
+/// One run of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedRun {
+    pub key: RunKey,
+    pub settings: Settings,
+}
+
+/// Every run of a sweep, in a fixed order: models, then settings, then seeds.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    pub runs: Vec<PlannedRun>,
+    /// Model labels in the grid's order (the report keeps it).
+    pub models: Vec<String>,
+    /// Setting labels in the grid's order.
+    pub settings: Vec<String>,
+}
+
+/// A model or setting that cannot be built, naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{place}: {problem}")]
+pub struct PlanError {
+    pub place: String,
+    pub problem: String,
+}
+
+/// Applies `changes` to `settings`, rejecting unknown names and ill-typed values.
+pub fn apply(settings: &mut Settings, changes: &Changes) -> Result<(), String> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let Value::Object(mut fields) = serde_json::to_value(&*settings).map_err(|e| e.to_string())?
+    else {
+        unreachable!("settings serialise to an object");
+    };
+    for (name, value) in changes {
+        if !fields.contains_key(name) || name == "preset" {
+            return Err(format!("unknown setting '{name}'"));
+        }
+        fields.insert(name.clone(), value.clone());
+    }
+    *settings = serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+impl Grid {
+    /// Expands the grid into its runs, checking every run's settings.
+    pub fn plan(&self) -> Result<Plan, PlanError> {
+        let mut runs = Vec::new();
+        let mut seen = BTreeSet::new();
+        for model in &self.models {
+            let preset = Preset::by_name(&model.preset).ok_or_else(|| PlanError {
+                place: format!("model '{}'", model.label),
+                problem: format!("unknown preset '{}'", model.preset),
+            })?;
+            let mut of_model = preset.settings(model.input_size);
+            apply(&mut of_model, &model.changes).map_err(|problem| PlanError {
+                place: format!("model '{}'", model.label),
+                problem,
+            })?;
+            for setting in &self.settings {
+                let place = || format!("model '{}', setting '{}'", model.label, setting.label);
+                let mut base = of_model.clone();
+                apply(&mut base, &setting.changes).map_err(|problem| PlanError {
+                    place: place(),
+                    problem,
+                })?;
+                for &seed in &self.seeds {
+                    let mut settings = base.clone();
+                    settings.seed = seed;
+                    settings.validate().map_err(|e| PlanError {
+                        place: place(),
+                        problem: e.to_string(),
+                    })?;
+                    let key = RunKey {
+                        model: model.label.clone(),
+                        setting: setting.label.clone(),
+                        seed,
+                    };
+                    if !seen.insert(key.clone()) {
+                        return Err(PlanError {
+                            place: place(),
+                            problem: format!("run '{key}' appears twice"),
+                        });
+                    }
+                    runs.push(PlannedRun { key, settings });
+                }
+            }
+        }
+        Ok(Plan {
+            name: self.name.clone(),
+            runs,
+            models: self.models.iter().map(|m| m.label.clone()).collect(),
+            settings: self.settings.iter().map(|s| s.label.clone()).collect(),
+        })
+    }
+}
+
+/// Parses a seed list such as `0-24` or `0,3,5-7`.
+pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
+    let mut seeds = BTreeSet::new();
+    for part in text.split(',').map(str::trim) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("'{s}' is not a seed (a whole number)"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("empty seed range '{part}'"));
+                }
+                seeds.extend(a..=b);
+            }
+            None => {
+                seeds.insert(number(part)?);
+            }
+        }
+    }
+    Ok(seeds.into_iter().collect())
+}
+
+impl Plan {
+    /// Keeps the runs whose model, setting and seed are listed (an empty list keeps all).
+    pub fn filter(
+        &mut self,
+        models: &[String],
+        settings: &[String],
+        seeds: Option<&[u32]>,
+    ) -> Result<(), String> {
+        for (wanted, known, what) in [
+            (models, &self.models, "model"),
+            (settings, &self.settings, "setting"),
+        ] {
+            if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
+                return Err(format!(
+                    "the sweep has no {what} '{unknown}' (it has: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        self.runs.retain(|r| {
+            (models.is_empty() || models.contains(&r.key.model))
+                && (settings.is_empty() || settings.contains(&r.key.setting))
+                && seeds.is_none_or(|s| s.contains(&r.key.seed))
+        });
+        self.models
+            .retain(|m| models.is_empty() || models.contains(m));
+        self.settings
+            .retain(|s| settings.is_empty() || settings.contains(s));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seeds_parse_as_lists_and_ranges() {
+        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds("5, 1,2-3").unwrap(), vec![1, 2, 3, 5]);
+        assert!(parse_seeds("3-1").is_err());
+        assert!(parse_seeds("x").is_err());
+    }
+
+    #[test]
+    fn changes_name_unknown_settings_and_bad_values() {
+        let mut s = Settings::default();
+        let ok: Changes = json!({"learning-rate": 0.5, "interpolation-range": "[1,3]"})
+            .as_object()
+            .unwrap()
+            .clone();
+        apply(&mut s, &ok).unwrap();
+        assert_eq!(s.learning_rate, 0.5);
+        assert_eq!(s.interpolation_range.notation(), "[1,3]");
+        let unknown = json!({"learning-rat": 0.5}).as_object().unwrap().clone();
+        assert!(
+            apply(&mut s, &unknown)
+                .unwrap_err()
+                .contains("learning-rat")
+        );
+        let bad = json!({"interpolation-range": "[3,1"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(apply(&mut s, &bad).is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! A sweep's directory: `sweep.json` lists every run of the sweep; `runs*.jsonl` files hold
+//! one finished run per line (`runs.jsonl`, or `runs-K-of-N.jsonl` for shard K of N).
+//!
+//! A line is appended and flushed to the operating system as soon as its run finishes, in
+//! one write, so a killed sweep leaves at worst one torn last line: reading drops it with a
+//! warning, and appending first cuts it off. Any other malformed line is an error naming
+//! its file and line.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Plan, RunKey};
+use crate::train::RunRecord;
+
+/// One finished run as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredRun {
+    #[serde(flatten)]
+    pub key: RunKey,
+    pub record: RunRecord,
+}
+
+/// What `sweep.json` holds: the sweep's name and all its runs, in plan order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub models: Vec<String>,
+    pub settings: Vec<String>,
+    pub runs: Vec<RunKey>,
+}
+
+impl Manifest {
+    pub fn of(plan: &Plan) -> Manifest {
+        Manifest {
+            name: plan.name.clone(),
+            models: plan.models.clone(),
+            settings: plan.settings.clone(),
+            runs: plan.runs.iter().map(|r| r.key.clone()).collect(),
+        }
+    }
+
+    /// This manifest extended by the runs of `other` it lacks.
+    pub fn union(mut self, other: &Manifest) -> Manifest {
+        for (mine, theirs) in [
+            (&mut self.models, &other.models),
+            (&mut self.settings, &other.settings),
+        ] {
+            for label in theirs {
+                if !mine.contains(label) {
+                    mine.push(label.clone());
+                }
+            }
+        }
+        let known: std::collections::BTreeSet<RunKey> = self.runs.iter().cloned().collect();
+        self.runs
+            .extend(other.runs.iter().filter(|k| !known.contains(k)).cloned());
+        self
+    }
+}
+
+/// A problem with a sweep directory, naming the file (and line).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: malformed run record: {problem}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+    #[error(
+        "run '{key}' is stored twice with different results ({first} and {second}); remove one"
+    )]
+    Conflict {
+        key: RunKey,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub const MANIFEST: &str = "sweep.json";
+
+/// The results file of shard `index` (1-based) of `count`, or of an unsharded sweep.
+pub fn results_file(dir: &Path, shard: Option<(usize, usize)>) -> PathBuf {
+    match shard {
+        Some((index, count)) if count > 1 => dir.join(format!("runs-{index}-of-{count}.jsonl")),
+        _ => dir.join("runs.jsonl"),
+    }
+}
+
+/// Writes `bytes` to a file of this process beside `path`, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.partial", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Reads `sweep.json` of `dir`, if there is one.
+pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
+    let path = dir.join(MANIFEST);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Invalid {
+                path,
+                problem: format!("not a sweep manifest: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Records the plan in `dir`'s manifest (joined with the runs already listed there).
+pub fn write_manifest(dir: &Path, plan: &Plan) -> Result<Manifest, StoreError> {
+    let mine = Manifest::of(plan);
+    let manifest = match read_manifest(dir)? {
+        Some(old) if old.name != mine.name => {
+            return Err(StoreError::Invalid {
+                path: dir.join(MANIFEST),
+                problem: format!(
+                    "the directory holds the sweep '{}', not '{}'; choose another --out",
+                    old.name, mine.name
+                ),
+            });
+        }
+        Some(old) => old.union(&mine),
+        None => mine,
+    };
+    let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
+    write_atomically(&dir.join(MANIFEST), text.as_bytes())?;
+    Ok(manifest)
+}
+
+/// The complete records of one results file, and the byte length of its complete lines
+/// when a torn last line follows them.
+pub fn read_results(path: &Path) -> Result<(Vec<StoredRun>, Option<u64>), StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut runs = Vec::new();
+    for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let run = serde_json::from_slice(line).map_err(|e| StoreError::Malformed {
+            path: path.to_path_buf(),
+            line: i + 1,
+            problem: e.to_string(),
+        })?;
+        runs.push(run);
+    }
+    let torn = (complete < bytes.len()).then_some(complete as u64);
+    if torn.is_some() {
+        let line = bytes[..complete].iter().filter(|&&b| b == b'\n').count() + 1;
+        eprintln!(
+            "warning: {}:{line}: dropping a torn last line (a run killed while being written)",
+            path.display()
+        );
+    }
+    Ok((runs, torn))
+}
+
+/// The results files of a sweep directory, in name order.
+pub fn results_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("runs") && name.ends_with(".jsonl") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Finished runs by key, gathered from several results files. The same run stored twice
+/// must agree (then it counts once).
+#[derive(Default)]
+pub struct Collection {
+    pub runs: BTreeMap<RunKey, (StoredRun, PathBuf)>,
+    /// Identical copies that were folded into one.
+    pub duplicates: usize,
+}
+
+impl Collection {
+    pub fn add_file(&mut self, path: &Path) -> Result<(), StoreError> {
+        let (runs, _) = read_results(path)?;
+        for run in runs {
+            self.add(run, path)?;
+        }
+        Ok(())
+    }
+
+    pub fn add(&mut self, run: StoredRun, path: &Path) -> Result<(), StoreError> {
+        match self.runs.get(&run.key) {
+            Some((old, old_path)) => {
+                let same = serde_json::to_value(&old.record).ok()
+                    == serde_json::to_value(&run.record).ok();
+                if !same {
+                    return Err(StoreError::Conflict {
+                        key: run.key,
+                        first: old_path.clone(),
+                        second: path.to_path_buf(),
+                    });
+                }
+                self.duplicates += 1;
+            }
+            None => {
+                self.runs.insert(run.key.clone(), (run, path.to_path_buf()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every results file of `dir`.
+    pub fn of_dir(dir: &Path) -> Result<Collection, StoreError> {
+        let mut all = Collection::default();
+        for file in results_files(dir)? {
+            all.add_file(&file)?;
+        }
+        Ok(all)
+    }
+}
+
+/// Appends finished runs to a results file, one flushed line each.
+pub struct Appender {
+    file: File,
+    path: PathBuf,
+}
+
+impl Appender {
+    /// Opens `path` for appending, first cutting off a torn last line if there is one.
+    pub fn open(path: &Path) -> Result<Appender, StoreError> {
+        let (_, torn) = read_results(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        if let Some(length) = torn {
+            file.set_len(length).map_err(io(path))?;
+        }
+        Ok(Appender {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn append(&mut self, run: &StoredRun) -> Result<(), StoreError> {
+        let mut line = serde_json::to_string(run).expect("a run record serialises");
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))
+    }
+
+    /// Forces the appended lines to the disk.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
