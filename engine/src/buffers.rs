@@ -189,6 +189,41 @@ macro_rules! arena_access {
                 &mut wide::bytemuck::cast_slice_mut::<f32x8, f32>(&mut self.rows[range])[..batch]
             }
 
+            /// Every feature of two distinct batched nodes at once, each as one slice with
+            /// feature f at f * stride, and the stride (8 * chunks, at least the batch;
+            /// lanes past the batch are padding). Lets a data source write a whole batch in
+            /// place, for instance inputs and targets together.
+            ///
+            /// # Panics
+            /// If a node is unbatched or both are the same node.
+            pub fn two_nodes_mut(
+                &mut self,
+                a: NodeId,
+                b: NodeId,
+            ) -> (&mut [f32], &mut [f32], usize) {
+                let chunks = self.layout.chunks;
+                let (la, lb) = (self.layout.loc(a), self.layout.loc(b));
+                assert!(la.batched && lb.batched, "both nodes must be batched");
+                assert!(a != b, "two different nodes");
+                let (ra, rb) = (la.range(chunks), lb.range(chunks));
+                let (first, second) = if ra.start < rb.start {
+                    (ra, rb)
+                } else {
+                    (rb, ra)
+                };
+                let (head, tail) = self.rows.split_at_mut(second.start);
+                let (first, second) = (
+                    wide::bytemuck::cast_slice_mut::<f32x8, f32>(&mut head[first]),
+                    wide::bytemuck::cast_slice_mut::<f32x8, f32>(&mut tail[..second.len()]),
+                );
+                let stride = 8 * chunks;
+                if la.offset < lb.offset {
+                    (first, second, stride)
+                } else {
+                    (second, first, stride)
+                }
+            }
+
             /// The values of an unbatched node.
             ///
             /// # Panics

@@ -391,52 +391,75 @@ fn write_samples(
     }
 }
 
-/// Sample-major f64 rows of width `n` to feature-major f32 rows, eight samples at a time:
-/// their values are rounded together with vector conversions (a scalar conversion would
-/// merge into the previous result's register and chain every element to the last), then
-/// moved eight features at a time by 8 x 8 transposes.
+/// Eight f64 values rounded to f32 by two vector conversions (element by element, the
+/// compiler converts one scalar at a time).
+#[inline(always)]
+fn round8(v: &[f64; 8]) -> f32x8 {
+    use safe_arch::{convert_to_m128_from_m256d, m256d, set_m128_m256};
+    let low = convert_to_m128_from_m256d(m256d::from([v[0], v[1], v[2], v[3]]));
+    let high = convert_to_m128_from_m256d(m256d::from([v[4], v[5], v[6], v[7]]));
+    f32x8::from(set_m128_m256(high, low).to_array())
+}
+
+/// Sample-major f64 rows of width `n` to feature-major f32 rows. With eight or more
+/// features, eight samples at a time: each sample's eight values of a feature group are
+/// rounded with vector conversions straight from the f64 rows, then an 8 x 8 transpose
+/// turns them into eight features' lanes; the last group overlaps the previous one when n
+/// is not a multiple of 8 (rewriting a few values with themselves). Widths up to 16 get
+/// their own copy with the width known, which leaves no bounds checks in the loop.
 #[inline(always)]
 fn transpose(rows: &[f64], n: usize, count: usize, x: &mut [f32]) {
-    if n > MAX_INPUTS_PER_BLOCK {
-        for (i, feature) in x.chunks_exact_mut(count).take(n).enumerate() {
-            for (v, row) in feature.iter_mut().zip(rows.chunks_exact(n)) {
-                *v = row[i] as f32;
+    macro_rules! fixed {
+        ($($width:literal)*) => {
+            match n {
+                $($width => transpose_blocks::<$width>(rows, count, x),)*
+                _ => transpose_blocks::<0>(rows, count, x),
             }
-        }
-        return;
+        };
     }
-    let mut block = [0.0f32; 8 * MAX_INPUTS_PER_BLOCK];
-    let mut s = 0;
-    for samples in rows.chunks(8 * n) {
-        let rounded = &mut block[..samples.len()];
-        for (r, &v) in rounded.iter_mut().zip(samples) {
-            *r = v as f32;
+    let done = fixed!(8 9 10 11 12 13 14 15 16);
+    // samples after the last whole block, and rows narrower than eight
+    for s in done..count {
+        for (i, &v) in rows[s * n..(s + 1) * n].iter().enumerate() {
+            x[i * count + s] = v as f32;
         }
-        let width = samples.len() / n;
-        let mut first = 0;
-        if width == 8 {
-            while first + 8 <= n {
-                let columns = f32x8::transpose(std::array::from_fn(|j| {
-                    let at = j * n + first;
-                    f32x8::from(<[f32; 8]>::try_from(&rounded[at..at + 8]).expect("eight"))
-                }));
-                for (i, column) in columns.iter().enumerate() {
-                    x[(first + i) * count + s..][..8].copy_from_slice(&column.to_array());
-                }
-                first += 8;
-            }
-        }
-        for i in first..n {
-            for (j, v) in x[i * count + s..][..width].iter_mut().enumerate() {
-                *v = rounded[j * n + i];
-            }
-        }
-        s += width;
     }
 }
 
-/// Widest rows [`transpose`] rounds in blocks (wider ones go element by element).
-const MAX_INPUTS_PER_BLOCK: usize = 64;
+/// The blocks of [`transpose`] for rows of width `N` (0: any width of at least 8, read from
+/// the row length); returns the samples done: all of them, or none for rows narrower than 8
+/// or a count that is not a multiple of 8.
+#[inline(always)]
+fn transpose_blocks<const N: usize>(rows: &[f64], count: usize, x: &mut [f32]) -> usize {
+    let n = if N == 0 { rows.len() / count.max(1) } else { N };
+    // feature rows start at multiples of eight only when the count is one
+    if n < 8 || !count.is_multiple_of(8) {
+        return 0;
+    }
+    let blocks = count / 8;
+    // feature i, samples 8b..8b+8 as one array
+    let lanes: &mut [[f32; 8]] = wide::bytemuck::cast_slice_mut(&mut x[..n * count]);
+    for (block, samples) in rows.chunks_exact(8 * n).take(blocks).enumerate() {
+        let mut first = 0;
+        loop {
+            let columns = f32x8::transpose(std::array::from_fn(|j| {
+                round8(
+                    samples[j * n + first..][..8]
+                        .try_into()
+                        .expect("eight values"),
+                )
+            }));
+            for (i, column) in columns.iter().enumerate() {
+                lanes[(first + i) * blocks + block] = column.to_array();
+            }
+            if first + 8 == n {
+                break;
+            }
+            first = (first + 8).min(n - 8);
+        }
+    }
+    count
+}
 
 #[cfg(test)]
 mod tests {

@@ -90,6 +90,13 @@ impl Model {
         (self.values.feature(x, a), self.values.feature(x, b))
     }
 
+    /// The whole batch in place: every input row and the target row, each `stride` values
+    /// apart (stride >= batch; a batch that is a multiple of 8 has no padding between rows).
+    pub fn batch_mut(&mut self) -> (&mut [f32], &mut [f32], usize) {
+        let nodes = &self.tapes.train_nodes;
+        self.values.two_nodes_mut(nodes.x, nodes.t)
+    }
+
     /// The target rows of the current batch.
     pub fn target_mut(&mut self, o: usize) -> &mut [f32] {
         self.values.feature_mut(self.tapes.train_nodes.t, o)

@@ -122,11 +122,17 @@ impl Run {
     /// Iterations must come in order: the data stream and beta advance with each call.
     pub fn iteration(&mut self, i: u64) -> f32 {
         let batch = self.settings.batch_size;
-        self.data.next_batch(batch, &mut self.x, &mut self.t);
-        for (f, row) in self.x.chunks_exact(batch).enumerate() {
-            self.model.input_mut(f).copy_from_slice(row);
+        let (x, t, stride) = self.model.batch_mut();
+        if stride == batch {
+            // rows without padding: the data goes straight into the model
+            self.data.next_batch(batch, x, t);
+        } else {
+            self.data.next_batch(batch, &mut self.x, &mut self.t);
+            for (f, row) in self.x.chunks_exact(batch).enumerate() {
+                self.model.input_mut(f).copy_from_slice(row);
+            }
+            self.model.target_mut(0).copy_from_slice(&self.t);
         }
-        self.model.target_mut(0).copy_from_slice(&self.t);
         let coefficients = coefficients(&self.settings, &self.window, &mut self.beta, i);
         self.model.step(&coefficients)
     }
