@@ -3,7 +3,7 @@
 
 use tasks::evaluate::{Formula, gold_params};
 use tasks::train::preset::Preset;
-use tasks::train::{Progress, Run};
+use tasks::train::{Progress, Run, RunRecord, Settings, train_together};
 
 fn learns(preset: &str, input_size: usize, seed: u32) {
     let mut s = Preset::by_name(preset).unwrap().settings(Some(input_size));
@@ -107,4 +107,36 @@ fn real_npu_learns_division() {
     for (size, seed) in [(2, 0), (2, 1), (10, 0), (10, 3)] {
         learns("realnpu-modified", size, seed);
     }
+}
+
+#[test]
+fn runs_trained_together_equal_runs_trained_alone() {
+    // three models on one data stream, one of which stops early
+    let mut settings: Vec<Settings> = ["nru", "nmru", "realnpu-modified"]
+        .iter()
+        .map(|p| {
+            let mut s = Preset::by_name(p).unwrap().settings(Some(2));
+            s.interpolation_range = "[-2,2]".parse().unwrap();
+            s.extrapolation_range = "[[-6,-2],[2,6]]".parse().unwrap();
+            s.seed = 7;
+            s.max_iterations = 3000;
+            s
+        })
+        .collect();
+    settings[1].max_iterations = 2000;
+    let alone: Vec<RunRecord> = settings
+        .iter()
+        .map(|s| Run::prepare(s).unwrap().train(&mut |_| {}))
+        .collect();
+    let together = train_together(settings.iter().map(|s| Run::prepare(s).unwrap()).collect());
+    assert_eq!(together.len(), 3);
+    for (a, b) in alone.iter().zip(&together) {
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap(),
+            "{}",
+            a.settings.layer_type
+        );
+    }
+    assert_eq!(together[1].updates, 2001);
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tasks::sweep::{Collection, Options, RunKey, Shard, file, runner};
+use tasks::sweep::{Collection, Display, Options, RunKey, Shard, file, runner};
 
 /// Two models x two settings x three seeds, short runs.
 const SMALL: &str = r#"
@@ -61,7 +61,7 @@ fn options(threads: usize, shard: Shard) -> Options {
     Options {
         threads,
         shard,
-        progress: false,
+        progress: Display::Off,
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::report;
 use crate::sweep::plan::{Changes, Plan, apply, parse_seeds};
-use crate::sweep::{EXPERIMENTS, Experiment, Options, Shard, file, runner};
+use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Shard, file, runner};
 
 fn experiments_help() -> String {
     let mut text =
@@ -57,7 +57,8 @@ pub struct Args {
     /// use a fresh --out.
     #[arg(long, value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// No progress bar and no report at the end.
+    /// No progress (a bar on a terminal, a line per tenth of the runs otherwise) and no
+    /// report at the end.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -131,8 +132,8 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let shard = shard(args)?;
     if args.dry_run {
         let mut out = std::io::stdout().lock();
-        for (i, run) in plan.runs.iter().enumerate().filter(|(i, _)| shard.has(*i)) {
-            writeln!(out, "{i:>5}  {}", describe(run))?;
+        for i in plan.shard_positions(shard) {
+            writeln!(out, "{i:>5}  {}", describe(&plan.runs[i]))?;
         }
         return Ok(0);
     }
@@ -145,7 +146,11 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let options = Options {
         threads,
         shard,
-        progress: terminal && !args.quiet,
+        progress: match (args.quiet, terminal) {
+            (true, _) => Display::Off,
+            (false, true) => Display::Bar,
+            (false, false) => Display::Lines,
+        },
     };
     let workers = if threads == 0 {
         rayon::current_num_threads()

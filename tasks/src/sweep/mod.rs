@@ -10,6 +10,6 @@ pub mod store;
 
 pub use experiments::{EXPERIMENTS, Experiment};
 pub use plan::{Grid, Plan, PlannedRun, RunKey};
-pub use runner::{Options, Outcome, SweepError};
+pub use runner::{Display, Options, Outcome, SweepError};
 pub use shard::Shard;
 pub use store::{Collection, Manifest, StoredRun};

@@ -10,8 +10,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::train::Settings;
+use super::shard::Shard;
 use crate::train::preset::Preset;
+use crate::train::{Settings, data_key};
 
 /// Changes to settings: setting name -> value, applied in order.
 pub type Changes = Map<String, Value>;
@@ -180,6 +181,36 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
 }
 
 impl Plan {
+    /// Runs that draw the same training batches, as lists of positions in the plan, in
+    /// order of first appearance (the models of one setting and seed, in the experiments).
+    pub fn data_groups(&self) -> Vec<Vec<usize>> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        for (i, run) in self.runs.iter().enumerate() {
+            let key = data_key(&run.settings);
+            let g = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        groups
+    }
+
+    /// The positions of shard `shard`'s runs: whole data groups dealt round-robin, so that
+    /// runs drawing the same batches train together on one node.
+    pub fn shard_positions(&self, shard: Shard) -> Vec<usize> {
+        let mut positions: Vec<usize> = self
+            .data_groups()
+            .into_iter()
+            .enumerate()
+            .filter(|(g, _)| shard.has(*g))
+            .flat_map(|(_, group)| group)
+            .collect();
+        positions.sort_unstable();
+        positions
+    }
+
     /// Keeps the runs whose model, setting and seed are listed (an empty list keeps all).
     pub fn filter(
         &mut self,

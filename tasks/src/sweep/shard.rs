@@ -1,5 +1,5 @@
-//! Deterministic slices of a sweep for clusters: shard K of N (1-based) takes runs K-1,
-//! K-1+N, K-1+2N, ... of the plan, so every shard gets a similar mix of models.
+//! Deterministic slices of a sweep for clusters: shard K of N (1-based) takes items K-1,
+//! K-1+N, K-1+2N, ... (the plan deals its groups of runs that share data this way).
 
 use std::fmt;
 
@@ -13,7 +13,7 @@ pub struct Shard {
 impl Shard {
     pub const WHOLE: Shard = Shard { index: 1, count: 1 };
 
-    /// Whether the run at `position` in the plan belongs to this shard.
+    /// Whether the item at `position` belongs to this shard.
     pub fn has(&self, position: usize) -> bool {
         position % self.count == self.index - 1
     }

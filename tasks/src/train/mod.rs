@@ -8,5 +8,5 @@ pub mod schedule;
 pub mod settings;
 
 pub use model::{Model, OptimizerKind};
-pub use run::{Progress, Run, RunError, RunRecord, Tensor};
+pub use run::{Progress, Run, RunError, RunRecord, Tensor, data_key, train_together};
 pub use settings::{Settings, SettingsError};

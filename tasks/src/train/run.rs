@@ -121,6 +121,12 @@ impl Run {
     /// the schedules' coefficients, updates and projects. Returns the loss before the update.
     /// Iterations must come in order: the data stream and beta advance with each call.
     pub fn iteration(&mut self, i: u64) -> f32 {
+        self.draw_batch();
+        self.update(i)
+    }
+
+    /// Draws the next training batch into the model's rows.
+    fn draw_batch(&mut self) {
         let batch = self.settings.batch_size;
         let (x, t, stride) = self.model.batch_mut();
         if stride == batch {
@@ -128,13 +134,41 @@ impl Run {
             self.data.next_batch(batch, x, t);
         } else {
             self.data.next_batch(batch, &mut self.x, &mut self.t);
-            for (f, row) in self.x.chunks_exact(batch).enumerate() {
-                self.model.input_mut(f).copy_from_slice(row);
-            }
-            self.model.target_mut(0).copy_from_slice(&self.t);
+            self.load_rows();
         }
+    }
+
+    /// Copies a batch (feature-major inputs, targets) into the model's rows.
+    fn load_batch(&mut self, x: &[f32], t: &[f32]) {
+        let batch = self.settings.batch_size;
+        let (rows, targets, stride) = self.model.batch_mut();
+        if stride == batch {
+            rows[..x.len()].copy_from_slice(x);
+            targets[..batch].copy_from_slice(t);
+        } else {
+            self.x.copy_from_slice(x);
+            self.t.copy_from_slice(t);
+            self.load_rows();
+        }
+    }
+
+    fn load_rows(&mut self) {
+        let batch = self.settings.batch_size;
+        for (f, row) in self.x.chunks_exact(batch).enumerate() {
+            self.model.input_mut(f).copy_from_slice(row);
+        }
+        self.model.target_mut(0).copy_from_slice(&self.t);
+    }
+
+    /// Steps 5 to 9 on the batch in the model's rows.
+    fn update(&mut self, i: u64) -> f32 {
         let coefficients = coefficients(&self.settings, &self.window, &mut self.beta, i);
         self.model.step(&coefficients)
+    }
+
+    /// What decides the training batches: runs that agree on it draw identical batches.
+    pub fn data_key(&self) -> String {
+        data_key(&self.settings)
     }
 
     /// The parameters became NaN.
@@ -155,54 +189,155 @@ impl Run {
     }
 
     /// Trains for iterations 0..=max-iterations, calling `observe` at every logged row.
-    pub fn train(mut self, observe: &mut dyn FnMut(&Progress)) -> RunRecord {
-        let max_iterations = self.settings.max_iterations;
-        let log_interval = self.settings.log_interval;
-        let mut history = Vec::new();
-        let mut snapshots: Vec<Vec<f32>> = Vec::new();
-        let mut diverged = false;
-        let mut updates = 0;
-        let mut loss = f32::NAN;
-
-        for i in 0..=max_iterations {
-            if i.is_multiple_of(log_interval) {
-                let row = self.evaluate(i);
-                history.push(row);
-                snapshots.push(self.model.params().to_vec());
-                observe(&Progress {
-                    row,
-                    max_iterations,
-                    loss,
-                });
-            }
-            loss = self.iteration(i);
-            updates += 1;
-            if self.diverged() {
-                diverged = true;
-                break;
-            }
+    pub fn train(self, observe: &mut dyn FnMut(&Progress)) -> RunRecord {
+        let mut training = Training::new(self);
+        let mut i = 0;
+        while !training.done {
+            training.log(i, observe);
+            training.run.draw_batch();
+            training.update(i);
+            i += 1;
         }
+        training.finish()
+    }
+}
 
-        let verdict = Verdict::of(&history, &self.threshold).expect("row 0 is always logged");
+/// The settings that decide a run's training batches: the task, the seed and the batch size.
+pub fn data_key(s: &Settings) -> String {
+    format!("{:?} seed {} batch {}", s.task_spec(), s.seed, s.batch_size)
+}
+
+/// A run in progress and what it has recorded so far.
+struct Training {
+    run: Run,
+    history: Vec<Row>,
+    snapshots: Vec<Vec<f32>>,
+    diverged: bool,
+    updates: u64,
+    loss: f32,
+    /// Diverged, or the last iteration is done.
+    done: bool,
+}
+
+impl Training {
+    fn new(run: Run) -> Training {
+        Training {
+            run,
+            history: Vec::new(),
+            snapshots: Vec::new(),
+            diverged: false,
+            updates: 0,
+            loss: f32::NAN,
+            done: false,
+        }
+    }
+
+    /// Step 3 of iteration `i`: scores and records the parameters when a row is due.
+    fn log(&mut self, i: u64, observe: &mut dyn FnMut(&Progress)) {
+        if i.is_multiple_of(self.run.settings.log_interval) {
+            let row = self.run.evaluate(i);
+            self.history.push(row);
+            self.snapshots.push(self.run.model.params().to_vec());
+            observe(&Progress {
+                row,
+                max_iterations: self.run.settings.max_iterations,
+                loss: self.loss,
+            });
+        }
+    }
+
+    /// The update of iteration `i` on the batch in the model's rows; the run is done after
+    /// its last iteration or when its parameters become NaN.
+    fn update(&mut self, i: u64) {
+        self.loss = self.run.update(i);
+        self.updates += 1;
+        if self.run.diverged() {
+            self.diverged = true;
+            self.done = true;
+        } else if i >= self.run.settings.max_iterations {
+            self.done = true;
+        }
+    }
+
+    fn finish(self) -> RunRecord {
+        let Training {
+            run,
+            history,
+            snapshots,
+            diverged,
+            updates,
+            ..
+        } = self;
+        let verdict = Verdict::of(&history, &run.threshold).expect("row 0 is always logged");
         let chosen = history
             .iter()
             .position(|r| *r == verdict.chosen)
             .expect("the chosen row is a row");
-        let specs = self.unit.params();
+        let specs = run.unit.params();
         RunRecord {
-            operands: self.data.subsets.iter().map(|s| [s.start, s.end]).collect(),
-            train_seed: self.data.train_seed,
-            threshold: self.threshold,
+            operands: run.data.subsets.iter().map(|s| [s.start, s.end]).collect(),
+            train_seed: run.data.train_seed,
+            threshold: run.threshold,
             history,
             diverged,
             updates,
             verdict,
             chosen_params: tensors(&specs, &snapshots[chosen]),
-            final_params: tensors(&specs, self.model.params()),
-            settings: self.settings,
+            final_params: tensors(&specs, run.model.params()),
+            settings: run.settings,
         }
     }
 }
+
+/// Trains runs that draw the same batches (equal [`data_key`]s) side by side: each batch
+/// is drawn once and copied into every model still training. Every record equals the one
+/// the run makes alone; drawing the data is a large share of an iteration, so a sweep's
+/// models on one (setting, seed) train in a fraction of the time.
+///
+/// The batches are drawn [`BATCHES_AHEAD`] at a time and each model then takes all of them
+/// in turn, so that its buffers stay in cache for that many iterations.
+///
+/// # Panics
+/// If the runs draw different batches.
+pub fn train_together(runs: Vec<Run>) -> Vec<RunRecord> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    assert!(
+        runs.iter().all(|r| r.data_key() == first.data_key()),
+        "runs trained together must draw the same batches"
+    );
+    let mut data = first.data.clone();
+    let batch = first.settings.batch_size;
+    let inputs = batch * first.settings.input_size;
+    let (mut x, mut t) = (
+        vec![0.0; BATCHES_AHEAD * inputs],
+        vec![0.0; BATCHES_AHEAD * batch],
+    );
+    let mut members: Vec<Training> = runs.into_iter().map(Training::new).collect();
+    let mut start = 0;
+    while members.iter().any(|m| !m.done) {
+        for (x, t) in x.chunks_exact_mut(inputs).zip(t.chunks_exact_mut(batch)) {
+            data.next_batch(batch, x, t);
+        }
+        for m in &mut members {
+            let batches = x.chunks_exact(inputs).zip(t.chunks_exact(batch));
+            for (i, (x, t)) in (start..).zip(batches) {
+                if m.done {
+                    break;
+                }
+                m.log(i, &mut |_| {});
+                m.run.load_batch(x, t);
+                m.update(i);
+            }
+        }
+        start += BATCHES_AHEAD as u64;
+    }
+    members.into_iter().map(Training::finish).collect()
+}
+
+/// How many batches [`train_together`] draws ahead.
+pub const BATCHES_AHEAD: usize = 16;
 
 /// The loss coefficients at iteration `i` (spec section 6), advancing beta. Each is lambda
 /// times schedule value in f64, rounded to f32 when written to the tape.
