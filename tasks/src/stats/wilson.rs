@@ -21,15 +21,25 @@ pub fn wilson(k: usize, n: usize) -> Option<Interval> {
     if n == 0 || k > n {
         return None;
     }
+    let n_runs = n;
     let (n, p) = (n as f64, k as f64 / n as f64);
     let z2 = Z95 * Z95;
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = Z95 * ((p * (1.0 - p) + z2 / (4.0 * n)) / n).sqrt() / denominator;
+    // at k = 0 and k = n one end is exactly 0 or 1; rounding would leave it a hair inside
     Some(Interval {
         point: p,
-        lower: (centre - half).max(0.0),
-        upper: (centre + half).min(1.0),
+        lower: if k == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        upper: if k == n_runs {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
     })
 }
 
@@ -52,6 +62,8 @@ mod tests {
             assert!((w.lower - lower).abs() < 5e-10, "k={k}: lower {}", w.lower);
             assert!((w.upper - upper).abs() < 5e-10, "k={k}: upper {}", w.upper);
         }
+        assert_eq!(wilson(25, 25).unwrap().upper, 1.0);
+        assert_eq!(wilson(0, 25).unwrap().lower, 0.0);
         assert_eq!(wilson(0, 0), None);
         assert_eq!(wilson(3, 2), None);
     }
