@@ -83,7 +83,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             })
             .collect();
         let b = compatible[bytes.below(compatible.len())];
-        let next = match bytes.below(31) {
+        let next = match bytes.below(32) {
             0 => -a,
             1 => a.abs(),
             2 => a.sign() * a,
@@ -125,6 +125,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             }
             29 if a.shape().batched == b.shape().batched => graph.concat(&[a, b]),
             30 => a.tile(2),
+            31 => a.gated(b),
             _ => a.sum_all(),
         };
         vars.push(next);

@@ -272,6 +272,11 @@ impl<'g> Var<'g> {
     pub fn max(self, rhs: Var<'g>) -> Var<'g> {
         self.binary(BinaryOp::Max, rhs)
     }
+    /// `self * gate + (1 - gate)`: the gate blends between self (gate 1) and 1 (gate 0).
+    /// The same values as the three ops written out, in one pass forward and backward.
+    pub fn gated(self, gate: Var<'g>) -> Var<'g> {
+        self.binary(BinaryOp::Gated, gate)
+    }
 
     /// Sum of each consecutive group of `group` features.
     pub fn sum_features(self, group: usize) -> Var<'g> {

@@ -183,6 +183,11 @@ binary_kernel!(Max, |a, b| a.maximum(b), |a, b, out, g| (
     )
 ));
 
+binary_kernel!(Gated, |a, b| a * b + (L::one() - b), |a, b, out, g| (
+    g * b,
+    g * (a - L::one())
+));
+
 /// Runs `$body` with `$k` bound to the kernel of a [`UnaryOp`].
 macro_rules! with_unary_kernel {
     ($op:expr, $k:ident => $body:expr) => {{
@@ -293,6 +298,10 @@ macro_rules! with_binary_kernel {
             }
             B::Max => {
                 let $k = k::Max;
+                $body
+            }
+            B::Gated => {
+                let $k = k::Gated;
                 $body
             }
         }

@@ -110,6 +110,9 @@ pub enum BinaryOp {
     Min,
     /// Elementwise maximum; ties split the gradient half/half.
     Max,
+    /// a gated by b: a b + (1 - b), the two products rounded as written (a gate between a
+    /// value and 1, as the NRU and the Real NPU form their factors) in one pass.
+    Gated,
 }
 
 /// How a weight matrix of a dense product is stored.

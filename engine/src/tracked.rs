@@ -296,7 +296,9 @@ impl Real for Tracked {
         Self::rounded(value, self.bound / (2.0 * value))
     }
     fn ln(self) -> Self {
+        // an operand within its error of zero may be 0 in f32 (underflow): ln is -inf there
         self.through(self.value.ln(), 1.0 / self.value)
+            .unless_near_zero(self)
     }
     fn exp(self) -> Self {
         let value = self.value.exp();

@@ -261,6 +261,12 @@ fn pow_singular_points() {
 }
 
 #[test]
+fn gated() {
+    // a b + (1 - b): d/da = b, d/db = a - 1
+    binary_case("gated", |a, b| a.gated(b), &|r, _| general(r));
+}
+
+#[test]
 fn min_max_with_ties() {
     // Ties split the gradient half/half: the mean of the one-sided derivatives.
     let point = |r: &mut SplitMix, _| r.pick(&[0.5, -1.0, 2.0, 0.5]);

@@ -113,7 +113,7 @@ fn init_weights(init: NpuInit, inputs: usize, outputs: usize, rng: &mut dyn Rng,
 fn gated_terms<'g>(x: Var<'g>, g: Var<'g>) -> (Var<'g>, Var<'g>) {
     let gate = g.clamp(0.0, 1.0);
     let magnitude = x.abs() + EPS;
-    let r = gate * magnitude + (1.0 - gate);
+    let r = magnitude.gated(gate);
     let k = gate * (x.less(0.0) * PI32);
     (r.ln(), k)
 }

@@ -91,9 +91,9 @@ impl Module for Nru {
             Mode::Eval => w.abs(),
         };
         match self.mode {
-            NruMode::Div => (s * power * magnitude + (1.0 - magnitude)).prod_features(self.inputs),
+            NruMode::Div => (s * power).gated(magnitude).prod_features(self.inputs),
             NruMode::DivSepSign => {
-                let magnitudes = (power * magnitude + (1.0 - magnitude)).prod_features(self.inputs);
+                let magnitudes = power.gated(magnitude).prod_features(self.inputs);
                 magnitudes * s.pow(w.round()).prod_features(self.inputs)
             }
         }
