@@ -2,16 +2,16 @@
 //! optional JSON record.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args as ClapArgs;
 use modules::objective::Criterion;
 use modules::penalty::{Lp, RegShape};
 use modules::units::{NpuClip, NpuInit, NpuWReg, NruMode};
 
 use crate::data::{Distribution, Operation, Range};
+use crate::sweep::store::write_atomically;
 use crate::train::preset::{PRESETS, Preset};
 use crate::train::schedule::ScaleType;
 use crate::train::settings::{LAYER_TYPES, OobChoice, OptimizerName, Scaling};
@@ -383,15 +383,4 @@ fn history_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
         ])?;
     }
     Ok(w.into_inner()?)
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it into place, so that a
-/// killed run never leaves a truncated record.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

@@ -155,6 +155,25 @@ impl Grid {
     }
 }
 
+/// `items` grouped by the training batches their settings draw ([`data_key`]), groups and
+/// members in order of first appearance.
+pub fn by_data<I, T>(
+    items: impl Iterator<Item = I>,
+    value: impl Fn(&I) -> T,
+    settings: impl Fn(&I) -> &Settings,
+) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for item in items {
+        let g = *index.entry(data_key(settings(&item))).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(value(&item));
+    }
+    groups
+}
+
 /// Parses a seed list such as `0-24` or `0,3,5-7`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
     let mut seeds = BTreeSet::new();
@@ -184,17 +203,11 @@ impl Plan {
     /// Runs that draw the same training batches, as lists of positions in the plan, in
     /// order of first appearance (the models of one setting and seed, in the experiments).
     pub fn data_groups(&self) -> Vec<Vec<usize>> {
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = Default::default();
-        for (i, run) in self.runs.iter().enumerate() {
-            let key = data_key(&run.settings);
-            let g = *index.entry(key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[g].push(i);
-        }
-        groups
+        by_data(
+            self.runs.iter().enumerate(),
+            |(i, _)| *i,
+            |(_, r)| &r.settings,
+        )
     }
 
     /// The positions of shard `shard`'s runs: whole data groups dealt round-robin, so that

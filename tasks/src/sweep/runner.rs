@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use super::plan::{Plan, PlannedRun};
+use super::plan::{Plan, PlannedRun, by_data};
 use super::shard::Shard;
 use super::store::{self, Appender, Collection, StoreError, StoredRun};
-use crate::train::{Run, RunError, data_key, train_together};
+use crate::train::{Run, RunError, train_together};
 
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
@@ -179,15 +179,7 @@ pub fn run(plan: &Plan, dir: &Path, options: Options) -> Result<Outcome, SweepEr
 /// side); groups are halved while there are fewer than two tasks per thread, so that every
 /// core has work. How runs are grouped changes the speed only, never a result.
 fn side_by_side<'a>(pending: &[&'a PlannedRun], threads: usize) -> Vec<Vec<&'a PlannedRun>> {
-    let mut tasks: Vec<Vec<&PlannedRun>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = Default::default();
-    for run in pending {
-        let g = *index.entry(data_key(&run.settings)).or_insert_with(|| {
-            tasks.push(Vec::new());
-            tasks.len() - 1
-        });
-        tasks[g].push(run);
-    }
+    let mut tasks = by_data(pending.iter(), |run| **run, |run| &run.settings);
     while tasks.len() < 2 * threads {
         let Some(largest) = (0..tasks.len())
             .filter(|&t| tasks[t].len() > 1)
