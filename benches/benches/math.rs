@@ -52,6 +52,13 @@ fn transcendentals(c: &mut Criterion) {
             black_box(&mut out);
         })
     });
+    let mut logs = vec![f32x8::ZERO; xs.len()];
+    group.bench_function("pow_and_ln_row", |b| {
+        b.iter(|| {
+            math::pow_and_ln_row(|c| xs[c], black_box(0.37), &mut out, &mut logs);
+            black_box((&mut out, &mut logs));
+        })
+    });
     group.finish();
 }
 

@@ -54,12 +54,12 @@ impl Loc {
     }
 }
 
-/// Whether an op saves an auxiliary tensor of its own shape for its backward pass: pow keeps
-/// ln(base), sine and cosine keep each other (both come from one evaluation).
+/// Whether an op saves an auxiliary tensor of its own shape for its backward pass: the
+/// powers keep ln|base|, sine and cosine keep each other (both come from one evaluation).
 pub(crate) fn has_aux(op: &Op) -> bool {
     matches!(
         op,
-        Op::Binary(BinaryOp::Pow) | Op::Unary(UnaryOp::Sin | UnaryOp::Cos)
+        Op::Binary(BinaryOp::Pow | BinaryOp::SignedPow) | Op::Unary(UnaryOp::Sin | UnaryOp::Cos)
     )
 }
 

@@ -83,7 +83,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             })
             .collect();
         let b = compatible[bytes.below(compatible.len())];
-        let next = match bytes.below(32) {
+        let next = match bytes.below(33) {
             0 => -a,
             1 => a.abs(),
             2 => a.sign() * a,
@@ -126,6 +126,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             29 if a.shape().batched == b.shape().batched => graph.concat(&[a, b]),
             30 => a.tile(2),
             31 => a.gated(b),
+            32 => a.signed_pow(b),
             _ => a.sum_all(),
         };
         vars.push(next);

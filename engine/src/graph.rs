@@ -266,6 +266,11 @@ impl<'g> Var<'g> {
     pub fn pow(self, exponent: Var<'g>) -> Var<'g> {
         self.binary(BinaryOp::Pow, exponent)
     }
+    /// sgn(self) |self|^exponent: the values of `self.sign() * self.abs().pow(exponent)` in
+    /// one pass forward and backward.
+    pub fn signed_pow(self, exponent: Var<'g>) -> Var<'g> {
+        self.binary(BinaryOp::SignedPow, exponent)
+    }
     pub fn min(self, rhs: Var<'g>) -> Var<'g> {
         self.binary(BinaryOp::Min, rhs)
     }

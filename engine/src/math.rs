@@ -372,7 +372,8 @@ pub fn pow_and_ln_pair(bases: [f32x8; 2], exponents: [f32x8; 2]) -> [(f32x8, f32
 /// [`pow_and_ln`] of a row of bases (`base(c)` for c < `powers.len()`) with one exponent
 /// for every lane, as when a weight is broadcast over the batch: the exponent's special
 /// cases (±1, non-finite) are settled once for the row instead of per vector, and ordinary
-/// vectors go two at a time. The results are those of [`pow_and_ln`].
+/// rows run without a branch per vector (see `ordinary_row`). The results are those of
+/// [`pow_and_ln`].
 pub fn pow_and_ln_row(
     base: impl Fn(usize) -> f32x8,
     exponent: f32,
@@ -390,32 +391,51 @@ pub fn pow_and_ln_row(
         }
         return;
     }
-    let mut c = 0;
-    if exponent.is_finite() {
-        while c + 2 <= n {
-            let bases = [base(c), base(c + 1)];
-            if all_normal_positive(bases[0]) && all_normal_positive(bases[1]) {
-                let parts = bases.map(ln_parts_normal);
-                let (h0, l0) = power_argument(parts[0].0, parts[0].1, parts[0].2, e);
-                let (h1, l1) = power_argument(parts[1].0, parts[1].1, parts[1].2, e);
-                let ((t0, n0, y0), (t1, n1, y1)) = (exp_reduced(h0, l0), exp_reduced(h1, l1));
-                if exp_in_range(t0) && exp_in_range(t1) {
-                    powers[c] = times_pow2(y0, n0);
-                    powers[c + 1] = times_pow2(y1, n1);
-                    logs[c] = ln_from_parts(parts[0].0, parts[0].1, parts[0].2);
-                    logs[c + 1] = ln_from_parts(parts[1].0, parts[1].1, parts[1].2);
-                    c += 2;
-                    continue;
-                }
-            }
-            (powers[c], logs[c]) = pow_and_ln(bases[0], e);
-            (powers[c + 1], logs[c + 1]) = pow_and_ln(bases[1], e);
-            c += 2;
-        }
+    if exponent.is_finite() && ordinary_row(&base, e, powers, logs) {
+        return;
     }
-    for k in c..n {
+    for k in 0..n {
         (powers[k], logs[k]) = pow_and_ln(base(k), e);
     }
+}
+
+/// The common case of [`pow_and_ln_row`]: every base a positive normal number and every
+/// power well inside the normal range. It runs in two passes over blocks of vectors, ln and
+/// the product first, then the exponential, so that the long dependency chains of
+/// neighbouring vectors overlap instead of each one waiting on the last. The check comes
+/// after the arithmetic: on `false` the outputs hold garbage, and the caller recomputes the
+/// row with the general code (which gives the same values on ordinary lanes).
+#[inline(always)]
+fn ordinary_row(
+    base: &impl Fn(usize) -> f32x8,
+    exponent: f32x8,
+    powers: &mut [f32x8],
+    logs: &mut [f32x8],
+) -> bool {
+    const BLOCK: usize = 16;
+    let n = powers.len().min(logs.len());
+    let (mut hi, mut lo) = ([f32x8::ZERO; BLOCK], [f32x8::ZERO; BLOCK]);
+    let mut normal = f32x8::ZERO.simd_eq(f32x8::ZERO);
+    let mut largest = f32x8::ZERO;
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        for k in 0..len {
+            let b = base(start + k);
+            normal = normal & b.simd_ge(f32x8::MIN_POSITIVE) & b.simd_le(f32x8::MAX);
+            let (e, f, tail) = ln_parts_normal(b);
+            (hi[k], lo[k]) = power_argument(e, f, tail, exponent);
+            largest = largest.fast_max(hi[k].abs());
+            logs[start + k] = ln_from_parts(e, f, tail);
+        }
+        for k in 0..len {
+            let (_, m, y) = exp_reduced(hi[k], lo[k]);
+            powers[start + k] = y * from_i32_bits((m.fast_round_int() + i32x8::splat(127)) << 23);
+        }
+        start += len;
+    }
+    // |hi| < 86 keeps |hi + lo| clear of 87, the limit of `exp_in_range`
+    normal.all() && largest.simd_lt(f32x8::splat(86.0)).all()
 }
 
 #[cold]
@@ -661,7 +681,8 @@ mod tests {
             f32::INFINITY,
             f32::NAN,
         ] {
-            for len in [0usize, 1, 2, 5, 16] {
+            // 37: blocks of 16 and a partial one
+            for len in [0usize, 1, 2, 5, 16, 37] {
                 let bases: Vec<f32x8> = (0..len)
                     .map(|c| {
                         f32x8::from(std::array::from_fn::<f32, 8, _>(|l| {

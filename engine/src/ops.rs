@@ -11,6 +11,8 @@
 //! | clamp(lo, hi) | 1 on lo <= v <= hi, bounds included, else 0 (a select) |
 //! | pow, base | 0 where the exponent is 0, else e * base^(e-1) |
 //! | pow, exponent | 0 where base == 0 and e >= 0, else base^e * ln(base) |
+//! | signed pow, base | 0 where the exponent or the base is 0, else e * \|base\|^(e-1) |
+//! | signed pow, exponent | 0 where base == 0 and e >= 0, else out * ln\|base\| |
 //! | square | 2v |
 //! | exp, tanh, sigmoid | from the forward result: out, 1 - out^2, out (1 - out) |
 //! | ln | 1 / v |
@@ -158,6 +160,22 @@ binary_kernel!(Pow, |a, b| a.pow(b), |a, b, out, g| (
         g * (out * a.ln())
     )
 ));
+binary_kernel!(
+    SignedPow,
+    |a, b| a.sgn() * a.abs().pow(b),
+    |a, b, out, g| (
+        L::select(
+            b.equal(L::zero()) | a.equal(L::zero()),
+            L::zero(),
+            g * (b * a.abs().pow(b - L::one()))
+        ),
+        L::select(
+            a.equal(L::zero()) & b.ge(L::zero()),
+            L::zero(),
+            g * (out * a.abs().ln())
+        )
+    )
+);
 binary_kernel!(Min, |a, b| a.minimum(b), |a, b, out, g| (
     L::select(
         a.equal(b),
@@ -290,6 +308,10 @@ macro_rules! with_binary_kernel {
             }
             B::Pow => {
                 let $k = k::Pow;
+                $body
+            }
+            B::SignedPow => {
+                let $k = k::SignedPow;
                 $body
             }
             B::Min => {

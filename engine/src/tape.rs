@@ -106,6 +106,10 @@ pub enum BinaryOp {
     Div,
     /// base^exponent with both operands tensors.
     Pow,
+    /// sgn(base) |base|^exponent, the sign applied as a product (so a zero base with a
+    /// negative exponent gives 0 x inf = NaN, as sign(x) * |x|^w does): the NRU's signed
+    /// power in one pass forward and backward.
+    SignedPow,
     /// Elementwise minimum; ties split the gradient half/half.
     Min,
     /// Elementwise maximum; ties split the gradient half/half.

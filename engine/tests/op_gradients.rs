@@ -261,6 +261,18 @@ fn pow_singular_points() {
 }
 
 #[test]
+fn signed_pow() {
+    // sgn(a) |a|^b: d/da = b |a|^(b-1), d/db = out ln|a|, on both signs of the base
+    binary_case("signed pow", |a, b| a.signed_pow(b), &|r, side| {
+        if side == 0 {
+            r.pick(&[-2.0, -0.7, 0.4, 1.5])
+        } else {
+            r.pick(&[-1.0, -0.3, 0.5, 1.0, 2.5])
+        }
+    });
+}
+
+#[test]
 fn gated() {
     // a b + (1 - b): d/da = b, d/db = a - 1
     binary_case("gated", |a, b| a.gated(b), &|r, _| general(r));

@@ -74,8 +74,8 @@ pub(super) fn steps(
             }
             if needs(1) {
                 let store = claim(1, out.batched && own(b));
-                steps.push(if *op == BinaryOp::Pow {
-                    // the exponent's gradient reads the saved ln(base) from the auxiliary slot
+                steps.push(if matches!(op, BinaryOp::Pow | BinaryOp::SignedPow) {
+                    // the exponent's gradient reads the saved ln|base| from the auxiliary slot
                     binary(Exponent, a, b, out, out.aux(chunks), b, layout, store)
                 } else {
                     with_binary_kernel!(*op, k => binary(SideB(k), a, b, out, out, b, layout, store))
@@ -269,8 +269,8 @@ struct SideA<K>(K);
 #[derive(Clone, Copy)]
 struct SideB<K>(K);
 
-/// The exponent's gradient of pow from the saved ln(base): 0 where base == 0 and e >= 0,
-/// else g * (out * ln(base)).
+/// The exponent's gradient of pow and signed pow from the saved ln|base|: 0 where base == 0
+/// and e >= 0, else g * (out * ln|base|).
 #[derive(Clone, Copy)]
 struct Exponent;
 

@@ -20,7 +20,8 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
             trig(*op == UnaryOp::Sin, input(0), out, chunks)
         }
         Op::Unary(op) => with_unary_kernel!(*op, k => unary(k, input(0), out, chunks)),
-        Op::Binary(BinaryOp::Pow) => power(input(0), input(1), out, chunks),
+        Op::Binary(BinaryOp::Pow) => power(input(0), input(1), out, chunks, false),
+        Op::Binary(BinaryOp::SignedPow) => power(input(0), input(1), out, chunks, true),
         Op::Binary(op) => with_binary_kernel!(*op, k => binary(k, input(0), input(1), out, chunks)),
         Op::SumFeatures { group } => fold::<Plus>(input(0), out, *group, chunks),
         Op::ProdFeatures { group } => fold::<Times>(input(0), out, *group, chunks),
@@ -196,8 +197,9 @@ fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
     })
 }
 
-/// base^exponent, keeping ln(base) in the node's auxiliary slot for the backward pass.
-fn power(a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
+/// base^exponent, or with `signed` sgn(base) |base|^exponent, keeping ln|base| (ln(base)
+/// when unsigned) in the node's auxiliary slot for the backward pass.
+fn power(a: Loc, b: Loc, out: Loc, chunks: usize, signed: bool) -> ForwardStep {
     if !out.batched {
         return Box::new(move |_, flat| {
             let (src, dst) = flat.split_at_mut(out.offset);
@@ -207,15 +209,31 @@ fn power(a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
                     f32x8::splat(src[flat_index(a, f)]),
                     f32x8::splat(src[flat_index(b, f)]),
                 );
-                let (value, log) = crate::math::pow_and_ln(base, exponent);
+                let (value, log) = if signed {
+                    let (power, log) = crate::math::pow_and_ln(base.abs(), exponent);
+                    (base.sgn() * power, log)
+                } else {
+                    crate::math::pow_and_ln(base, exponent)
+                };
                 (y[f], logs[f]) = (value.to_array()[0], log.to_array()[0]);
             }
         });
     }
-    with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows(a, b, out, chunks)))
+    if signed {
+        with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows::<_, _, true>(a, b, out, chunks)))
+    } else {
+        with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows::<_, _, false>(a, b, out, chunks)))
+    }
 }
 
-fn power_rows<A: Operand, B: Operand>(a: A, b: B, out: Loc, chunks: usize) -> ForwardStep {
+/// The rows of [`power`]; a signed power takes the powers of |base| and multiplies each row
+/// by sgn(base) once it is done.
+fn power_rows<A: Operand, B: Operand, const SIGNED: bool>(
+    a: A,
+    b: B,
+    out: Loc,
+    chunks: usize,
+) -> ForwardStep {
     Box::new(move |rows, flat| {
         let (src, dst) = rows.split_at_mut(out.offset);
         let (y, logs) = dst.split_at_mut(out.len(chunks));
@@ -226,22 +244,30 @@ fn power_rows<A: Operand, B: Operand>(a: A, b: B, out: Loc, chunks: usize) -> Fo
                 &mut y[f * chunks..][..chunks],
                 &mut logs[f * chunks..][..chunks],
             );
+            let base = |c: usize| if SIGNED { a.at(c).abs() } else { a.at(c) };
             // an unbatched exponent (a weight broadcast over the batch) is settled per row
             if let Some(exponent) = uniform {
-                crate::math::pow_and_ln_row(|c| a.at(c), exponent, y, logs);
-                continue;
+                crate::math::pow_and_ln_row(base, exponent, y, logs);
+            } else {
+                // two vectors at a time: pow is latency-bound, interleaving doubles throughput
+                let mut c = 0;
+                while c + 2 <= chunks {
+                    let [p0, p1] = crate::math::pow_and_ln_pair(
+                        [base(c), base(c + 1)],
+                        [b.at(c), b.at(c + 1)],
+                    );
+                    (y[c], logs[c]) = p0;
+                    (y[c + 1], logs[c + 1]) = p1;
+                    c += 2;
+                }
+                if c < chunks {
+                    (y[c], logs[c]) = crate::math::pow_and_ln(base(c), b.at(c));
+                }
             }
-            // two vectors at a time: pow is latency-bound, interleaving doubles throughput
-            let mut c = 0;
-            while c + 2 <= chunks {
-                let [p0, p1] =
-                    crate::math::pow_and_ln_pair([a.at(c), a.at(c + 1)], [b.at(c), b.at(c + 1)]);
-                (y[c], logs[c]) = p0;
-                (y[c + 1], logs[c + 1]) = p1;
-                c += 2;
-            }
-            if c < chunks {
-                (y[c], logs[c]) = crate::math::pow_and_ln(a.at(c), b.at(c));
+            if SIGNED {
+                for (c, y) in y.iter_mut().enumerate() {
+                    *y = a.at(c).sgn() * *y;
+                }
             }
         }
     })

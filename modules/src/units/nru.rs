@@ -84,18 +84,24 @@ impl Module for Nru {
                 v
             }
         };
-        let (s, a) = (tiled(x.sign()), tiled(x.abs()));
-        let power = a.pow(w);
+        // The recording order fixes the order in which W's gradient terms are summed (the
+        // backward pass runs in reverse): powers first, then the gate magnitude, always.
+        let (signed, power) = match self.mode {
+            // s a^w, formed as sgn(x) |x|^w by one op
+            NruMode::Div => (None, tiled(x).signed_pow(w)),
+            NruMode::DivSepSign => {
+                let s = tiled(x.sign());
+                (Some(s), tiled(x.abs()).pow(w))
+            }
+        };
         let magnitude = match mode {
             Mode::Train => (w * 1000.0).tanh().square(),
             Mode::Eval => w.abs(),
         };
-        match self.mode {
-            NruMode::Div => (s * power).gated(magnitude).prod_features(self.inputs),
-            NruMode::DivSepSign => {
-                let magnitudes = power.gated(magnitude).prod_features(self.inputs);
-                magnitudes * s.pow(w.round()).prod_features(self.inputs)
-            }
+        let factors = power.gated(magnitude).prod_features(self.inputs);
+        match signed {
+            None => factors,
+            Some(s) => factors * s.pow(w.round()).prod_features(self.inputs),
         }
     }
     fn regularisers<'g>(&self, _graph: &'g Graph, x: Var<'g>, p: &[Var<'g>]) -> RegKeys<Var<'g>> {

@@ -208,21 +208,20 @@ fn temper8(mut y: u32x8) -> u32x8 {
     y ^ (y >> 18)
 }
 
-/// (a >> 5) 2^26 + (b >> 6), scaled by 2^-53, for four consecutive pairs of tempered draws
-/// (a, b). Read as 64-bit lanes a pair is a + b 2^32; both parts convert to f64 exactly
-/// through the 2^52 exponent trick, and their combination needs only 53 bits.
+/// ((a >> 5) 2^26 + (b >> 6)) 2^-53 for four consecutive pairs of tempered draws (a, b).
+/// Read as 64-bit lanes a pair is a + b 2^32. Each part becomes an exact double by placing
+/// its bits at the bottom of a mantissa: 1 + (a & !31) 2^-52 and 1/2 + (b >> 6) 2^-53, less
+/// 1 and 1/2. The first is (a >> 5) 2^-47, so one fused multiply-add by 2^20 joins them; the
+/// sum needs 53 bits and is exact.
 #[inline(always)]
 fn doubles4(words: u32x8) -> f64x4 {
     let pairs: u64x4 = wide::bytemuck::cast(words);
-    let a = (pairs & u64x4::splat(0xffff_ffff)) >> 5;
-    let b = pairs >> 38;
-    let two52 = 4_503_599_627_370_496.0;
-    let exact = |v: u64x4| {
-        wide::bytemuck::cast::<u64x4, f64x4>(v | u64x4::splat(0x4330_0000_0000_0000))
-            - f64x4::splat(two52)
+    let mantissa = |bits: u64x4, exponent: u64| {
+        wide::bytemuck::cast::<u64x4, f64x4>(bits | u64x4::splat(exponent))
     };
-    exact(a).mul_add(f64x4::splat(67_108_864.0), exact(b))
-        * f64x4::splat(1.0 / 9_007_199_254_740_992.0)
+    let high = mantissa(pairs & u64x4::splat(0xffff_ffe0), 0x3ff0_0000_0000_0000) - f64x4::ONE;
+    let low = mantissa(pairs >> 38, 0x3fe0_0000_0000_0000) - f64x4::HALF;
+    high.mul_add(f64x4::splat(1_048_576.0), low)
 }
 
 #[cfg(test)]
