@@ -134,14 +134,14 @@ fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
     if exp_in_range(t) {
         times_pow2(y, n)
     } else {
+        std::hint::cold_path();
         exp_limits(t, y, n)
     }
 }
 
 /// e^t = y 2^n near and beyond the ends of the f32 range (subnormal results, overflow), and
 /// NaN.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 fn exp_limits(t: f32x8, y: f32x8, n: f32x8) -> f32x8 {
     let y = scale_by_pow2(y, n);
     // Far outside the finite range the reduction above is meaningless; pin the limits.
@@ -214,11 +214,11 @@ pub fn ln(x: f32x8) -> f32x8 {
         let (e, f, tail) = ln_parts_normal(x);
         return ln_from_parts(e, f, tail);
     }
+    std::hint::cold_path();
     ln_general(x)
 }
 
-#[cold]
-#[inline(never)]
+#[inline(always)]
 fn ln_general(x: f32x8) -> f32x8 {
     let (e, f, tail) = ln_parts(x);
     ln_special_values(x, ln_from_parts(e, f, tail))
@@ -266,6 +266,7 @@ pub fn pow_and_ln(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
             ln,
         );
     }
+    std::hint::cold_path();
     pow_and_ln_general(base, exponent)
 }
 
@@ -293,8 +294,7 @@ fn exact_at_unit_exponents(base: f32x8, exponent: f32x8, power: f32x8) -> f32x8 
     }
 }
 
-#[cold]
-#[inline(never)]
+#[inline(always)]
 fn pow_and_ln_general(base: f32x8, exponent: f32x8) -> (f32x8, f32x8) {
     let (e, f, tail) = ln_parts(base.abs());
     let power = power_from_parts(e, f, tail, exponent);
@@ -502,6 +502,7 @@ pub fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
 
     let far = x.abs().simd_gt(f32x8::splat(TRIG_REDUCTION_LIMIT)) & !x.is_inf();
     let (sin, cos) = if far.any() {
+        std::hint::cold_path();
         sin_cos_far(x, far, sin, cos)
     } else {
         (sin, cos)
@@ -512,7 +513,7 @@ pub fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
 }
 
 /// Lanes with huge arguments, rounded from the f64 library functions (cold path).
-#[cold]
+#[inline(always)]
 fn sin_cos_far(x: f32x8, far: f32x8, sin: f32x8, cos: f32x8) -> (f32x8, f32x8) {
     let xs = x.to_array();
     let far = far.to_array();
