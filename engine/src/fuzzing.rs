@@ -83,7 +83,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             })
             .collect();
         let b = compatible[bytes.below(compatible.len())];
-        let next = match bytes.below(33) {
+        let next = match bytes.below(34) {
             0 => -a,
             1 => a.abs(),
             2 => a.sign() * a,
@@ -127,6 +127,7 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
             30 => a.tile(2),
             31 => a.gated(b),
             32 => a.signed_pow(b),
+            33 => a.gated_nmu(b),
             _ => a.sum_all(),
         };
         vars.push(next);

@@ -282,6 +282,11 @@ impl<'g> Var<'g> {
     pub fn gated(self, gate: Var<'g>) -> Var<'g> {
         self.binary(BinaryOp::Gated, gate)
     }
+    /// `gate * self + 1 - gate`, the NMU's factor, rounded left to right as written: the
+    /// values of the three ops, in one pass forward and backward.
+    pub fn gated_nmu(self, gate: Var<'g>) -> Var<'g> {
+        self.binary(BinaryOp::GatedNmu, gate)
+    }
 
     /// Sum of each consecutive group of `group` features.
     pub fn sum_features(self, group: usize) -> Var<'g> {

@@ -205,6 +205,10 @@ binary_kernel!(Gated, |a, b| a * b + (L::one() - b), |a, b, out, g| (
     g * b,
     g * (a - L::one())
 ));
+binary_kernel!(GatedNmu, |a, b| b * a + L::one() - b, |a, b, out, g| (
+    g * b,
+    g * (a - L::one())
+));
 
 /// Runs `$body` with `$k` bound to the kernel of a [`UnaryOp`].
 macro_rules! with_unary_kernel {
@@ -324,6 +328,10 @@ macro_rules! with_binary_kernel {
             }
             B::Gated => {
                 let $k = k::Gated;
+                $body
+            }
+            B::GatedNmu => {
+                let $k = k::GatedNmu;
                 $body
             }
         }

@@ -117,6 +117,8 @@ pub enum BinaryOp {
     /// a gated by b: a b + (1 - b), the two products rounded as written (a gate between a
     /// value and 1, as the NRU and the Real NPU form their factors) in one pass.
     Gated,
+    /// a gated by b the NMU's way: b a + 1 - b, rounded left to right as (b a + 1) - b.
+    GatedNmu,
 }
 
 /// How a weight matrix of a dense product is stored.

@@ -72,6 +72,23 @@ impl Tracked {
         }
     }
 
+    /// The smaller or larger of two values (`self` when `first`). Where f32 may order the
+    /// two differently (they are within their errors of each other), the f32 result is still
+    /// within the larger of the two errors, as min and max move by no more than their
+    /// operands do.
+    fn extreme(self, rhs: Tracked, first: bool) -> Tracked {
+        let chosen = if first { self } else { rhs };
+        let apart = (self.value - rhs.value).abs() > self.absolute_error() + rhs.absolute_error();
+        Tracked {
+            value: chosen.value,
+            bound: if apart {
+                chosen.bound
+            } else {
+                self.bound.max(rhs.bound)
+            },
+        }
+    }
+
     /// Propagation through a smooth unary function with derivative `slope`.
     fn through(self, value: f64, slope: f64) -> Self {
         Self::transcendental(value, slope.abs() * self.bound)
@@ -356,19 +373,15 @@ impl Real for Tracked {
     fn minimum(self, rhs: Self) -> Self {
         if self.value.is_nan() || rhs.value.is_nan() {
             self + rhs
-        } else if self.value < rhs.value {
-            self
         } else {
-            rhs
+            self.extreme(rhs, self.value < rhs.value)
         }
     }
     fn maximum(self, rhs: Self) -> Self {
         if self.value.is_nan() || rhs.value.is_nan() {
             self + rhs
-        } else if self.value > rhs.value {
-            self
         } else {
-            rhs
+            self.extreme(rhs, self.value > rhs.value)
         }
     }
 }

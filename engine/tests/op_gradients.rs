@@ -276,6 +276,8 @@ fn signed_pow() {
 fn gated() {
     // a b + (1 - b): d/da = b, d/db = a - 1
     binary_case("gated", |a, b| a.gated(b), &|r, _| general(r));
+    // b a + 1 - b: the same derivatives
+    binary_case("gated nmu", |a, b| a.gated_nmu(b), &|r, _| general(r));
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl Module for Nmru {
                 v
             }
         };
-        let magnitude = (w * tiled(v) + 1.0 - w).prod_features(self.width());
+        let magnitude = tiled(v).gated_nmu(w).prod_features(self.width());
         match negative {
             None => magnitude,
             Some(n) => magnitude * (n * PI32).matmul(w, WeightLayout::OutIn).cos(),

@@ -63,7 +63,7 @@ impl Module for Nmu {
         } else {
             x
         };
-        (w * x + 1.0 - w).prod_features(self.inputs)
+        x.gated_nmu(w).prod_features(self.inputs)
     }
     fn regularisers<'g>(&self, _graph: &'g Graph, x: Var<'g>, p: &[Var<'g>]) -> RegKeys<Var<'g>> {
         let bias = Penalty::NmuBias(self.reg_shape);
