@@ -207,7 +207,8 @@ pub fn check_case(case: &Case) -> Result<CheckReport, String> {
             let mut compare =
                 |what: &str, got: f32, pick: &dyn Fn(&Reference<Tracked>) -> Tracked| {
                     let want = pick(&exact);
-                    if !want.bound.is_finite() {
+                    // a bound beyond the f32 range says nothing about an f32 value
+                    if !want.bound.is_finite() || want.absolute_error() > f64::from(f32::MAX) {
                         report.inconclusive += 1;
                         return Ok(());
                     }

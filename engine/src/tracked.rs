@@ -18,6 +18,10 @@ use crate::Real;
 /// measured over every f32 in `engine/tests/ulp.rs`).
 const TRANSCENDENTAL_ROUNDING: f64 = 5.0;
 
+/// The bounds are computed in f64 themselves: where a decision hinges on a value against its
+/// bound (an operand within its error of zero), this relative slack absorbs their rounding.
+const BOUND_SLACK: f64 = 1.0 + 1e-9;
+
 /// An f64 value with a bound on its f32 rounding error.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Tracked {
@@ -62,7 +66,7 @@ impl Tracked {
     /// f32: the operand is within its rounding error of zero, where the function (a
     /// division, a logarithm, a root, a power) has a pole or leaves its domain.
     fn unless_near_zero(self, operand: Tracked) -> Self {
-        if operand.bound > 0.0 && operand.value.abs() <= operand.absolute_error() {
+        if operand.bound > 0.0 && operand.value.abs() <= operand.absolute_error() * BOUND_SLACK {
             Tracked {
                 value: self.value,
                 bound: f64::INFINITY,
@@ -83,15 +87,37 @@ impl Tracked {
             value: chosen.value,
             bound: if apart {
                 chosen.bound
+            } else if self.bound.is_nan() || rhs.bound.is_nan() {
+                // an operand that cannot be judged leaves the result unjudged
+                f64::NAN
             } else {
                 self.bound.max(rhs.bound)
             },
         }
     }
 
+    /// The second-order term of a product's error, e_a e_b in units of u: negligible unless a
+    /// factor is within a few errors of zero (the square of a cancelled difference, say).
+    fn cross(self, rhs: Tracked) -> f64 {
+        if self.bound == 0.0 || rhs.bound == 0.0 {
+            0.0
+        } else {
+            self.bound * rhs.bound * f64::from(f32::EPSILON) / 2.0
+        }
+    }
+
     /// Propagation through a smooth unary function with derivative `slope`.
     fn through(self, value: f64, slope: f64) -> Self {
         Self::transcendental(value, slope.abs() * self.bound)
+    }
+}
+
+/// The relative error bound of `t` (0 for an exact value, infinite at an inexact zero).
+fn relative(t: Tracked) -> f64 {
+    if t.bound == 0.0 {
+        0.0
+    } else {
+        t.absolute_error() / t.value.abs()
     }
 }
 
@@ -143,8 +169,10 @@ impl Decision {
     fn compare(a: Tracked, b: Tracked, value: bool) -> Decision {
         let exact = a.bound == 0.0 && b.bound == 0.0;
         let apart = (a.value - b.value).abs() > a.absolute_error() + b.absolute_error();
-        // NaN compares false in f32 too.
-        let certain = exact || apart || a.value.is_nan() || b.value.is_nan();
+        // NaN compares false in f32 too, but only an operand whose f32 value is known to be
+        // within its bound of the reference is known to be NaN there.
+        let judged = a.bound.is_finite() && b.bound.is_finite();
+        let certain = exact || (judged && (apart || a.value.is_nan() || b.value.is_nan()));
         Decision { value, certain }
     }
 }
@@ -206,7 +234,7 @@ impl Mul for Tracked {
     fn mul(self, rhs: Self) -> Self {
         Self::rounded(
             self.value * rhs.value,
-            self.bound * rhs.value.abs() + self.value.abs() * rhs.bound,
+            self.bound * rhs.value.abs() + self.value.abs() * rhs.bound + self.cross(rhs),
         )
     }
 }
@@ -215,10 +243,15 @@ impl Div for Tracked {
     type Output = Self;
     fn div(self, rhs: Self) -> Self {
         let value = self.value / rhs.value;
-        Self::rounded(
-            value,
-            (self.bound + value.abs() * rhs.bound) / rhs.value.abs(),
-        )
+        // |a'/r' - a/r| <= (e_a + |a/r| e_r) / (|r| - e_r): the first-order bound with the
+        // divisor at the near end of its interval, which matters when it is close to zero
+        let margin = rhs.value.abs() - rhs.absolute_error() * BOUND_SLACK;
+        let bound = if margin > 0.0 {
+            (self.bound + value.abs() * rhs.bound) / margin
+        } else {
+            f64::INFINITY
+        };
+        Self::rounded(value, bound)
     }
 }
 
@@ -281,7 +314,7 @@ impl Real for Tracked {
     fn mul_add(self, a: Self, b: Self) -> Self {
         Self::rounded(
             self.value.mul_add(a.value, b.value),
-            self.bound * a.value.abs() + self.value.abs() * a.bound + b.bound,
+            self.bound * a.value.abs() + self.value.abs() * a.bound + self.cross(a) + b.bound,
         )
     }
     fn abs(self) -> Self {
@@ -310,7 +343,15 @@ impl Real for Tracked {
     }
     fn sqrt(self) -> Self {
         let value = self.value.sqrt();
-        Self::rounded(value, self.bound / (2.0 * value))
+        // Steep near zero, where a first-order bound understates: the change over the
+        // operand's whole error interval instead (below zero, f32 gives NaN).
+        let error = self.absolute_error();
+        let spread = if error.is_finite() {
+            (value - (self.value - error).max(0.0).sqrt()).max((self.value + error).sqrt() - value)
+        } else {
+            error
+        };
+        Self::rounded(value, spread / (f64::from(f32::EPSILON) / 2.0)).unless_near_zero(self)
     }
     fn ln(self) -> Self {
         // an operand within its error of zero may be 0 in f32 (underflow): ln is -inf there
@@ -353,6 +394,20 @@ impl Real for Tracked {
         } else {
             value * self.value.abs().ln()
         };
+        // The first-order bound holds while the argument e ln|b| moves by much less than 1;
+        // beyond that (a huge exponent on an inexact base near 1, say) it is not judged.
+        let argument_error = relative(self) * exponent.value.abs()
+            + if exponent.bound == 0.0 {
+                0.0
+            } else {
+                self.value.abs().ln().abs() * exponent.absolute_error()
+            };
+        if argument_error.is_nan() || argument_error > 1e-3 {
+            return Tracked {
+                value,
+                bound: f64::INFINITY,
+            };
+        }
         Self::transcendental(
             value,
             d_base.abs() * self.bound + d_exponent.abs() * exponent.bound,
@@ -365,10 +420,13 @@ impl Real for Tracked {
         let magnitude: f64 = terms.iter().map(|t| t.value.abs()).sum();
         let propagated: f64 = terms.iter().map(|t| t.bound).sum();
         let additions = terms.len().saturating_sub(1) as f64;
-        Tracked {
-            value,
-            bound: propagated + additions * (magnitude + 1.175_494_350_822_287_5e-38),
-        }
+        // a partial sum may overflow f32 even where the total (a mean, say) would not
+        let bound = if magnitude > f64::from(f32::MAX) {
+            f64::INFINITY
+        } else {
+            propagated + additions * (magnitude + 1.175_494_350_822_287_5e-38)
+        };
+        Tracked { value, bound }
     }
     fn minimum(self, rhs: Self) -> Self {
         if self.value.is_nan() || rhs.value.is_nan() {
