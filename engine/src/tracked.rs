@@ -42,6 +42,15 @@ impl Tracked {
         self.bound * f64::from(f32::EPSILON) / 2.0
     }
 
+    /// The bound relative to the value (0 for an exact value, infinite at an inexact zero).
+    pub fn relative_error(self) -> f64 {
+        if self.bound == 0.0 {
+            0.0
+        } else {
+            self.absolute_error() / self.value.abs()
+        }
+    }
+
     /// `value` rounded once (a correctly rounded basic operation) after input errors
     /// `propagated`. Exact inputs with an f32-representable result round to themselves.
     fn rounded(value: f64, propagated: f64) -> Self {
@@ -109,15 +118,6 @@ impl Tracked {
     /// Propagation through a smooth unary function with derivative `slope`.
     fn through(self, value: f64, slope: f64) -> Self {
         Self::transcendental(value, slope.abs() * self.bound)
-    }
-}
-
-/// The relative error bound of `t` (0 for an exact value, infinite at an inexact zero).
-fn relative(t: Tracked) -> f64 {
-    if t.bound == 0.0 {
-        0.0
-    } else {
-        t.absolute_error() / t.value.abs()
     }
 }
 
@@ -384,19 +384,9 @@ impl Real for Tracked {
     }
     fn pow(self, exponent: Self) -> Self {
         let value = self.value.powf(exponent.value);
-        let d_base = if exponent.value == 0.0 {
-            0.0
-        } else {
-            exponent.value * self.value.powf(exponent.value - 1.0)
-        };
-        let d_exponent = if self.value == 0.0 {
-            0.0
-        } else {
-            value * self.value.abs().ln()
-        };
         // The first-order bound holds while the argument e ln|b| moves by much less than 1;
         // beyond that (a huge exponent on an inexact base near 1, say) it is not judged.
-        let argument_error = relative(self) * exponent.value.abs()
+        let argument_error = self.relative_error() * exponent.value.abs()
             + if exponent.bound == 0.0 {
                 0.0
             } else {
@@ -408,6 +398,16 @@ impl Real for Tracked {
                 bound: f64::INFINITY,
             };
         }
+        let d_base = if exponent.value == 0.0 {
+            0.0
+        } else {
+            exponent.value * self.value.powf(exponent.value - 1.0)
+        };
+        let d_exponent = if self.value == 0.0 {
+            0.0
+        } else {
+            value * self.value.abs().ln()
+        };
         Self::transcendental(
             value,
             d_base.abs() * self.bound + d_exponent.abs() * exponent.bound,

@@ -20,8 +20,8 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
             trig(*op == UnaryOp::Sin, input(0), out, chunks)
         }
         Op::Unary(op) => with_unary_kernel!(*op, k => unary(k, input(0), out, chunks)),
-        Op::Binary(BinaryOp::Pow) => power(input(0), input(1), out, chunks, false),
-        Op::Binary(BinaryOp::SignedPow) => power(input(0), input(1), out, chunks, true),
+        Op::Binary(BinaryOp::Pow) => power::<false>(input(0), input(1), out, chunks),
+        Op::Binary(BinaryOp::SignedPow) => power::<true>(input(0), input(1), out, chunks),
         Op::Binary(op) => with_binary_kernel!(*op, k => binary(k, input(0), input(1), out, chunks)),
         Op::SumFeatures { group } => fold::<Plus>(input(0), out, *group, chunks),
         Op::ProdFeatures { group } => fold::<Times>(input(0), out, *group, chunks),
@@ -197,9 +197,9 @@ fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
     })
 }
 
-/// base^exponent, or with `signed` sgn(base) |base|^exponent, keeping ln|base| (ln(base)
+/// base^exponent, or when `SIGNED` sgn(base) |base|^exponent, keeping ln|base| (ln(base)
 /// when unsigned) in the node's auxiliary slot for the backward pass.
-fn power(a: Loc, b: Loc, out: Loc, chunks: usize, signed: bool) -> ForwardStep {
+fn power<const SIGNED: bool>(a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
     if !out.batched {
         return Box::new(move |_, flat| {
             let (src, dst) = flat.split_at_mut(out.offset);
@@ -209,7 +209,7 @@ fn power(a: Loc, b: Loc, out: Loc, chunks: usize, signed: bool) -> ForwardStep {
                     f32x8::splat(src[flat_index(a, f)]),
                     f32x8::splat(src[flat_index(b, f)]),
                 );
-                let (value, log) = if signed {
+                let (value, log) = if SIGNED {
                     let (power, log) = crate::math::pow_and_ln(base.abs(), exponent);
                     (base.sgn() * power, log)
                 } else {
@@ -219,11 +219,7 @@ fn power(a: Loc, b: Loc, out: Loc, chunks: usize, signed: bool) -> ForwardStep {
             }
         });
     }
-    if signed {
-        with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows::<_, _, true>(a, b, out, chunks)))
-    } else {
-        with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows::<_, _, false>(a, b, out, chunks)))
-    }
+    with_operand!(a, out.features, a => with_operand!(b, out.features, b => power_rows::<_, _, SIGNED>(a, b, out, chunks)))
 }
 
 /// The rows of [`power`]; a signed power takes the powers of |base| and multiplies each row
