@@ -1,158 +1,18 @@
-//! Values and gradients of every node, in two flat arenas.
+//! Values and gradients of every node for one batch size, and the passes that fill them.
 //!
-//! # Layout
-//! * A batched node of F features owns F *rows*; a row holds the whole batch of one feature
-//!   as `chunks = ceil(batch / 8)` consecutive [`f32x8`] (feature-major, batch innermost).
-//!   The lanes past `batch` in the last chunk are padding: ops compute on them freely (lanes
-//!   never mix), and every reduction over the batch masks them out.
-//! * An unbatched node owns `features` consecutive f32 in the flat arena. The parameters come
-//!   first, in declaration order, so all trainable values form one slice
-//!   ([`Values::params`]) and their gradients another ([`Grads::params`]), ready for the
-//!   optimiser.
-//! * Slots are assigned in node order, so every input of a node lives before it in its arena;
-//!   the evaluator splits the arenas there to read inputs while writing the node.
-//! * An op that saves something for its backward pass (pow keeps ln(base), sine and cosine
-//!   keep each other) gets an auxiliary slot of its own shape right after its slot.
+//! [`Values`] and [`Grads`] hold the row and flat arenas of one [`Program`] (layout in
+//! [`crate::layout`]); the parameters are not inside them but in a vector the caller owns and
+//! passes to [`forward`] and [`backward`], so one copy of a network serves its training
+//! batch, its last partial batch and every evaluation chunk.
 
 use std::sync::Arc;
 
 use wide::f32x8;
 
-use crate::eval::Plan;
-use crate::tape::{BinaryOp, NodeId, Op, Tape, UnaryOp};
-
-/// Where one node's values live: `features` rows of `chunks` vectors at `offset` in the row
-/// arena (batched), or `features` values at `offset` in the flat arena (unbatched).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Loc {
-    pub batched: bool,
-    pub offset: usize,
-    pub features: usize,
-}
-
-impl Loc {
-    /// Length in its arena's units (vectors or values).
-    pub fn len(self, chunks: usize) -> usize {
-        if self.batched {
-            self.features * chunks
-        } else {
-            self.features
-        }
-    }
-
-    /// The arena range of the slot.
-    pub fn range(self, chunks: usize) -> std::ops::Range<usize> {
-        self.offset..self.offset + self.len(chunks)
-    }
-
-    /// The auxiliary slot that follows this one.
-    pub fn aux(self, chunks: usize) -> Loc {
-        Loc {
-            offset: self.offset + self.len(chunks),
-            ..self
-        }
-    }
-}
-
-/// Whether an op saves an auxiliary tensor of its own shape for its backward pass: the
-/// powers keep ln|base|, sine and cosine keep each other (both come from one evaluation).
-pub(crate) fn has_aux(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Binary(BinaryOp::Pow | BinaryOp::SignedPow) | Op::Unary(UnaryOp::Sin | UnaryOp::Cos)
-    )
-}
-
-/// Slot assignment for one tape at one batch size.
-#[derive(Clone, Debug)]
-pub(crate) struct Layout {
-    pub tape: u32,
-    pub batch: usize,
-    pub chunks: usize,
-    pub locs: Vec<Loc>,
-    pub rows_len: usize,
-    pub flat_len: usize,
-    pub param_len: usize,
-    /// Per chunk, all-ones bits on the lanes holding real samples (zeros on padding).
-    pub lane_mask: Vec<f32x8>,
-    /// Scratch vectors the product backward needs (largest group times chunks).
-    pub scratch_len: usize,
-}
-
-impl Layout {
-    pub fn new(tape: &Tape, batch: usize) -> Layout {
-        assert!(batch > 0, "batch size must be at least 1");
-        let chunks = batch.div_ceil(8);
-        let param_len = tape.param_len();
-        let (mut rows_len, mut flat_len, mut scratch_len) = (0, param_len, 0);
-        let mut locs = Vec::with_capacity(tape.nodes.len());
-        for node in &tape.nodes {
-            let features = node.shape.features;
-            let copies = if has_aux(&node.op) { 2 } else { 1 };
-            let loc = if let Op::Param { index } = node.op {
-                Loc {
-                    batched: false,
-                    offset: tape.params[index].range.start,
-                    features,
-                }
-            } else if node.shape.batched {
-                rows_len += copies * features * chunks;
-                Loc {
-                    batched: true,
-                    offset: rows_len - copies * features * chunks,
-                    features,
-                }
-            } else {
-                flat_len += copies * features;
-                Loc {
-                    batched: false,
-                    offset: flat_len - copies * features,
-                    features,
-                }
-            };
-            if let Op::ProdFeatures { group } = node.op {
-                let lanes = if node.shape.batched {
-                    group * chunks
-                } else {
-                    group.div_ceil(8)
-                };
-                scratch_len = scratch_len.max(lanes);
-            }
-            locs.push(loc);
-        }
-        let lane_mask = (0..chunks)
-            .map(|c| {
-                let mut lanes = [0.0f32; 8];
-                for (lane, bits) in lanes.iter_mut().enumerate() {
-                    if c * 8 + lane < batch {
-                        *bits = f32::from_bits(u32::MAX);
-                    }
-                }
-                f32x8::from(lanes)
-            })
-            .collect();
-        Layout {
-            tape: tape.id,
-            batch,
-            chunks,
-            locs,
-            rows_len,
-            flat_len,
-            param_len,
-            lane_mask,
-            scratch_len,
-        }
-    }
-
-    pub fn check(&self, tape: &Tape) {
-        assert_eq!(self.tape, tape.id, "buffers were made for another tape");
-    }
-
-    pub fn loc(&self, id: NodeId) -> Loc {
-        assert_eq!(id.tape, self.tape, "node id from another tape");
-        self.locs[id.index()]
-    }
-}
+use crate::eval::{Bwd, Fwd, Seen, Workspace};
+use crate::layout::Loc;
+use crate::program::Program;
+use crate::tape::NodeId;
 
 /// Shared accessors of the two buffer kinds.
 macro_rules! arena_access {
@@ -160,17 +20,12 @@ macro_rules! arena_access {
         impl $ty {
             /// Number of samples per batch.
             pub fn batch(&self) -> usize {
-                self.layout.batch
+                self.program.layout.batch
             }
 
-            /// All trainable values (or their gradients), parameters in declaration order.
-            pub fn params(&self) -> &[f32] {
-                &self.flat[..self.layout.param_len]
-            }
-
-            /// Mutable view of [`Self::params`].
-            pub fn params_mut(&mut self) -> &mut [f32] {
-                &mut self.flat[..self.layout.param_len]
+            /// The program these buffers belong to.
+            pub fn program(&self) -> &Arc<Program> {
+                &self.program
             }
 
             /// Feature `f` of a batched node, one value per sample.
@@ -179,14 +34,27 @@ macro_rules! arena_access {
             /// If the node is unbatched or `f` is out of range.
             pub fn feature(&self, id: NodeId, f: usize) -> &[f32] {
                 let range = self.row_range(id, f);
-                &wide::bytemuck::cast_slice::<f32x8, f32>(&self.rows[range])[..self.layout.batch]
+                let batch = self.batch();
+                &wide::bytemuck::cast_slice::<f32x8, f32>(&self.rows[range])[..batch]
             }
 
             /// Mutable view of [`Self::feature`].
             pub fn feature_mut(&mut self, id: NodeId, f: usize) -> &mut [f32] {
                 let range = self.row_range(id, f);
-                let batch = self.layout.batch;
+                let batch = self.batch();
                 &mut wide::bytemuck::cast_slice_mut::<f32x8, f32>(&mut self.rows[range])[..batch]
+            }
+
+            /// Every feature of a batched node as one slice, feature f at f * stride, and the
+            /// stride (8 * chunks, at least the batch; lanes past the batch are padding).
+            pub fn node_mut(&mut self, id: NodeId) -> (&mut [f32], usize) {
+                let (loc, chunks) = (self.program.layout.loc(id), self.program.layout.chunks);
+                assert!(loc.batched, "node {} is unbatched", id.index());
+                let rows = &mut self.rows[loc.range(chunks)];
+                (
+                    wide::bytemuck::cast_slice_mut::<f32x8, f32>(rows),
+                    8 * chunks,
+                )
             }
 
             /// Every feature of two distinct batched nodes at once, each as one slice with
@@ -201,8 +69,9 @@ macro_rules! arena_access {
                 a: NodeId,
                 b: NodeId,
             ) -> (&mut [f32], &mut [f32], usize) {
-                let chunks = self.layout.chunks;
-                let (la, lb) = (self.layout.loc(a), self.layout.loc(b));
+                let layout = &self.program.layout;
+                let chunks = layout.chunks;
+                let (la, lb) = (layout.loc(a), layout.loc(b));
                 assert!(la.batched && lb.batched, "both nodes must be batched");
                 assert!(a != b, "two different nodes");
                 let (ra, rb) = (la.range(chunks), lb.range(chunks));
@@ -224,23 +93,6 @@ macro_rules! arena_access {
                 }
             }
 
-            /// The values of an unbatched node.
-            ///
-            /// # Panics
-            /// If the node is batched.
-            pub fn flat(&self, id: NodeId) -> &[f32] {
-                let loc = self.layout.loc(id);
-                assert!(!loc.batched, "node {} is batched", id.index());
-                &self.flat[loc.range(1)]
-            }
-
-            /// Mutable view of [`Self::flat`].
-            pub fn flat_mut(&mut self, id: NodeId) -> &mut [f32] {
-                let loc = self.layout.loc(id);
-                assert!(!loc.batched, "node {} is batched", id.index());
-                &mut self.flat[loc.range(1)]
-            }
-
             /// The single value of a one-element unbatched node (the loss, a regulariser).
             pub fn scalar(&self, id: NodeId) -> f32 {
                 let values = self.flat(id);
@@ -256,7 +108,7 @@ macro_rules! arena_access {
 
             /// Value of feature `f` for sample `b`, batched or not (unbatched ignores `b`).
             pub fn get(&self, id: NodeId, b: usize, f: usize) -> f32 {
-                if self.layout.loc(id).batched {
+                if self.program.layout.loc(id).batched {
                     self.feature(id, f)[b]
                 } else {
                     self.flat(id)[f]
@@ -264,50 +116,70 @@ macro_rules! arena_access {
             }
 
             fn row_range(&self, id: NodeId, f: usize) -> std::ops::Range<usize> {
-                let loc = self.layout.loc(id);
+                let layout = &self.program.layout;
+                let loc = layout.loc(id);
                 assert!(loc.batched, "node {} is unbatched", id.index());
                 assert!(f < loc.features, "feature {f} of {}", loc.features);
-                let start = loc.offset + f * self.layout.chunks;
-                start..start + self.layout.chunks
+                let start = loc.offset + f * layout.chunks;
+                start..start + layout.chunks
+            }
+
+            fn unbatched(&self, id: NodeId) -> Loc {
+                let loc = self.program.layout.loc(id);
+                assert!(!loc.batched, "node {} is batched", id.index());
+                loc
             }
         }
     };
 }
 
-/// Forward values of every node of one tape, for one batch size. Also holds the parameters.
+/// Forward values of every node of one program (the parameters excepted).
 #[derive(Clone)]
 pub struct Values {
-    pub(crate) layout: Layout,
-    pub(crate) plan: Arc<Plan>,
+    program: Arc<Program>,
     pub(crate) rows: Vec<f32x8>,
     pub(crate) flat: Vec<f32>,
+    work: Workspace,
 }
 
 impl Values {
-    /// Zeroed buffers (constants filled in) for `tape` at `batch` samples.
-    pub fn new(tape: &Tape, batch: usize) -> Values {
-        let layout = Layout::new(tape, batch);
-        let mut values = Values {
-            plan: Arc::new(Plan::new(tape, &layout)),
-            rows: vec![f32x8::ZERO; layout.rows_len],
-            flat: vec![0.0; layout.flat_len],
-            layout,
-        };
-        for (index, node) in tape.nodes.iter().enumerate() {
-            if let Op::Const { values: constants } = &node.op {
-                values
-                    .flat_mut(tape.id_at(index))
-                    .copy_from_slice(constants);
-            }
+    /// Zeroed buffers (constants filled in) for `program`.
+    pub fn new(program: &Arc<Program>) -> Values {
+        let layout = &program.layout;
+        let mut flat = vec![0.0; layout.flat_len];
+        for (offset, constants) in &program.constants {
+            flat[*offset..*offset + constants.len()].copy_from_slice(constants);
         }
-        values
+        Values {
+            rows: vec![f32x8::ZERO; layout.rows_len],
+            flat,
+            work: Workspace::default(),
+            program: Arc::clone(program),
+        }
+    }
+
+    /// The values of an unbatched node.
+    ///
+    /// # Panics
+    /// If the node is batched or a parameter (parameters live in the caller's vector).
+    pub fn flat(&self, id: NodeId) -> &[f32] {
+        let loc = self.unbatched(id);
+        assert!(!loc.param, "node {} is a parameter", id.index());
+        &self.flat[loc.range(1)]
+    }
+
+    /// Mutable view of [`Self::flat`].
+    pub fn flat_mut(&mut self, id: NodeId) -> &mut [f32] {
+        let loc = self.unbatched(id);
+        assert!(!loc.param, "node {} is a parameter", id.index());
+        &mut self.flat[loc.range(1)]
     }
 }
 
 impl std::fmt::Debug for Values {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Values")
-            .field("batch", &self.layout.batch)
+            .field("batch", &self.batch())
             .field("flat", &self.flat)
             .finish_non_exhaustive()
     }
@@ -315,37 +187,164 @@ impl std::fmt::Debug for Values {
 
 arena_access!(Values);
 
-/// Gradients of the tape's output with respect to every node that needs one.
+/// Gradients of the program's output with respect to every node that needs one, the
+/// parameters' gradients in one vector laid out like the parameters.
 #[derive(Clone)]
 pub struct Grads {
-    pub(crate) layout: Layout,
-    pub(crate) plan: Arc<Plan>,
+    program: Arc<Program>,
     pub(crate) rows: Vec<f32x8>,
     pub(crate) flat: Vec<f32>,
-    pub(crate) scratch: Vec<f32x8>,
+    pub(crate) params: Vec<f32>,
+    work: Workspace,
 }
 
 impl Grads {
-    /// Zeroed gradient buffers for `tape` at `batch` samples.
-    pub fn new(tape: &Tape, batch: usize) -> Grads {
-        let layout = Layout::new(tape, batch);
+    /// Zeroed gradient buffers for `program`.
+    pub fn new(program: &Arc<Program>) -> Grads {
+        let layout = &program.layout;
         Grads {
-            plan: Arc::new(Plan::new(tape, &layout)),
             rows: vec![f32x8::ZERO; layout.rows_len],
             flat: vec![0.0; layout.flat_len],
-            scratch: vec![f32x8::ZERO; layout.scratch_len],
-            layout,
+            params: vec![0.0; layout.param_len],
+            work: Workspace::with_len(layout.scratch_len),
+            program: Arc::clone(program),
         }
+    }
+
+    /// The gradients of all parameters, in the parameter vector's layout.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Mutable view of [`Self::params`] (for clipping).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// The gradient of an unbatched node (a parameter included).
+    ///
+    /// # Panics
+    /// If the node is batched.
+    pub fn flat(&self, id: NodeId) -> &[f32] {
+        let loc = self.unbatched(id);
+        &loc.source(&self.flat, &self.params)[loc.range(1)]
+    }
+
+    /// Fills every slot with `value` (tests check that stale contents never leak).
+    pub fn fill(&mut self, value: f32) {
+        self.rows.fill(f32x8::splat(value));
+        self.flat.fill(value);
+        self.params.fill(value);
     }
 }
 
 impl std::fmt::Debug for Grads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Grads")
-            .field("batch", &self.layout.batch)
+            .field("batch", &self.batch())
+            .field("params", &self.params)
             .field("flat", &self.flat)
             .finish_non_exhaustive()
     }
 }
 
 arena_access!(Grads);
+
+fn check_params(program: &Program, params: &[f32]) {
+    assert_eq!(
+        params.len(),
+        program.layout.param_len,
+        "the tape has {} parameter values, got {}",
+        program.layout.param_len,
+        params.len()
+    );
+}
+
+/// Computes every node the output depends on, from `params`, the inputs written into
+/// `values` and the constants.
+///
+/// Allocates nothing once the buffers have seen a pass (large products keep their packing
+/// space). Inputs must have been written (see [`Values::feature_mut`] and
+/// [`Values::flat_mut`]).
+///
+/// # Panics
+/// If `params` does not have the tape's parameter length.
+pub fn forward(params: &[f32], values: &mut Values) {
+    let Values {
+        program,
+        rows,
+        flat,
+        work,
+    } = values;
+    check_params(program, params);
+    let mut arenas = Fwd {
+        rows,
+        flat,
+        params,
+        work,
+    };
+    for step in &program.forward {
+        step(&mut arenas);
+    }
+}
+
+/// Fills `grads` with the gradient of the tape's output (a single unbatched value) with
+/// respect to every node that needs one, from the forward values in `values` at `params`.
+///
+/// Each op adds its inputs' gradient contributions with `+=`, so a node used several times
+/// receives all of them. Only nodes on a path from a parameter (or an input recorded with
+/// gradients) to the output are visited, and only their differentiable inputs receive
+/// anything: `sign`, `round`, indicators and `detach` stop upstream values, NaN included.
+/// Nothing is skipped because a gradient happens to be zero (`0 * inf` must stay NaN).
+/// Allocates nothing once the buffers have seen a pass.
+///
+/// # Panics
+/// If the buffers belong to different programs, `params` has the wrong length, or the output
+/// is not a single unbatched value.
+pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
+    assert!(
+        Arc::ptr_eq(&values.program, &grads.program),
+        "values and gradients belong to different programs"
+    );
+    let program = &*grads.program;
+    check_params(program, params);
+    let Grads {
+        rows,
+        flat,
+        params: param_grads,
+        work,
+        ..
+    } = grads;
+    for range in &program.zero_rows {
+        rows[range.clone()].fill(f32x8::ZERO);
+    }
+    for range in &program.zero_flat {
+        flat[range.clone()].fill(0.0);
+    }
+    for range in &program.zero_params {
+        param_grads[range.clone()].fill(0.0);
+    }
+    let output = program.output;
+    assert!(
+        !output.batched && output.features == 1,
+        "backward: the output must be a single unbatched value"
+    );
+    if !program.seeded {
+        return;
+    }
+    output.source_mut(flat, param_grads)[output.offset] = 1.0;
+    let seen = Seen {
+        rows: &values.rows,
+        flat: &values.flat,
+        params,
+    };
+    let mut arenas = Bwd {
+        rows,
+        flat,
+        params: param_grads,
+        work,
+    };
+    for step in &program.backward {
+        step(&seen, &mut arenas);
+    }
+}

@@ -10,7 +10,9 @@
 
 use crate::gradcheck::{TOLERANCE_FACTOR, agrees};
 use crate::reference::Reference;
-use crate::{Grads, Graph, Op, Shape, Tape, Tracked, Values, Var, WeightLayout, backward, forward};
+use crate::{
+    Grads, Graph, Op, Program, Shape, Tape, Tracked, Values, Var, WeightLayout, backward, forward,
+};
 
 /// A stream of decisions from fuzzer bytes (zeros once exhausted).
 pub struct Bytes<'a> {
@@ -54,6 +56,7 @@ impl<'a> Bytes<'a> {
 /// A random tape with its leaves filled in.
 pub struct Case {
     pub tape: Tape,
+    pub params: Vec<f32>,
     pub values: Values,
 }
 
@@ -143,7 +146,8 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
     if !tape.node(tape.output()).needs_grad {
         return None;
     }
-    let mut values = Values::new(&tape, batch);
+    let mut values = Values::new(&Program::new(&tape, batch));
+    let mut params = vec![0.0; tape.param_len()];
     for (index, node) in tape.nodes().iter().enumerate() {
         let id = tape.id_at(index);
         match node.op {
@@ -154,15 +158,19 @@ pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
                     }
                 }
             }
-            Op::Param { .. } => {
-                for v in values.flat_mut(id) {
+            Op::Param { index } => {
+                for v in &mut params[tape.params()[index].range.clone()] {
                     *v = bytes.value();
                 }
             }
             _ => {}
         }
     }
-    Some(Case { tape, values })
+    Some(Case {
+        tape,
+        params,
+        values,
+    })
 }
 
 /// Every element compared and every element skipped as unstable.
@@ -177,17 +185,16 @@ pub struct CheckReport {
 /// Compares the f32 tape with the tracked reference at `case`'s point; Err describes the
 /// first disagreement.
 pub fn check_case(case: &Case) -> Result<CheckReport, String> {
-    let (tape, values) = (&case.tape, &case.values);
+    let (tape, params, values) = (&case.tape, &case.params, &case.values);
     let mut fast = values.clone();
-    forward(tape, &mut fast);
-    let mut grads = Grads::new(tape, values.batch());
+    forward(params, &mut fast);
+    let mut grads = Grads::new(values.program());
     // stale contents must not leak into the result: every slot is either cleared or
     // overwritten by its first writer
-    grads.rows.fill(wide::f32x8::splat(f32::NAN));
-    grads.flat.fill(f32::NAN);
-    backward(tape, &fast, &mut grads);
+    grads.fill(f32::NAN);
+    backward(params, &fast, &mut grads);
 
-    let mut exact = Reference::from_values(tape, values, |v| Tracked::exact(f64::from(v)));
+    let mut exact = Reference::from_values(tape, params, values, |v| Tracked::exact(f64::from(v)));
     exact.forward(tape);
     exact.backward(tape);
 

@@ -235,19 +235,24 @@ impl TapeCheck {
     }
 }
 
-/// Evaluates `tape` at the point in `values` (inputs and parameters) three ways: the f32
-/// tape, the [`Tracked`] reference (values and gradients with rounding bounds) and finite
-/// differences of the f64 reference.
-pub fn check_tape(tape: &Tape, values: &Values) -> TapeCheck {
+/// Evaluates `tape` at the point given by `params` and the inputs in `values` three ways:
+/// the f32 tape, the [`Tracked`] reference (values and gradients with rounding bounds) and
+/// finite differences of the f64 reference.
+pub fn check_tape(tape: &Tape, params: &[f32], values: &Values) -> TapeCheck {
+    assert!(
+        values.program().is_for(tape),
+        "values were made for another tape"
+    );
     let mut fast = values.clone();
-    crate::forward(tape, &mut fast);
-    let mut grads = crate::Grads::new(tape, values.batch());
-    crate::backward(tape, &fast, &mut grads);
+    crate::forward(params, &mut fast);
+    let mut grads = crate::Grads::new(values.program());
+    crate::backward(params, &fast, &mut grads);
 
-    let mut tracked = Reference::from_values(tape, values, |v| Tracked::exact(f64::from(v)));
+    let exact = |v: f32| Tracked::exact(f64::from(v));
+    let mut tracked = Reference::from_values(tape, params, values, exact);
     tracked.forward(tape);
     tracked.backward(tape);
-    let mut plain = Reference::from_values(tape, values, f64::from);
+    let mut plain = Reference::from_values(tape, params, values, f64::from);
     plain.forward(tape);
 
     let batch = values.batch();

@@ -89,8 +89,8 @@ impl Graph {
         v
     }
 
-    /// A trainable unbatched tensor. Parameters are laid out in declaration order in
-    /// [`Values::params`](crate::Values::params).
+    /// A trainable unbatched tensor. Parameters are laid out in declaration order in the
+    /// parameter vector (see [`ParamInfo::range`](crate::ParamInfo::range)).
     pub fn param(&self, name: &str, features: usize) -> Var<'_> {
         let params = self.params.borrow();
         let start = params.last().map_or(0, |p| p.range.end);

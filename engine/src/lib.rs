@@ -2,9 +2,10 @@
 //! sized for neural arithmetic modules with 2 to 10 inputs.
 //!
 //! * [`Graph`] records a program with ordinary expressions and freezes it into a [`Tape`].
-//! * [`Values`] and [`Grads`] hold every node's forward values and gradients for one batch
-//!   size; the parameters live at the front of the unbatched arena ([`Values::params`]).
-//! * [`forward`] and [`backward`] evaluate a tape; neither allocates.
+//! * [`Program`] compiles a tape for one batch size; [`Values`] and [`Grads`] made from it hold
+//!   every node's forward values and gradients. The parameters are one `f32` vector the caller
+//!   owns (laid out as [`Tape::params`] says), shared by the programs of every batch size.
+//! * [`forward`] and [`backward`] evaluate a program; neither allocates in steady state.
 //! * [`reference`] evaluates the same tape in f64 (or with error tracking, [`Tracked`]) one
 //!   sample at a time: the oracle for [`gradcheck`] and for every test.
 //! * [`optim`] holds Adam (PyTorch's update), SGD and global gradient-norm clipping.
@@ -13,7 +14,7 @@
 //! The batch is the SIMD axis: a batched tensor stores each feature as one row of
 //! `ceil(batch / 8)` [`wide::f32x8`] vectors (feature-major, samples innermost), so every
 //! elementwise op runs eight samples per instruction and no op mixes samples except the named
-//! reductions over the batch, which mask the padding lanes. See [`buffers`] for details.
+//! reductions over the batch, which leave the padding lanes out (layout in `layout.rs`).
 //!
 //! # Numerics
 //! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over
@@ -36,17 +37,19 @@ mod eval;
 pub mod fuzzing;
 pub mod gradcheck;
 pub mod graph;
+mod layout;
 pub mod math;
 pub mod ops;
 pub mod optim;
+pub mod program;
 pub mod real;
 pub mod reference;
 pub mod tape;
 pub mod tracked;
 
-pub use buffers::{Grads, Values};
-pub use eval::{backward, forward};
+pub use buffers::{Grads, Values, backward, forward};
 pub use graph::{Graph, Var};
+pub use program::Program;
 pub use real::Real;
 pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};
 pub use tracked::{Decision, Tracked};

@@ -23,9 +23,14 @@ pub struct Reference<L> {
 }
 
 impl<L: Real> Reference<L> {
-    /// Buffers for `tape` whose inputs, parameters and constants are copied from the f32
-    /// `values` (each f32 converted exactly by `lift`).
-    pub fn from_values(tape: &Tape, values: &Values, lift: impl Fn(f32) -> L) -> Self {
+    /// Buffers for `tape` whose parameters are copied from `params` and whose inputs and
+    /// constants are copied from the f32 `values` (each f32 converted exactly by `lift`).
+    pub fn from_values(
+        tape: &Tape,
+        params: &[f32],
+        values: &Values,
+        lift: impl Fn(f32) -> L,
+    ) -> Self {
         let batch = values.batch();
         let mut reference = Reference {
             batch,
@@ -36,7 +41,11 @@ impl<L: Real> Reference<L> {
             let len = node.shape.features * if node.shape.batched { batch } else { 1 };
             let id = tape.id_at(index);
             let data = match node.op {
-                Op::Input | Op::Param { .. } | Op::Const { .. } => {
+                Op::Param { index } => params[tape.params()[index].range.clone()]
+                    .iter()
+                    .map(|&v| lift(v))
+                    .collect(),
+                Op::Input | Op::Const { .. } => {
                     let mut data = Vec::with_capacity(len);
                     for f in 0..node.shape.features {
                         if node.shape.batched {

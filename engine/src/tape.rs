@@ -214,7 +214,7 @@ pub struct ParamInfo {
     pub node: NodeId,
     pub name: String,
     pub shape: Shape,
-    /// Where the parameter lives in the flat parameter vector of [`Values::params`](crate::Values::params).
+    /// Where the parameter lives in the parameter vector passed to [`forward`](crate::forward).
     pub range: std::ops::Range<usize>,
 }
 

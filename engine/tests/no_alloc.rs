@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine::optim::{Adam, Optimizer, clip_grad_norm};
-use engine::{Grads, Graph, Shape, Values, backward, forward};
+use engine::{Grads, Graph, Program, Shape, Values, backward, forward};
 
 struct Counting;
 
@@ -60,11 +60,12 @@ fn a_training_iteration_allocates_nothing() {
     let loss = y.mse(t) + coefficient * reg + w.abs().sum_all() * 1e-9;
     let tape = graph.finish(loss);
 
-    let mut values = Values::new(&tape, 128);
-    let mut grads = Grads::new(&tape, 128);
+    let program = Program::new(&tape, 128);
+    let mut values = Values::new(&program);
+    let mut grads = Grads::new(&program);
     let mut adam = Adam::new(tape.param_len(), 1e-3);
     let ranges: Vec<_> = tape.params().iter().map(|p| p.range.clone()).collect();
-    values.params_mut().fill(0.3);
+    let mut params = vec![0.3; tape.param_len()];
     let mut iteration = |i: usize, values: &mut Values, grads: &mut Grads| {
         for f in 0..10 {
             for (b, v) in values.feature_mut(x.id(), f).iter_mut().enumerate() {
@@ -73,11 +74,11 @@ fn a_training_iteration_allocates_nothing() {
         }
         values.feature_mut(t.id(), 0).fill(1.5);
         values.flat_mut(coefficient.id())[0] = i as f32 * 0.1;
-        forward(&tape, values);
-        backward(&tape, values, grads);
+        forward(&params, values);
+        backward(&params, values, grads);
         clip_grad_norm(grads.params_mut(), &ranges, 1.0);
-        adam.step(values.params_mut(), grads.params());
-        for p in values.params_mut() {
+        adam.step(&mut params, grads.params());
+        for p in &mut params {
             *p = p.clamp(-1.0, 1.0);
         }
     };

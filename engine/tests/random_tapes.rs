@@ -81,10 +81,11 @@ fn replay() {
         return;
     };
     let mut fast = case.values.clone();
-    engine::forward(&case.tape, &mut fast);
-    let mut reference = engine::reference::Reference::from_values(&case.tape, &case.values, |v| {
-        engine::Tracked::exact(f64::from(v))
-    });
+    engine::forward(&case.params, &mut fast);
+    let mut reference =
+        engine::reference::Reference::from_values(&case.tape, &case.params, &case.values, |v| {
+            engine::Tracked::exact(f64::from(v))
+        });
     reference.forward(&case.tape);
     let batch = case.values.batch();
     for (index, node) in case.tape.nodes().iter().enumerate() {
@@ -92,7 +93,9 @@ fn replay() {
         let shown = reference.value(id).len().min(8);
         let f32s: Vec<f32> = (0..shown)
             .map(|e| {
-                if node.shape.batched {
+                if let engine::Op::Param { index } = node.op {
+                    case.params[case.tape.params()[index].range.start + e]
+                } else if node.shape.batched {
                     fast.get(id, e % batch, e / batch)
                 } else {
                     fast.get(id, 0, e)

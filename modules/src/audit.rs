@@ -13,7 +13,7 @@
 
 use engine::gradcheck::{Derivative, agrees, fd_tolerance, finite_difference};
 use engine::reference::Reference;
-use engine::{Grads, Tracked, Values, backward, forward};
+use engine::{Grads, Program, Tracked, Values, backward, forward};
 use rand_core::Rng;
 
 use crate::init::uniform;
@@ -166,17 +166,17 @@ pub fn audit_point(
 ) -> PointAudit {
     let tapes = Tapes::new(unit, spec);
     let batch = point.t.len() / unit.outputs();
+    let program = Program::new(&tapes.train, batch);
     let values_with = |coefficients: &Coefficients| {
-        let mut values = Values::new(&tapes.train, batch);
-        values.params_mut().copy_from_slice(&point.params);
+        let mut values = Values::new(&program);
         tapes.set_batch(&mut values, &point.x, &point.t);
         tapes.set_coefficients(&mut values, coefficients);
         values
     };
     let mut values = values_with(coefficients);
-    forward(&tapes.train, &mut values);
-    let mut grads = Grads::new(&tapes.train, batch);
-    backward(&tapes.train, &values, &mut grads);
+    forward(&point.params, &mut values);
+    let mut grads = Grads::new(&program);
+    backward(&point.params, &values, &mut grads);
 
     let lift = |v: &[f32]| {
         v.iter()
@@ -198,6 +198,7 @@ pub fn audit_point(
     // regulariser as (data + that term) - (data).
     let data_only = Reference::from_values(
         &tapes.train,
+        &point.params,
         &values_with(&Coefficients::default()),
         f64::from,
     );
@@ -220,7 +221,8 @@ pub fn audit_point(
         .iter()
         .map(|term| {
             (term.name != "data").then(|| {
-                Reference::from_values(&tapes.train, &values_with(&alone(term.name)), f64::from)
+                let values = values_with(&alone(term.name));
+                Reference::from_values(&tapes.train, &point.params, &values, f64::from)
             })
         })
         .collect();

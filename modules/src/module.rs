@@ -139,7 +139,7 @@ pub struct PenaltyGrad<S> {
 /// Everything a neural arithmetic unit provides.
 ///
 /// Parameters form one flat vector, tensor after tensor in the order of [`Module::params`]
-/// (the order of the engine's [`Values::params`](engine::Values::params)).
+/// (the order of the engine's parameter vector, [`engine::Tape::params`]).
 pub trait Module {
     /// Short name, as accepted by [`Unit::by_name`].
     fn name(&self) -> &'static str;

@@ -1,21 +1,21 @@
 //! The numeric test vectors of `../shared/spec/mnist-task.md` section 10 for the three
 //! division heads, through the tapes (train and eval mode) and the closed forms.
 
-use engine::{Grads, Values, backward, forward};
+use engine::{Grads, Program, Values, backward, forward};
 use modules::audit::audit_coefficients;
 use modules::{ObjectiveSpec, RegKey, Tapes, Unit};
 
 /// (train-mode output, eval-mode output, regulariser values by key) of `unit` at one sample.
 fn evaluate(unit: &Unit, params: &[f32], x: &[f32]) -> (f32, f32, Vec<(RegKey, f32)>) {
     let tapes = Tapes::new(unit, &ObjectiveSpec::everything());
-    let mut train = Values::new(&tapes.train, 1);
-    train.params_mut().copy_from_slice(params);
+    let program = Program::new(&tapes.train, 1);
+    let mut train = Values::new(&program);
     tapes.set_batch(&mut train, x, &[0.0]);
     tapes.set_coefficients(&mut train, &audit_coefficients());
-    forward(&tapes.train, &mut train);
+    forward(params, &mut train);
     // the backward pass runs cleanly on these points as well
-    let mut grads = Grads::new(&tapes.train, 1);
-    backward(&tapes.train, &train, &mut grads);
+    let mut grads = Grads::new(&program);
+    backward(params, &train, &mut grads);
     assert!(grads.params().iter().all(|g| g.is_finite()));
     let regs = tapes
         .train_nodes
@@ -24,12 +24,11 @@ fn evaluate(unit: &Unit, params: &[f32], x: &[f32]) -> (f32, f32, Vec<(RegKey, f
         .map(|(k, &(value, _))| (k, train.scalar(value)))
         .collect();
 
-    let mut eval = Values::new(&tapes.eval, 1);
-    eval.params_mut().copy_from_slice(params);
+    let mut eval = Values::new(&Program::new(&tapes.eval, 1));
     for (i, &v) in x.iter().enumerate() {
         eval.feature_mut(tapes.eval_nodes.x, i)[0] = v;
     }
-    forward(&tapes.eval, &mut eval);
+    forward(params, &mut eval);
     (
         train.feature(tapes.train_nodes.y, 0)[0],
         eval.feature(tapes.eval_nodes.y, 0)[0],

@@ -6,16 +6,16 @@
 use wide::f32x8;
 
 use super::operand::{OneRow, Operand, OwnRows, Row, Scalar, Splats, flat_index, with_operand};
-use super::{BackwardStep, Dense, batch_sum};
+use super::{BackwardStep, Bwd, Dense, Seen, batch_sum};
 use crate::Real;
-use crate::buffers::{Layout, Loc};
+use crate::layout::{Layout, Loc, pick, pick_mut, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
 use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
 
 /// Which gradient slots the backward pass overwrites before anything adds to them. The
 /// first step to reach a batched slot, if it writes all of it, stores instead of adding,
 /// and the slot needs no clearing beforehand. Claims are made in execution order.
-pub(super) struct FirstWrites {
+pub(crate) struct FirstWrites {
     reached: Vec<bool>,
     /// Per node: its first writer overwrites it whole.
     pub overwritten: Vec<bool>,
@@ -40,7 +40,7 @@ impl FirstWrites {
 }
 
 /// The backward steps of node `index`, one per input that needs a gradient (none for leaves).
-pub(super) fn steps(
+pub(crate) fn steps(
     tape: &Tape,
     index: usize,
     layout: &Layout,
@@ -93,10 +93,10 @@ pub(super) fn steps(
         Op::MeanBatch => {
             claim(0, false);
             let x = input(0);
-            steps.push(Box::new(move |_, _, rows, flat, _| {
+            steps.push(Box::new(move |_: &Seen, grads: &mut Bwd| {
                 for f in 0..out.features {
-                    let share = f32x8::splat(flat[out.offset + f] / batch as f32);
-                    for v in &mut rows[x.offset + f * chunks..][..chunks] {
+                    let share = f32x8::splat(grads.flat[out.offset + f] / batch as f32);
+                    for v in &mut grads.rows[x.offset + f * chunks..][..chunks] {
                         *v += share;
                     }
                 }
@@ -110,16 +110,16 @@ pub(super) fn steps(
             } else {
                 1
             };
-            steps.push(Box::new(move |_, _, rows, flat, _| {
-                let share = flat[out.offset] / count as f32;
+            steps.push(Box::new(move |_: &Seen, grads: &mut Bwd| {
+                let share = grads.flat[out.offset] / count as f32;
                 if x.batched {
                     let share = f32x8::splat(share);
-                    for v in &mut rows[x.range(chunks)] {
+                    for v in &mut grads.rows[x.range(chunks)] {
                         *v += share;
                     }
                 } else {
-                    let (before, _) = flat.split_at_mut(out.offset);
-                    for v in &mut before[x.range(1)] {
+                    let (before, _) = grads.flat.split_at_mut(out.offset);
+                    for v in &mut x.source_mut(before, grads.params)[x.range(1)] {
                         *v += share;
                     }
                 }
@@ -128,25 +128,29 @@ pub(super) fn steps(
         Op::Norm2 => {
             claim(0, false);
             let x = input(0);
-            steps.push(Box::new(move |vrows, vflat, rows, flat, _| {
-                let norm = vflat[out.offset];
+            steps.push(Box::new(move |seen: &Seen, grads: &mut Bwd| {
+                let norm = seen.flat[out.offset];
                 // PyTorch: 0 where the norm is 0
                 let scale = if norm == 0.0 {
                     0.0
                 } else {
-                    flat[out.offset] / norm
+                    grads.flat[out.offset] / norm
                 };
                 if x.batched {
                     let scale = f32x8::splat(scale);
-                    for (t, &x) in rows[x.range(chunks)]
+                    for (t, &x) in grads.rows[x.range(chunks)]
                         .iter_mut()
-                        .zip(&vrows[x.range(chunks)])
+                        .zip(&seen.rows[x.range(chunks)])
                     {
                         *t += x * scale;
                     }
                 } else {
-                    let (before, _) = flat.split_at_mut(out.offset);
-                    for (t, &x) in before[x.range(1)].iter_mut().zip(&vflat[x.range(1)]) {
+                    let (before, _) = grads.flat.split_at_mut(out.offset);
+                    let t = &mut x.source_mut(before, grads.params)[x.range(1)];
+                    for (t, &x) in t
+                        .iter_mut()
+                        .zip(&x.source(seen.flat, seen.params)[x.range(1)])
+                    {
                         *t += x * scale;
                     }
                 }
@@ -223,10 +227,10 @@ fn write_row(row: &mut [f32x8], store: bool, lane: impl Fn(usize) -> f32x8) {
 fn trig(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
     let len = out.len(chunks);
     let other = out.aux(chunks);
-    Box::new(move |vrows, _, rows, _, _| {
-        let (before, own) = rows.split_at_mut(out.offset);
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let (before, own) = grads.rows.split_at_mut(out.offset);
         let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
-        let other = &vrows[other.offset..][..len];
+        let other = &seen.rows[other.offset..][..len];
         if sine {
             write_row(t, store, |c| g[c] * other[c]);
         } else {
@@ -238,22 +242,33 @@ fn trig(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardSte
 fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
     let len = out.len(chunks);
     if out.batched {
-        Box::new(move |vrows, _, rows, _, _| {
-            let (before, own) = rows.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
             let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
-            let (x, y) = (&vrows[x.offset..][..len], &vrows[out.offset..][..len]);
+            let (x, y) = (
+                &seen.rows[x.offset..][..len],
+                &seen.rows[out.offset..][..len],
+            );
             write_row(t, store, |c| k.grad(x[c], y[c], g[c]));
         })
     } else {
-        Box::new(move |_, vflat, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
-            let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
-            let (x, y) = (&vflat[x.offset..][..len], &vflat[out.offset..][..len]);
-            for c in 0..len {
-                t[c] += k.grad(x[c], y[c], g[c]);
-            }
-        })
+        with_param!(x, P => unary_flat::<K, P>(k, x, out, len))
     }
+}
+
+fn unary_flat<K: UnaryKernel, const P: bool>(k: K, x: Loc, out: Loc, len: usize) -> BackwardStep {
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let (before, own) = grads.flat.split_at_mut(out.offset);
+        let t = &mut pick_mut::<P>(before, grads.params)[x.offset..][..len];
+        let g = &own[..len];
+        let (x, y) = (
+            &pick::<P>(seen.flat, seen.params)[x.offset..][..len],
+            &seen.flat[out.offset..][..len],
+        );
+        for c in 0..len {
+            t[c] += k.grad(x[c], y[c], g[c]);
+        }
+    })
 }
 
 /// A binary op's gradient with respect to one of its inputs, given both operands, the
@@ -308,6 +323,7 @@ trait Target: Copy + Send + Sync + 'static {
         self,
         rows: &mut [f32x8],
         flat: &mut [f32],
+        params: &mut [f32],
         f: usize,
         chunks: usize,
         mask: &[f32x8],
@@ -326,6 +342,7 @@ impl Target for OwnRows {
         self,
         rows: &mut [f32x8],
         _: &mut [f32],
+        _: &mut [f32],
         f: usize,
         chunks: usize,
         _: &[f32x8],
@@ -341,6 +358,7 @@ impl Target for OneRow {
     fn add(
         self,
         rows: &mut [f32x8],
+        _: &mut [f32],
         _: &mut [f32],
         _f: usize,
         chunks: usize,
@@ -358,13 +376,14 @@ impl Target for Splats {
         self,
         _: &mut [f32x8],
         flat: &mut [f32],
+        params: &mut [f32],
         f: usize,
         _: usize,
         mask: &[f32x8],
         _: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
-        flat[self.0 + f] += masked_sum(mask, lane);
+        *self.0.slot(flat, params, f) += masked_sum(mask, lane);
     }
 }
 
@@ -374,13 +393,14 @@ impl Target for Scalar {
         self,
         _: &mut [f32x8],
         flat: &mut [f32],
+        params: &mut [f32],
         _f: usize,
         _: usize,
         mask: &[f32x8],
         _: bool,
         lane: impl Fn(usize) -> f32x8,
     ) {
-        flat[self.0] += masked_sum(mask, lane);
+        *self.0.slot(flat, params, 0) += masked_sum(mask, lane);
     }
 }
 
@@ -398,15 +418,9 @@ fn binary<P: Partial>(
 ) -> BackwardStep {
     let chunks = layout.chunks;
     if !out.batched {
-        return Box::new(move |_, vflat, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
-            for (f, &g) in own[..out.features].iter().enumerate() {
-                let (x, y) = (vflat[flat_index(a, f)], vflat[flat_index(b, f)]);
-                let contribution =
-                    p.grad(x, y, vflat[out.offset + f], vflat[companion.offset + f], g);
-                before[flat_index(target, f)] += contribution;
-            }
-        });
+        return with_param!(a, PA => with_param!(b, PB => with_param!(target, PT =>
+            binary_flat::<P, PA, PB, PT>(p, a, b, out, companion, target)
+        )));
     }
     let mask = layout.lane_mask.clone();
     let features = out.features;
@@ -417,6 +431,32 @@ fn binary<P: Partial>(
             binary_rows(p, a_kind, b_kind, b_kind, out, companion, chunks, mask, store)
         }
     }))
+}
+
+/// [`binary`] on unbatched tensors, with whether each operand and the target is a
+/// parameter settled at compile time.
+fn binary_flat<P: Partial, const PA: bool, const PB: bool, const PT: bool>(
+    p: P,
+    a: Loc,
+    b: Loc,
+    out: Loc,
+    companion: Loc,
+    target: Loc,
+) -> BackwardStep {
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let (before, own) = grads.flat.split_at_mut(out.offset);
+        let t = pick_mut::<PT>(before, grads.params);
+        let (av, bv, vflat) = (
+            pick::<PA>(seen.flat, seen.params),
+            pick::<PB>(seen.flat, seen.params),
+            seen.flat,
+        );
+        for (f, &g) in own[..out.features].iter().enumerate() {
+            let (x, y) = (av[flat_index(a, f)], bv[flat_index(b, f)]);
+            let contribution = p.grad(x, y, vflat[out.offset + f], vflat[companion.offset + f], g);
+            t[flat_index(target, f)] += contribution;
+        }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -431,18 +471,28 @@ fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
     mask: Vec<f32x8>,
     store: bool,
 ) -> BackwardStep {
-    Box::new(move |vrows, vflat, rows, flat, _| {
-        let (before, own) = rows.split_at_mut(out.offset);
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let (before, own) = grads.rows.split_at_mut(out.offset);
+        let (vrows, vflat, vparams) = (seen.rows, seen.flat, seen.params);
         for f in 0..out.features {
             let (a, b) = (
-                a.row(vrows, vflat, f, chunks),
-                b.row(vrows, vflat, f, chunks),
+                a.row(vrows, vflat, vparams, f, chunks),
+                b.row(vrows, vflat, vparams, f, chunks),
             );
             let y = &vrows[out.offset + f * chunks..][..chunks];
             let companion = &vrows[companion.offset + f * chunks..][..chunks];
             let g = &own[f * chunks..][..chunks];
             let lane = |c: usize| p.grad(a.at(c), b.at(c), y[c], companion[c], g[c]);
-            target.add(before, flat, f, chunks, &mask, store, lane);
+            target.add(
+                before,
+                grads.flat,
+                grads.params,
+                f,
+                chunks,
+                &mask,
+                store,
+                lane,
+            );
         }
     })
 }
@@ -462,8 +512,8 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwar
         }
     }
     if out.batched {
-        Box::new(move |_, _, rows, _, _| {
-            let (before, own) = rows.split_at_mut(out.offset);
+        Box::new(move |_: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
             if store {
                 for j in 0..out.features {
                     let g = &own[j * width..][..width];
@@ -476,9 +526,10 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwar
             }
         })
     } else {
-        Box::new(move |_, _, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
-            run(&mut before[x.offset..], own, width, out.features, group)
+        Box::new(move |_: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
+            let t = &mut x.source_mut(before, grads.params)[x.offset..];
+            run(t, own, width, out.features, group)
         })
     }
 }
@@ -525,27 +576,28 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwa
         }
     }
     if out.batched {
-        Box::new(move |vrows, _, rows, _, scratch| {
-            let (before, own) = rows.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
             run(
-                &vrows[x.offset..],
+                &seen.rows[x.offset..],
                 own,
                 &mut before[x.offset..],
                 chunks,
                 out.features,
                 group,
-                scratch,
+                grads.work.take(group * chunks),
                 store,
             )
         })
     } else {
-        Box::new(move |_, vflat, _, flat, scratch| {
-            let (before, own) = flat.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
+            let scratch = grads.work.take(group.div_ceil(8));
             let suffix = wide::bytemuck::cast_slice_mut::<f32x8, f32>(scratch);
             run(
-                &vflat[x.offset..],
+                &x.source(seen.flat, seen.params)[x.offset..],
                 own,
-                &mut before[x.offset..],
+                &mut x.source_mut(before, grads.params)[x.offset..],
                 1,
                 out.features,
                 group,
@@ -584,25 +636,25 @@ fn matmul_input(
         }
     }
     if out.batched {
-        Box::new(move |_, vflat, rows, _, _| {
-            let (before, own) = rows.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
             run(
                 &dense,
                 own,
-                &vflat[w.offset..],
+                &w.source(seen.flat, seen.params)[w.offset..],
                 &mut before[x.offset..],
                 chunks,
                 store,
             )
         })
     } else {
-        Box::new(move |_, vflat, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
             run(
                 &dense,
                 own,
-                &vflat[w.offset..],
-                &mut before[x.offset..],
+                &w.source(seen.flat, seen.params)[w.offset..],
+                &mut x.source_mut(before, grads.params)[x.offset..],
                 1,
                 false,
             )
@@ -614,21 +666,24 @@ fn matmul_input(
 fn matmul_weight(dense: Dense, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
     if out.batched {
-        Box::new(move |vrows, _, rows, flat, _| {
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let dw = &mut w.source_mut(grads.flat, grads.params)[w.offset..];
             for o in 0..dense.outputs {
-                let g = &rows[out.offset + o * chunks..][..chunks];
+                let g = &grads.rows[out.offset + o * chunks..][..chunks];
                 for i in 0..dense.inputs {
-                    let x = &vrows[x.offset + i * chunks..][..chunks];
-                    flat[w.offset + dense.weight_index(i, o)] += batch_sum(&mask, |c| g[c] * x[c]);
+                    let x = &seen.rows[x.offset + i * chunks..][..chunks];
+                    dw[dense.weight_index(i, o)] += batch_sum(&mask, |c| g[c] * x[c]);
                 }
             }
         })
     } else {
-        Box::new(move |_, vflat, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
+            let dw = &mut w.source_mut(before, grads.params)[w.offset..];
+            let x = &x.source(seen.flat, seen.params)[x.offset..];
             for o in 0..dense.outputs {
                 for i in 0..dense.inputs {
-                    before[w.offset + dense.weight_index(i, o)] += own[o] * vflat[x.offset + i];
+                    dw[dense.weight_index(i, o)] += own[o] * x[i];
                 }
             }
         })
@@ -655,8 +710,8 @@ fn copy_back(
         }
     }
     if out.batched {
-        Box::new(move |_, _, rows, _, _| {
-            let (before, own) = rows.split_at_mut(out.offset);
+        Box::new(move |_: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
             let t = &mut before[x.range(chunks)];
             if store {
                 let len = t.len();
@@ -666,9 +721,13 @@ fn copy_back(
             }
         })
     } else {
-        Box::new(move |_, _, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
-            run(&mut before[x.range(1)], &own[at..], copies)
+        Box::new(move |_: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
+            run(
+                &mut x.source_mut(before, grads.params)[x.range(1)],
+                &own[at..],
+                copies,
+            )
         })
     }
 }
@@ -687,26 +746,31 @@ fn mse(
 ) -> BackwardStep {
     if y.batched {
         let len = y.len(chunks);
-        Box::new(move |vrows, _, rows, flat, _| {
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
             let (norm, g, sign) = (
                 f32x8::splat(norm),
-                f32x8::splat(flat[out.offset]),
+                f32x8::splat(grads.flat[out.offset]),
                 f32x8::splat(sign),
             );
             let (yv, tv, dst) = (
-                &vrows[y.offset..][..len],
-                &vrows[t.offset..][..len],
-                &mut rows[target.offset..][..len],
+                &seen.rows[y.offset..][..len],
+                &seen.rows[t.offset..][..len],
+                &mut grads.rows[target.offset..][..len],
             );
             write_row(dst, store, |c| sign * (((yv[c] - tv[c]) * norm) * g));
         })
     } else {
-        Box::new(move |_, vflat, _, flat, _| {
-            let (before, own) = flat.split_at_mut(out.offset);
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.flat.split_at_mut(out.offset);
+            let dst = target.source_mut(before, grads.params);
+            let (yv, tv) = (
+                y.source(seen.flat, seen.params),
+                t.source(seen.flat, seen.params),
+            );
             let g = own[0];
             for f in 0..y.features {
-                before[target.offset + f] +=
-                    sign * (((vflat[y.offset + f] - vflat[t.offset + f]) * norm) * g);
+                dst[target.offset + f] +=
+                    sign * (((yv[y.offset + f] - tv[t.offset + f]) * norm) * g);
             }
         })
     }

@@ -3,14 +3,14 @@
 use wide::f32x8;
 
 use super::operand::{Operand, Row, flat_index, with_operand};
-use super::{Dense, ForwardStep, batch_sum};
+use super::{Dense, ForwardStep, Fwd, batch_sum};
 use crate::Real;
-use crate::buffers::{Layout, Loc};
+use crate::layout::{Layout, Loc, pick, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
 use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
 
 /// The forward step of node `index`.
-pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
+pub(crate) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
     let node = &tape.nodes[index];
     let out = layout.locs[index];
     let input = |k: usize| layout.locs[node.inputs[k] as usize];
@@ -27,10 +27,10 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
         Op::ProdFeatures { group } => fold::<Times>(input(0), out, *group, chunks),
         Op::MeanBatch => {
             let (x, mask) = (input(0), layout.lane_mask.clone());
-            Box::new(move |rows, flat| {
+            Box::new(move |a: &mut Fwd| {
                 for f in 0..out.features {
-                    let row = &rows[x.offset + f * chunks..][..chunks];
-                    flat[out.offset + f] = batch_sum(&mask, |c| row[c]) / batch as f32;
+                    let row = &a.rows[x.offset + f * chunks..][..chunks];
+                    a.flat[out.offset + f] = batch_sum(&mask, |c| row[c]) / batch as f32;
                 }
             })
         }
@@ -59,42 +59,47 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
             };
             let (x, w) = (input(0), input(1));
             if out.batched {
-                Box::new(move |rows, flat| {
-                    let (src, dst) = rows.split_at_mut(out.offset);
-                    matmul(&dense, &src[x.offset..], &flat[w.offset..], dst, chunks)
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.rows.split_at_mut(out.offset);
+                    let w = &w.source(a.flat, a.params)[w.offset..];
+                    matmul(&dense, &src[x.offset..], w, dst, chunks)
                 })
             } else {
-                Box::new(move |_, flat| {
-                    let (src, dst) = flat.split_at_mut(out.offset);
-                    matmul(&dense, &src[x.offset..], &src[w.offset..], dst, 1)
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.flat.split_at_mut(out.offset);
+                    let (x, w) = (
+                        &x.source(src, a.params)[x.offset..],
+                        &w.source(src, a.params)[w.offset..],
+                    );
+                    matmul(&dense, x, w, dst, 1)
                 })
             }
         }
         Op::Concat => {
             let parts: Vec<Loc> = (0..node.inputs.len()).map(input).collect();
             if out.batched {
-                Box::new(move |rows, _| {
-                    let (src, dst) = rows.split_at_mut(out.offset);
-                    concat(&parts, src, dst, chunks)
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.rows.split_at_mut(out.offset);
+                    concat(&parts, src, &[], dst, chunks)
                 })
             } else {
-                Box::new(move |_, flat| {
-                    let (src, dst) = flat.split_at_mut(out.offset);
-                    concat(&parts, src, dst, 1)
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.flat.split_at_mut(out.offset);
+                    concat(&parts, src, a.params, dst, 1)
                 })
             }
         }
         Op::Tile { times } => {
             let (x, times) = (input(0), *times);
             if out.batched {
-                Box::new(move |rows, _| {
-                    let (src, dst) = rows.split_at_mut(out.offset);
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.rows.split_at_mut(out.offset);
                     tile(&src[x.range(chunks)], dst, times)
                 })
             } else {
-                Box::new(move |_, flat| {
-                    let (src, dst) = flat.split_at_mut(out.offset);
-                    tile(&src[x.range(1)], dst, times)
+                Box::new(move |a: &mut Fwd| {
+                    let (src, dst) = a.flat.split_at_mut(out.offset);
+                    tile(&x.source(src, a.params)[x.range(1)], dst, times)
                 })
             }
         }
@@ -103,28 +108,29 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
             let count = (y.features * if y.batched { batch } else { 1 }) as f32;
             if y.batched {
                 let mask = layout.lane_mask.clone();
-                Box::new(move |rows, flat| {
+                Box::new(move |a: &mut Fwd| {
                     let mut sum = 0.0;
                     for f in 0..y.features {
                         let (yf, tf) = (
-                            &rows[y.offset + f * chunks..][..chunks],
-                            &rows[t.offset + f * chunks..][..chunks],
+                            &a.rows[y.offset + f * chunks..][..chunks],
+                            &a.rows[t.offset + f * chunks..][..chunks],
                         );
                         sum += batch_sum(&mask, |c| {
                             let d = yf[c] - tf[c];
                             d * d
                         });
                     }
-                    flat[out.offset] = sum / count;
+                    a.flat[out.offset] = sum / count;
                 })
             } else {
-                Box::new(move |_, flat| {
+                Box::new(move |a: &mut Fwd| {
+                    let (yv, tv) = (y.source(a.flat, a.params), t.source(a.flat, a.params));
                     let mut sum = 0.0;
                     for f in 0..y.features {
-                        let d = flat[y.offset + f] - flat[t.offset + f];
+                        let d = yv[y.offset + f] - tv[t.offset + f];
                         sum += d * d;
                     }
-                    flat[out.offset] = sum / count;
+                    a.flat[out.offset] = sum / count;
                 })
             }
         }
@@ -135,29 +141,36 @@ pub(super) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
 fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
     let len = out.len(chunks);
     if out.batched {
-        Box::new(move |rows, _| {
-            let (src, dst) = rows.split_at_mut(out.offset);
+        Box::new(move |a: &mut Fwd| {
+            let (src, dst) = a.rows.split_at_mut(out.offset);
             let (x, y) = (&src[x.offset..][..len], &mut dst[..len]);
             for c in 0..len {
                 y[c] = k.value(x[c]);
             }
         })
     } else {
-        Box::new(move |_, flat| {
-            let (src, dst) = flat.split_at_mut(out.offset);
-            let (x, y) = (&src[x.offset..][..len], &mut dst[..len]);
-            for c in 0..len {
-                y[c] = k.value(x[c]);
-            }
-        })
+        with_param!(x, P => unary_flat::<K, P>(k, x, out, len))
     }
+}
+
+fn unary_flat<K: UnaryKernel, const P: bool>(k: K, x: Loc, out: Loc, len: usize) -> ForwardStep {
+    Box::new(move |a: &mut Fwd| {
+        let (src, dst) = a.flat.split_at_mut(out.offset);
+        let (x, y) = (
+            &pick::<P>(src, a.params)[x.offset..][..len],
+            &mut dst[..len],
+        );
+        for c in 0..len {
+            y[c] = k.value(x[c]);
+        }
+    })
 }
 
 /// Sine or cosine, keeping the other in the auxiliary slot for the backward pass.
 fn trig(sine: bool, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
     let len = out.len(chunks);
-    Box::new(move |rows, _| {
-        let (src, dst) = rows.split_at_mut(out.offset);
+    Box::new(move |a: &mut Fwd| {
+        let (src, dst) = a.rows.split_at_mut(out.offset);
         let (y, other) = dst[..2 * len].split_at_mut(len);
         for (c, &x) in src[x.offset..][..len].iter().enumerate() {
             let (s, co) = crate::math::sin_cos(x);
@@ -168,14 +181,27 @@ fn trig(sine: bool, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
 
 fn binary<K: BinaryKernel>(k: K, a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
     if !out.batched {
-        return Box::new(move |_, flat| {
-            let (src, dst) = flat.split_at_mut(out.offset);
-            for (f, y) in dst[..out.features].iter_mut().enumerate() {
-                *y = k.value(src[flat_index(a, f)], src[flat_index(b, f)]);
-            }
-        });
+        return with_param!(a, PA => with_param!(b, PB => binary_flat::<K, PA, PB>(k, a, b, out)));
     }
     with_operand!(a, out.features, a => with_operand!(b, out.features, b => binary_rows(k, a, b, out, chunks)))
+}
+
+fn binary_flat<K: BinaryKernel, const PA: bool, const PB: bool>(
+    k: K,
+    a: Loc,
+    b: Loc,
+    out: Loc,
+) -> ForwardStep {
+    Box::new(move |arenas: &mut Fwd| {
+        let (src, dst) = arenas.flat.split_at_mut(out.offset);
+        let (av, bv) = (
+            pick::<PA>(src, arenas.params),
+            pick::<PB>(src, arenas.params),
+        );
+        for (f, y) in dst[..out.features].iter_mut().enumerate() {
+            *y = k.value(av[flat_index(a, f)], bv[flat_index(b, f)]);
+        }
+    })
 }
 
 fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
@@ -185,10 +211,14 @@ fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
     out: Loc,
     chunks: usize,
 ) -> ForwardStep {
-    Box::new(move |rows, flat| {
-        let (src, dst) = rows.split_at_mut(out.offset);
+    Box::new(move |arenas: &mut Fwd| {
+        let (src, dst) = arenas.rows.split_at_mut(out.offset);
+        let (flat, params) = (&*arenas.flat, arenas.params);
         for f in 0..out.features {
-            let (a, b) = (a.row(src, flat, f, chunks), b.row(src, flat, f, chunks));
+            let (a, b) = (
+                a.row(src, flat, params, f, chunks),
+                b.row(src, flat, params, f, chunks),
+            );
             let y = &mut dst[f * chunks..][..chunks];
             for c in 0..chunks {
                 y[c] = k.value(a.at(c), b.at(c));
@@ -201,13 +231,14 @@ fn binary_rows<K: BinaryKernel, A: Operand, B: Operand>(
 /// when unsigned) in the node's auxiliary slot for the backward pass.
 fn power<const SIGNED: bool>(a: Loc, b: Loc, out: Loc, chunks: usize) -> ForwardStep {
     if !out.batched {
-        return Box::new(move |_, flat| {
-            let (src, dst) = flat.split_at_mut(out.offset);
+        return Box::new(move |arenas: &mut Fwd| {
+            let (src, dst) = arenas.flat.split_at_mut(out.offset);
+            let (av, bv) = (a.source(src, arenas.params), b.source(src, arenas.params));
             let (y, logs) = dst.split_at_mut(out.features);
             for f in 0..out.features {
                 let (base, exponent) = (
-                    f32x8::splat(src[flat_index(a, f)]),
-                    f32x8::splat(src[flat_index(b, f)]),
+                    f32x8::splat(av[flat_index(a, f)]),
+                    f32x8::splat(bv[flat_index(b, f)]),
                 );
                 let (value, log) = if SIGNED {
                     let (power, log) = crate::math::pow_and_ln(base.abs(), exponent);
@@ -230,12 +261,16 @@ fn power_rows<A: Operand, B: Operand, const SIGNED: bool>(
     out: Loc,
     chunks: usize,
 ) -> ForwardStep {
-    Box::new(move |rows, flat| {
-        let (src, dst) = rows.split_at_mut(out.offset);
+    Box::new(move |arenas: &mut Fwd| {
+        let (src, dst) = arenas.rows.split_at_mut(out.offset);
+        let (flat, params) = (&*arenas.flat, arenas.params);
         let (y, logs) = dst.split_at_mut(out.len(chunks));
         for f in 0..out.features {
-            let uniform = b.uniform(flat, f);
-            let (a, b) = (a.row(src, flat, f, chunks), b.row(src, flat, f, chunks));
+            let uniform = b.uniform(flat, params, f);
+            let (a, b) = (
+                a.row(src, flat, params, f, chunks),
+                b.row(src, flat, params, f, chunks),
+            );
             let (y, logs) = (
                 &mut y[f * chunks..][..chunks],
                 &mut logs[f * chunks..][..chunks],
@@ -293,14 +328,15 @@ impl Combine for Times {
 
 fn fold<C: Combine>(x: Loc, out: Loc, group: usize, chunks: usize) -> ForwardStep {
     if out.batched {
-        Box::new(move |rows, _| {
-            let (src, dst) = rows.split_at_mut(out.offset);
+        Box::new(move |a: &mut Fwd| {
+            let (src, dst) = a.rows.split_at_mut(out.offset);
             fold_groups::<C, f32x8>(&src[x.offset..], dst, chunks, out.features, group)
         })
     } else {
-        Box::new(move |_, flat| {
-            let (src, dst) = flat.split_at_mut(out.offset);
-            fold_groups::<C, f32>(&src[x.offset..], dst, 1, out.features, group)
+        Box::new(move |a: &mut Fwd| {
+            let (src, dst) = a.flat.split_at_mut(out.offset);
+            let x = &x.source(src, a.params)[x.offset..];
+            fold_groups::<C, f32>(x, dst, 1, out.features, group)
         })
     }
 }
@@ -338,20 +374,20 @@ fn total(
 ) -> ForwardStep {
     let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
     if x.batched {
-        Box::new(move |rows, flat| {
+        Box::new(move |a: &mut Fwd| {
             let mut sum = 0.0;
             for f in 0..x.features {
-                let row = &rows[x.offset + f * chunks..][..chunks];
+                let row = &a.rows[x.offset + f * chunks..][..chunks];
                 sum += batch_sum(&mask, |c| term_rows(row[c]));
             }
-            flat[out.offset] = finish(sum);
+            a.flat[out.offset] = finish(sum);
         })
     } else {
-        Box::new(move |_, flat| {
-            let sum = flat[x.range(1)]
+        Box::new(move |a: &mut Fwd| {
+            let sum = x.source(a.flat, a.params)[x.range(1)]
                 .iter()
                 .fold(0.0, |acc, &v| acc + term_flat(v));
-            flat[out.offset] = finish(sum);
+            a.flat[out.offset] = finish(sum);
         })
     }
 }
@@ -377,11 +413,13 @@ fn matmul<L: Real>(dense: &Dense, x: &[L], w: &[f32], y: &mut [L], width: usize)
     }
 }
 
-fn concat<L: Copy>(parts: &[Loc], src: &[L], dst: &mut [L], width: usize) {
+/// The parts one after the other (unbatched parts may be parameters, read from `params`).
+fn concat<L: Copy>(parts: &[Loc], src: &[L], params: &[L], dst: &mut [L], width: usize) {
     let mut at = 0;
     for part in parts {
         let len = part.len(width);
-        dst[at..at + len].copy_from_slice(&src[part.offset..][..len]);
+        let from = if part.param { params } else { src };
+        dst[at..at + len].copy_from_slice(&from[part.offset..][..len]);
         at += len;
     }
 }

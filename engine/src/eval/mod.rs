@@ -1,10 +1,5 @@
-//! Evaluating a tape: the forward and backward passes over [`Values`] and [`Grads`].
-//!
-//! When buffers are created, every node is compiled into a [`Plan`] step: a closure with its
-//! operands' locations, shapes, broadcast kinds and kernel resolved, so running a pass is a
-//! loop over ready-made steps whose work is only the arithmetic. (Dispatching on the op and
-//! its operands for every node of every iteration cost more than the arithmetic itself for
-//! tensors of 2 to 20 features.)
+//! The steps of a [`Program`](crate::Program): each node's forward work and its backward
+//! contributions, compiled once per (tape, batch size).
 
 // Kernels index rows cut to exactly `chunks` vectors with a shared chunk index, the form in
 // which the compiler drops every bounds check and which reads the same for every operand kind.
@@ -14,140 +9,64 @@ mod backward;
 mod forward;
 pub(crate) mod operand;
 
-use std::ops::Range;
-
 use wide::f32x8;
 
-use crate::buffers::{Grads, Layout, Values};
-use crate::tape::{Op, Tape};
+pub(crate) use backward::{FirstWrites, steps as backward_steps};
+pub(crate) use forward::step as forward_step;
 
-/// One node's forward work: reads earlier slots of the arenas (rows, flat), writes its own.
-pub(crate) type ForwardStep = Box<dyn Fn(&mut [f32x8], &mut [f32]) + Send + Sync>;
-
-/// One node's backward work for one input: reads the forward values (rows, flat) and the
-/// node's gradient, adds to the input's gradient (gradient rows, flat, and scratch space).
-pub(crate) type BackwardStep =
-    Box<dyn Fn(&[f32x8], &[f32], &mut [f32x8], &mut [f32], &mut [f32x8]) + Send + Sync>;
-
-/// A tape compiled for one layout.
-pub(crate) struct Plan {
-    forward: Vec<ForwardStep>,
-    /// In reverse tape order.
-    backward: Vec<BackwardStep>,
-    /// Gradient slots cleared before each backward pass (those no step overwrites first).
-    zero_rows: Vec<Range<usize>>,
-    zero_flat: Vec<Range<usize>>,
-    /// Flat offset of the output's gradient, if the output depends on anything trainable.
-    seed: Option<usize>,
+/// What a forward step works on: the row and flat arenas of one [`Values`](crate::Values)
+/// (the step reads earlier slots and writes its own), the parameters, and working space.
+pub(crate) struct Fwd<'a> {
+    pub rows: &'a mut [f32x8],
+    pub flat: &'a mut [f32],
+    pub params: &'a [f32],
+    #[allow(dead_code)] // large products pack their operands here (next: the GEMM ops)
+    pub work: &'a mut Workspace,
 }
 
-impl Plan {
-    pub fn new(tape: &Tape, layout: &Layout) -> Plan {
-        let computed = |op: &Op| !matches!(op, Op::Input | Op::Param { .. } | Op::Const { .. });
-        let forward = tape
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, node)| node.live && computed(&node.op))
-            .map(|(index, _)| forward::step(tape, index, layout))
-            .collect();
-        let mut backward = Vec::new();
-        let mut first = backward::FirstWrites::new(tape.nodes.len());
-        for (index, node) in tape.nodes.iter().enumerate().rev() {
-            if node.needs_grad && node.op.is_differentiable() {
-                backward.extend(backward::steps(tape, index, layout, &mut first));
-            }
-        }
-        let (mut zero_rows, mut zero_flat) =
-            (Vec::<Range<usize>>::new(), Vec::<Range<usize>>::new());
-        for (index, (node, loc)) in tape.nodes.iter().zip(&layout.locs).enumerate() {
-            if node.needs_grad && !first.overwritten[index] {
-                let ranges = if loc.batched {
-                    &mut zero_rows
-                } else {
-                    &mut zero_flat
-                };
-                let range = loc.range(layout.chunks);
-                match ranges.last_mut() {
-                    Some(last) if last.end == range.start => last.end = range.end,
-                    _ => ranges.push(range),
-                }
-            }
-        }
-        let output = tape.node(tape.output);
-        let seed = output
-            .needs_grad
-            .then(|| layout.locs[tape.output.index()].offset);
-        Plan {
-            forward,
-            backward,
-            zero_rows,
-            zero_flat,
-            seed,
-        }
-    }
+/// The forward values a backward step reads.
+pub(crate) struct Seen<'a> {
+    pub rows: &'a [f32x8],
+    pub flat: &'a [f32],
+    pub params: &'a [f32],
 }
 
-/// Computes every node of `tape` the output depends on, from the inputs, parameters and
-/// constants in `values`.
-///
-/// Allocates nothing. Inputs must have been written (see [`Values::feature_mut`] and
-/// [`Values::flat_mut`]); parameters live in [`Values::params_mut`].
-///
-/// # Panics
-/// If `values` was created for another tape.
-pub fn forward(tape: &Tape, values: &mut Values) {
-    values.layout.check(tape);
-    let Values {
-        plan, rows, flat, ..
-    } = values;
-    for step in &plan.forward {
-        step(rows, flat);
-    }
+/// The gradient arenas a backward step adds into (the node's own gradient lies after its
+/// inputs' in the row and flat arenas), the parameters' gradients, and working space.
+pub(crate) struct Bwd<'a> {
+    pub rows: &'a mut [f32x8],
+    pub flat: &'a mut [f32],
+    pub params: &'a mut [f32],
+    #[allow(dead_code)] // large products pack their operands here (next: the GEMM ops)
+    pub work: &'a mut Workspace,
 }
 
-/// Fills `grads` with the gradient of the tape's output (a single unbatched value) with
-/// respect to every node that needs one, from the forward values in `values`.
-///
-/// Each op adds its inputs' gradient contributions with `+=`, so a node used several times
-/// receives all of them. Only nodes on a path from a parameter (or an input recorded with
-/// gradients) to the output are visited, and only their differentiable inputs receive
-/// anything: `sign`, `round`, indicators and `detach` stop upstream values, NaN included.
-/// Nothing is skipped because a gradient happens to be zero (`0 * inf` must stay NaN).
-/// Allocates nothing.
-///
-/// # Panics
-/// If the buffers belong to another tape or batch size, or the output is not a single
-/// unbatched value.
-pub fn backward(tape: &Tape, values: &Values, grads: &mut Grads) {
-    values.layout.check(tape);
-    grads.layout.check(tape);
-    assert_eq!(
-        values.layout.batch, grads.layout.batch,
-        "values and gradients differ in batch size"
-    );
-    let output = tape.node(tape.output);
-    assert!(
-        !output.shape.batched && output.shape.features == 1,
-        "backward: the output must be a single unbatched value"
-    );
-    let Grads {
-        plan,
-        rows,
-        flat,
-        scratch,
-        ..
-    } = grads;
-    for range in &plan.zero_rows {
-        rows[range.clone()].fill(f32x8::ZERO);
+/// One node's forward work.
+pub(crate) type ForwardStep = Box<dyn Fn(&mut Fwd<'_>) + Send + Sync>;
+
+/// One node's backward work for one input.
+pub(crate) type BackwardStep = Box<dyn Fn(&Seen<'_>, &mut Bwd<'_>) + Send + Sync>;
+
+/// Working space that grows to the largest request and is then reused, so steady-state
+/// passes allocate nothing.
+#[derive(Clone, Default)]
+pub(crate) struct Workspace {
+    vectors: Vec<f32x8>,
+}
+
+impl Workspace {
+    pub fn with_len(len: usize) -> Workspace {
+        Workspace {
+            vectors: vec![f32x8::ZERO; len],
+        }
     }
-    for range in &plan.zero_flat {
-        flat[range.clone()].fill(0.0);
-    }
-    let Some(seed) = plan.seed else { return };
-    flat[seed] = 1.0;
-    for step in &plan.backward {
-        step(&values.rows, &values.flat, rows, flat, scratch);
+
+    /// `len` vectors of space (contents unspecified).
+    pub fn take(&mut self, len: usize) -> &mut [f32x8] {
+        if self.vectors.len() < len {
+            self.vectors.resize(len, f32x8::ZERO);
+        }
+        &mut self.vectors[..len]
     }
 }
 

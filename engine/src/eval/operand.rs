@@ -7,18 +7,25 @@
 
 use wide::f32x8;
 
-use crate::buffers::Loc;
+use crate::layout::Loc;
 
 /// One operand of a batched op, readable feature by feature.
 pub(crate) trait Operand: Copy + Send + Sync + 'static {
     type Row<'a>: Row;
     /// The operand's lanes for output feature `f` (rows from `rows`, unbatched values from
-    /// `flat`).
-    fn row<'a>(self, rows: &'a [f32x8], flat: &'a [f32], f: usize, chunks: usize) -> Self::Row<'a>;
+    /// `flat` or, for a parameter, from `params`).
+    fn row<'a>(
+        self,
+        rows: &'a [f32x8],
+        flat: &'a [f32],
+        params: &'a [f32],
+        f: usize,
+        chunks: usize,
+    ) -> Self::Row<'a>;
 
     /// The one value of every lane of feature `f`, for the unbatched kinds.
     #[inline(always)]
-    fn uniform(self, _flat: &[f32], _f: usize) -> Option<f32> {
+    fn uniform(self, _flat: &[f32], _params: &[f32], _f: usize) -> Option<f32> {
         None
     }
 }
@@ -52,16 +59,42 @@ pub(crate) struct OneRow(pub usize);
 
 /// Unbatched values at the offset, one per feature, splatted over the batch.
 #[derive(Clone, Copy)]
-pub(crate) struct Splats(pub usize);
+pub(crate) struct Splats(pub Unbatched);
 
 /// One unbatched value at the offset for everything.
 #[derive(Clone, Copy)]
-pub(crate) struct Scalar(pub usize);
+pub(crate) struct Scalar(pub Unbatched);
+
+/// Where unbatched values start: an offset into the flat arena or into the parameters.
+#[derive(Clone, Copy)]
+pub(crate) struct Unbatched {
+    pub offset: usize,
+    pub param: bool,
+}
+
+impl Unbatched {
+    #[inline(always)]
+    pub fn get(self, flat: &[f32], params: &[f32], f: usize) -> f32 {
+        (if self.param { params } else { flat })[self.offset + f]
+    }
+
+    #[inline(always)]
+    pub fn slot<'a>(self, flat: &'a mut [f32], params: &'a mut [f32], f: usize) -> &'a mut f32 {
+        &mut (if self.param { params } else { flat })[self.offset + f]
+    }
+}
 
 impl Operand for OwnRows {
     type Row<'a> = &'a [f32x8];
     #[inline(always)]
-    fn row<'a>(self, rows: &'a [f32x8], _flat: &'a [f32], f: usize, chunks: usize) -> &'a [f32x8] {
+    fn row<'a>(
+        self,
+        rows: &'a [f32x8],
+        _flat: &'a [f32],
+        _params: &'a [f32],
+        f: usize,
+        chunks: usize,
+    ) -> &'a [f32x8] {
         &rows[self.0 + f * chunks..][..chunks]
     }
 }
@@ -69,7 +102,14 @@ impl Operand for OwnRows {
 impl Operand for OneRow {
     type Row<'a> = &'a [f32x8];
     #[inline(always)]
-    fn row<'a>(self, rows: &'a [f32x8], _flat: &'a [f32], _f: usize, chunks: usize) -> &'a [f32x8] {
+    fn row<'a>(
+        self,
+        rows: &'a [f32x8],
+        _flat: &'a [f32],
+        _params: &'a [f32],
+        _f: usize,
+        chunks: usize,
+    ) -> &'a [f32x8] {
         &rows[self.0..][..chunks]
     }
 }
@@ -77,24 +117,38 @@ impl Operand for OneRow {
 impl Operand for Splats {
     type Row<'a> = f32x8;
     #[inline(always)]
-    fn row<'a>(self, _rows: &'a [f32x8], flat: &'a [f32], f: usize, _chunks: usize) -> f32x8 {
-        f32x8::splat(flat[self.0 + f])
+    fn row<'a>(
+        self,
+        _rows: &'a [f32x8],
+        flat: &'a [f32],
+        params: &'a [f32],
+        f: usize,
+        _chunks: usize,
+    ) -> f32x8 {
+        f32x8::splat(self.0.get(flat, params, f))
     }
     #[inline(always)]
-    fn uniform(self, flat: &[f32], f: usize) -> Option<f32> {
-        Some(flat[self.0 + f])
+    fn uniform(self, flat: &[f32], params: &[f32], f: usize) -> Option<f32> {
+        Some(self.0.get(flat, params, f))
     }
 }
 
 impl Operand for Scalar {
     type Row<'a> = f32x8;
     #[inline(always)]
-    fn row<'a>(self, _rows: &'a [f32x8], flat: &'a [f32], _f: usize, _chunks: usize) -> f32x8 {
-        f32x8::splat(flat[self.0])
+    fn row<'a>(
+        self,
+        _rows: &'a [f32x8],
+        flat: &'a [f32],
+        params: &'a [f32],
+        _f: usize,
+        _chunks: usize,
+    ) -> f32x8 {
+        f32x8::splat(self.0.get(flat, params, 0))
     }
     #[inline(always)]
-    fn uniform(self, flat: &[f32], _f: usize) -> Option<f32> {
-        Some(flat[self.0])
+    fn uniform(self, flat: &[f32], params: &[f32], _f: usize) -> Option<f32> {
+        Some(self.0.get(flat, params, 0))
     }
 }
 
@@ -102,8 +156,12 @@ impl Operand for Scalar {
 /// features.
 macro_rules! with_operand {
     ($loc:expr, $features:expr, $o:ident => $body:expr) => {{
-        use $crate::eval::operand::{OneRow, OwnRows, Scalar, Splats};
-        let loc: $crate::buffers::Loc = $loc;
+        use $crate::eval::operand::{OneRow, OwnRows, Scalar, Splats, Unbatched};
+        let loc: $crate::layout::Loc = $loc;
+        let unbatched = Unbatched {
+            offset: loc.offset,
+            param: loc.param,
+        };
         match (loc.batched, loc.features == $features, loc.features == 1) {
             (true, true, _) => {
                 let $o = OwnRows(loc.offset);
@@ -114,11 +172,11 @@ macro_rules! with_operand {
                 $body
             }
             (false, _, true) => {
-                let $o = Scalar(loc.offset);
+                let $o = Scalar(unbatched);
                 $body
             }
             (false, _, false) => {
-                let $o = Splats(loc.offset);
+                let $o = Splats(unbatched);
                 $body
             }
         }

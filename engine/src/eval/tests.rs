@@ -1,6 +1,6 @@
 use wide::f32x8;
 
-use crate::{Grads, Graph, Shape, Values, WeightLayout, backward, forward};
+use crate::{Grads, Graph, Program, Shape, Values, WeightLayout, backward, forward};
 
 /// Padding lanes (past the batch in the last chunk) may hold anything, NaN included,
 /// without reaching any reduction over the batch.
@@ -14,8 +14,9 @@ fn padding_lanes_never_leak_into_batch_reductions() {
     let loss = y.mse(t) + (x * w).mean_batch().sum_all() + x.mean_all() + x.abs().pow(w).mean_all();
     let tape = graph.finish(loss);
     let run = |padding: f32| {
-        let mut values = Values::new(&tape, 13);
-        values.params_mut().copy_from_slice(&[0.5, 1.5]);
+        let program = Program::new(&tape, 13);
+        let mut values = Values::new(&program);
+        let params = [0.5, 1.5];
         for f in 0..2 {
             values.feature_mut(x.id(), f).copy_from_slice(&[
                 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0,
@@ -23,16 +24,16 @@ fn padding_lanes_never_leak_into_batch_reductions() {
         }
         values.feature_mut(t.id(), 0).fill(0.25);
         // lanes 13..16 of every input row
-        let loc = values.layout.loc(x.id());
+        let loc = program.layout.loc(x.id());
         for f in 0..loc.features {
             let at = loc.offset + f * 2 + 1;
             let mut lanes = values.rows[at].to_array();
             lanes[5..].fill(padding);
             values.rows[at] = f32x8::from(lanes);
         }
-        forward(&tape, &mut values);
-        let mut grads = Grads::new(&tape, 13);
-        backward(&tape, &values, &mut grads);
+        forward(&params, &mut values);
+        let mut grads = Grads::new(&program);
+        backward(&params, &values, &mut grads);
         (values.scalar(tape.output()), grads.params().to_vec())
     };
     let (clean_loss, clean_grads) = run(0.0);

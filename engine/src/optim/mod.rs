@@ -1,5 +1,5 @@
-//! Optimisers and gradient clipping over the flat parameter vector
-//! ([`Values::params`](crate::Values::params) and [`Grads::params`](crate::Grads::params)).
+//! Optimisers and gradient clipping over the flat parameter vector and its gradient
+//! ([`Grads::params`](crate::Grads::params)).
 //!
 //! Update rules follow PyTorch's single-tensor implementations, including the order of the
 //! float32 operations, so a run can be compared step by step with the reference code.

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use engine::gradcheck::{TapeCheck, check_tape};
-use engine::{Graph, Op, Tape, Values, Var};
+use engine::{Graph, Op, Program, Tape, Values, Var};
 
 /// A small deterministic generator (SplitMix64) so tests need no RNG crate.
 pub struct SplitMix(pub u64);
@@ -38,14 +38,26 @@ pub fn leaves(tape: &Tape) -> Vec<usize> {
         .collect()
 }
 
-/// Buffers for `tape` at `batch` with leaf number `k`, element `i` set to `value(k, i)`
-/// (elements of a batched leaf are numbered `feature * batch + sample`).
-pub fn values_for(tape: &Tape, batch: usize, value: &mut dyn FnMut(usize, usize) -> f32) -> Values {
-    let mut values = Values::new(tape, batch);
+/// Parameters and buffers for `tape` at `batch` with leaf number `k`, element `i` set to
+/// `value(k, i)` (elements of a batched leaf are numbered `feature * batch + sample`).
+pub fn values_for(
+    tape: &Tape,
+    batch: usize,
+    value: &mut dyn FnMut(usize, usize) -> f32,
+) -> (Vec<f32>, Values) {
+    let mut values = Values::new(&Program::new(tape, batch));
+    let mut params = vec![0.0; tape.param_len()];
     for (k, &index) in leaves(tape).iter().enumerate() {
         let id = tape.id_at(index);
         let shape = tape.nodes()[index].shape;
-        if shape.batched {
+        if let Op::Param { index } = tape.nodes()[index].op {
+            for (i, p) in params[tape.params()[index].range.clone()]
+                .iter_mut()
+                .enumerate()
+            {
+                *p = value(k, i);
+            }
+        } else if shape.batched {
             for f in 0..shape.features {
                 for b in 0..batch {
                     values.feature_mut(id, f)[b] = value(k, f * batch + b);
@@ -57,7 +69,7 @@ pub fn values_for(tape: &Tape, batch: usize, value: &mut dyn FnMut(usize, usize)
             }
         }
     }
-    values
+    (params, values)
 }
 
 /// Builds a tape, fills its leaves, compares tape, reference and finite differences, and
@@ -71,8 +83,8 @@ pub fn assert_gradients(
     let graph = Graph::new();
     let loss = build(&graph);
     let tape = graph.finish(loss);
-    let values = values_for(&tape, batch, value);
-    let check = check_tape(&tape, &values);
+    let (params, values) = values_for(&tape, batch, value);
+    let check = check_tape(&tape, &params, &values);
     let values_bad = check.value_failures();
     let grads_bad = check.grad_failures();
     assert!(

@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use engine::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
-use engine::{Grads, Values, backward, forward};
+use engine::{Grads, Program, Values, backward, forward};
 use modules::{Coefficients, ObjectiveSpec, Tapes, Unit};
 use rand_core::Rng;
 
@@ -28,12 +28,13 @@ impl State {
     }
 }
 
-/// A unit ready to train: the training tape's buffers hold the parameters, the current
-/// batch and the loss; one [`Model::step`] is one optimiser update.
+/// A unit ready to train: its parameters, the training tape's buffers (the current batch
+/// and the loss); one [`Model::step`] is one optimiser update.
 pub struct Model {
     pub unit: Unit,
     pub tapes: Tapes,
-    /// Buffers of the training tape (parameters at the front, see `engine::Values`).
+    params: Vec<f32>,
+    /// Buffers of the training tape.
     pub values: Values,
     grads: Grads,
     optimizer: State,
@@ -51,8 +52,8 @@ impl Model {
         clip: Option<f32>,
     ) -> Self {
         let tapes = Tapes::new(&unit, spec);
-        let values = Values::new(&tapes.train, batch);
-        let grads = Grads::new(&tapes.train, batch);
+        let program = Program::new(&tapes.train, batch);
+        let (values, grads) = (Values::new(&program), Grads::new(&program));
         let len = tapes.train.param_len();
         let optimizer = match optimizer {
             OptimizerKind::Adam { lr } => State::Adam(Adam::new(len, lr)),
@@ -62,6 +63,7 @@ impl Model {
         Model {
             unit,
             tapes,
+            params: vec![0.0; len],
             values,
             grads,
             optimizer,
@@ -72,11 +74,11 @@ impl Model {
 
     /// Draws the initial parameters.
     pub fn init(&mut self, rng: &mut dyn Rng) {
-        self.unit.init(rng, self.values.params_mut());
+        self.unit.init(rng, &mut self.params);
     }
 
     pub fn params(&self) -> &[f32] {
-        self.values.params()
+        &self.params
     }
 
     /// The input rows of the current batch: feature `i`, one value per sample.
@@ -105,17 +107,16 @@ impl Model {
     /// One update on the batch in the input rows: forward, backward, gradient-norm clipping,
     /// optimiser step, projection. Returns the loss before the update.
     pub fn step(&mut self, coefficients: &Coefficients) -> f32 {
-        let tape = &self.tapes.train;
         self.tapes.set_coefficients(&mut self.values, coefficients);
-        forward(tape, &mut self.values);
-        backward(tape, &self.values, &mut self.grads);
+        forward(&self.params, &mut self.values);
+        backward(&self.params, &self.values, &mut self.grads);
         if let Some(max_norm) = self.clip {
             clip_grad_norm(self.grads.params_mut(), &self.tensors, max_norm);
         }
         self.optimizer
             .as_dyn()
-            .step(self.values.params_mut(), self.grads.params());
-        self.unit.project(self.values.params_mut());
+            .step(&mut self.params, self.grads.params());
+        self.unit.project(&mut self.params);
         self.values.scalar(self.tapes.train_nodes.loss)
     }
 }
