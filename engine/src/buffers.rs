@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use wide::f32x8;
 
-use crate::eval::{Bwd, Fwd, Seen, Workspace};
+use crate::Workspace;
+use crate::eval::{Bwd, Fwd, Seen};
 use crate::layout::Loc;
 use crate::program::Program;
 use crate::tape::NodeId;

@@ -35,6 +35,7 @@ compile_error!(
 pub mod buffers;
 mod eval;
 pub mod fuzzing;
+pub mod gemm;
 pub mod gradcheck;
 pub mod graph;
 mod layout;
@@ -46,6 +47,7 @@ pub mod real;
 pub mod reference;
 pub mod tape;
 pub mod tracked;
+mod workspace;
 
 pub use buffers::{Grads, Values, backward, forward};
 pub use graph::{Graph, Var};
@@ -53,6 +55,7 @@ pub use program::Program;
 pub use real::Real;
 pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};
 pub use tracked::{Decision, Tracked};
+pub use workspace::Workspace;
 
 /// f32 machine epsilon, 2^-23 (the `EPS` of the modules' formulas).
 pub const EPS: f32 = f32::EPSILON;

@@ -11,6 +11,8 @@ pub(crate) mod operand;
 
 use wide::f32x8;
 
+use crate::Workspace;
+
 pub(crate) use backward::{FirstWrites, steps as backward_steps};
 pub(crate) use forward::step as forward_step;
 
@@ -46,29 +48,6 @@ pub(crate) type ForwardStep = Box<dyn Fn(&mut Fwd<'_>) + Send + Sync>;
 
 /// One node's backward work for one input.
 pub(crate) type BackwardStep = Box<dyn Fn(&Seen<'_>, &mut Bwd<'_>) + Send + Sync>;
-
-/// Working space that grows to the largest request and is then reused, so steady-state
-/// passes allocate nothing.
-#[derive(Clone, Default)]
-pub(crate) struct Workspace {
-    vectors: Vec<f32x8>,
-}
-
-impl Workspace {
-    pub fn with_len(len: usize) -> Workspace {
-        Workspace {
-            vectors: vec![f32x8::ZERO; len],
-        }
-    }
-
-    /// `len` vectors of space (contents unspecified).
-    pub fn take(&mut self, len: usize) -> &mut [f32x8] {
-        if self.vectors.len() < len {
-            self.vectors.resize(len, f32x8::ZERO);
-        }
-        &mut self.vectors[..len]
-    }
-}
 
 /// Sum of `term(c)` over the chunks of a row, padding lanes masked out.
 #[inline(always)]

@@ -1,0 +1,279 @@
+//! The blocked loop nest around the micro-kernel, and the split between threads.
+
+use rayon::prelude::*;
+
+use super::kernel::{MR, NR, Start, tile};
+use super::pack::{PackA, PackB, panel_len};
+use super::{MatMut, MatRef};
+use crate::Workspace;
+
+/// Depth of a block (the `pc` loop): an A panel (MR x kc) and a B panel (kc x NR) stay in L1.
+/// Depths are split into equal blocks of at most this size.
+const KC: usize = 384;
+/// Rows of a block of A (the `ic` loop): `MC x kc` packed values stay in L2.
+const MC: usize = 120;
+/// Packed values of a block of B (the `jc` loop), which stays in L2 while the tiles of every
+/// row block use it: `kc x nc` with nc up to this over kc.
+const B_BLOCK: usize = 1 << 17;
+
+/// How the elements of C start before the products are added.
+#[derive(Clone, Copy, Debug)]
+pub enum Init<'a> {
+    /// `beta C`: C is not read when beta is 0, and taken as it is when beta is 1.
+    Beta(f32),
+    /// One value per row of C (a bias), C not read.
+    RowBias(&'a [f32]),
+}
+
+/// `C = alpha A B + beta C` (see the [module docs](super) for the exact arithmetic), with its
+/// own packing space. Use [`gemm_into`] to reuse the space across calls.
+///
+/// # Panics
+/// If the shapes do not agree.
+pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    gemm_into(&mut Workspace::default(), alpha, a, b, Init::Beta(beta), c)
+}
+
+/// `C = alpha A B + init`, packing in `work` (which grows to the largest request and
+/// allocates nothing afterwards).
+///
+/// # Panics
+/// If the shapes do not agree, or a row bias has not one value per row of C.
+pub fn gemm_into(
+    work: &mut Workspace,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    init: Init<'_>,
+    c: MatMut<'_>,
+) {
+    product(work, alpha, &a, &b, init, c)
+}
+
+/// [`gemm_into`] with any operands that pack themselves (the layers' views of activations).
+pub(crate) fn product(
+    work: &mut Workspace,
+    alpha: f32,
+    a: &impl PackA,
+    b: &impl PackB,
+    init: Init<'_>,
+    c: MatMut<'_>,
+) {
+    let (m, k, n) = (a.rows(), a.depth(), b.cols());
+    assert_eq!(b.depth(), k, "A is {m} x {k} but B has depth {}", b.depth());
+    assert!(
+        c.rows == m && c.cols == n,
+        "C is {} x {}, the product {m} x {n}",
+        c.rows,
+        c.cols
+    );
+    if let Init::RowBias(bias) = init {
+        assert_eq!(bias.len(), m, "{} bias values for {m} rows", bias.len());
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let plan = Plan::new(m, k, n, rayon::current_num_threads());
+    let out = Out {
+        ptr: c.data.as_mut_ptr(),
+        rs: c.rs,
+        cs: c.cs,
+    };
+    let space = wide::bytemuck::cast_slice_mut(work.take(plan.parts * plan.part_len.div_ceil(8)));
+    let run = |(part, space): (usize, &mut [f32])| {
+        let (rows, cols) = plan.part(part);
+        block_loop(&plan, alpha, a, b, init, out, rows, cols, space);
+    };
+    if plan.parts == 1 {
+        run((0, space));
+    } else {
+        space
+            .par_chunks_mut(plan.part_len.div_ceil(8) * 8)
+            .enumerate()
+            .for_each(run);
+    }
+}
+
+/// The block sizes of one product and its split into parts.
+struct Plan {
+    m: usize,
+    k: usize,
+    n: usize,
+    /// Depth, row and column blocks (the last of each may be shorter).
+    kc: usize,
+    mc: usize,
+    nc: usize,
+    parts: usize,
+    /// Split along the rows (else along the columns), in whole tiles.
+    by_rows: bool,
+    /// Packing space of one part: an A block and a B block.
+    a_len: usize,
+    part_len: usize,
+}
+
+impl Plan {
+    fn new(m: usize, k: usize, n: usize, threads: usize) -> Plan {
+        let blocks = k.div_ceil(KC).max(1);
+        let kc = k.div_ceil(blocks).max(1);
+        let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
+        let by_rows = tiles_m > tiles_n;
+        // below about a million multiply-adds a thread costs more than it saves
+        let worth = (m * n * k / (1 << 20)).max(1);
+        let parts = threads.min(tiles_m.max(tiles_n)).min(worth).max(1);
+        let (part_m, part_n) = if by_rows {
+            (tiles_m.div_ceil(parts) * MR, n)
+        } else {
+            (m, tiles_n.div_ceil(parts) * NR)
+        };
+        let most_nc = (B_BLOCK / kc / NR).max(1) * NR;
+        let (mc, nc) = (balanced(part_m, MC, MR), balanced(part_n, most_nc, NR));
+        let a_len = mc / MR * panel_len(kc, MR);
+        let b_len = nc / NR * panel_len(kc, NR);
+        Plan {
+            m,
+            k,
+            n,
+            kc,
+            mc,
+            nc,
+            parts,
+            by_rows,
+            a_len,
+            part_len: a_len + b_len,
+        }
+    }
+
+    /// The rows and columns of C that part `p` computes.
+    fn part(&self, p: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let split = |len: usize, unit: usize| {
+            let tiles = len.div_ceil(unit);
+            let per = tiles.div_ceil(self.parts);
+            (p * per * unit).min(len)..((p + 1) * per * unit).min(len)
+        };
+        if self.by_rows {
+            (split(self.m, MR), 0..self.n)
+        } else {
+            (0..self.m, split(self.n, NR))
+        }
+    }
+}
+
+/// Blocks of at most `most` (a multiple of `unit`) that cut `len` into equal parts, rounded up
+/// to whole units: 128 rows become blocks of 66 and 62 rather than 120 and 8.
+fn balanced(len: usize, most: usize, unit: usize) -> usize {
+    let blocks = len.div_ceil(most).max(1);
+    len.div_ceil(blocks).div_ceil(unit) * unit
+}
+
+/// Where C lives; parts write disjoint elements of it.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    rs: usize,
+    cs: usize,
+}
+
+// SAFETY: the parts of one product write disjoint sets of elements (disjoint rows or columns
+// of a view whose elements are distinct locations, see `MatMut::new`).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// The loops over blocks of one part: columns (`jc`), depth (`pc`), rows (`ic`).
+#[allow(clippy::too_many_arguments)]
+fn block_loop(
+    plan: &Plan,
+    alpha: f32,
+    a: &impl PackA,
+    b: &impl PackB,
+    init: Init<'_>,
+    c: Out,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    space: &mut [f32],
+) {
+    let (a_space, b_space) = space.split_at_mut(plan.a_len);
+    for jc in cols.clone().step_by(plan.nc) {
+        let nc = plan.nc.min(cols.end - jc);
+        for pc in (0..plan.k).step_by(plan.kc) {
+            let kc = plan.kc.min(plan.k - pc);
+            b.pack_b(pc, kc, jc, nc, b_space);
+            for ic in rows.clone().step_by(plan.mc) {
+                let mc = plan.mc.min(rows.end - ic);
+                a.pack_a(ic, mc, pc, kc, a_space);
+                if alpha != 1.0 {
+                    for v in &mut a_space[..mc.div_ceil(MR) * panel_len(kc, MR)] {
+                        *v *= alpha;
+                    }
+                }
+                // along the rows of C in the inner loop: MR output streams at a time
+                for ir in (0..mc).step_by(MR) {
+                    for jr in (0..nc).step_by(NR) {
+                        let (i, j) = (ic + ir, jc + jr);
+                        let start = if pc > 0 {
+                            Start::Load
+                        } else {
+                            match init {
+                                Init::Beta(beta) if beta == 0.0 => Start::Zero,
+                                Init::Beta(beta) if beta == 1.0 => Start::Load,
+                                Init::Beta(beta) => Start::Scale(beta),
+                                Init::RowBias(bias) => {
+                                    let mut values = [0.0; MR];
+                                    let here = MR.min(plan.m - i);
+                                    values[..here].copy_from_slice(&bias[i..i + here]);
+                                    Start::Rows(values)
+                                }
+                            }
+                        };
+                        let a_panel = &a_space[ir / MR * panel_len(kc, MR)..][..MR * kc];
+                        let b_panel = &b_space[jr / NR * panel_len(kc, NR)..][..NR * kc];
+                        let (mr, nr) = (MR.min(mc - ir), NR.min(nc - jr));
+                        write_tile(kc, a_panel, b_panel, c, i, j, mr, nr, start);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tile of C at (i, j), of which `mr x nr` elements exist.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_tile(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: Out,
+    i: usize,
+    j: usize,
+    mr: usize,
+    nr: usize,
+    start: Start,
+) {
+    let at = |r: usize, col: usize| (i + r) * c.rs + (j + col) * c.cs;
+    if mr == MR && nr == NR && c.cs == 1 {
+        // SAFETY: the panels hold MR * kc and NR * kc values; the tile's MR rows of NR
+        // contiguous values are elements of C (checked by `MatMut::new` and the plan), and
+        // no other part writes them.
+        unsafe { tile(kc, a.as_ptr(), b.as_ptr(), c.ptr.add(at(0, 0)), c.rs, start) };
+        return;
+    }
+    // an edge or strided tile goes through a whole tile in local memory
+    let mut local = [0.0f32; MR * NR];
+    if matches!(start, Start::Load | Start::Scale(_)) {
+        for r in 0..mr {
+            for col in 0..nr {
+                // SAFETY: (i + r, j + col) is an element of C, written by this part only.
+                local[r * NR + col] = unsafe { *c.ptr.add(at(r, col)) };
+            }
+        }
+    }
+    // SAFETY: as above, with the local tile of MR rows of NR values.
+    unsafe { tile(kc, a.as_ptr(), b.as_ptr(), local.as_mut_ptr(), NR, start) };
+    for r in 0..mr {
+        for col in 0..nr {
+            // SAFETY: as above.
+            unsafe { *c.ptr.add(at(r, col)) = local[r * NR + col] };
+        }
+    }
+}
+

@@ -1,0 +1,150 @@
+//! Single-precision matrix products, `C = alpha A B + beta C`, written for the CNN path.
+//!
+//! The design follows BLIS (Van Zee and van de Geijn): the product is cut into blocks that
+//! fit the caches — a `kc x nc` block of B packed once for the last-level cache, an `mc x kc`
+//! block of A for L2 — and each `MR x NR` tile of C is computed by an AVX2/FMA micro-kernel
+//! from packed panels that stream through L1. Operands are any strided views ([`MatRef`]),
+//! so `A B`, `A^T B` and `A B^T` are the same call on transposed views ([`MatRef::t`]); the
+//! convolution layers pack their operands straight from the activations ([`PackA`],
+//! [`PackB`]) and never build an im2col matrix.
+//!
+//! # Numerics
+//! Every element of C is one fused multiply-add chain in the order of k:
+//! `c = start; c = fma(alpha a_ik, b_kj, c)` for k = 0, 1, ..., where `start` is `beta c`
+//! (0 without reading C when beta is 0, C itself when beta is 1) or a per-row bias. Blocking
+//! and threads split the work between elements, never within one, so the result does not
+//! depend on the block sizes or the thread count, bit for bit.
+//!
+//! # Threads
+//! Large products are split between the threads of the current rayon pool, by whole tiles of
+//! rows or of columns (whichever has more); each part packs its own panels.
+
+mod driver;
+mod kernel;
+mod pack;
+
+pub use driver::{Init, gemm, gemm_into};
+pub(crate) use driver::product;
+pub(crate) use pack::{PackA, PackB, panel, panel_len};
+
+/// A read-only strided matrix view: element (i, j) at `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A view of `rows x cols` elements with row stride `rs` and column stride `cs`.
+    ///
+    /// # Panics
+    /// If an element lies outside `data`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        assert!(
+            rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < data.len(),
+            "a {rows} x {cols} matrix with strides ({rs}, {cs}) does not fit {} values",
+            data.len()
+        );
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+
+    /// A row-major `rows x cols` matrix (row stride `cols`).
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// The transposed view.
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Element (i, j).
+    #[inline(always)]
+    pub fn get(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// A mutable strided matrix view whose elements are distinct memory locations: one of the
+/// strides is 1 and the other spans at least a whole row (or column).
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    data: &'a mut [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> MatMut<'a> {
+    /// A view of `rows x cols` elements with row stride `rs` and column stride `cs`.
+    ///
+    /// # Panics
+    /// If an element lies outside `data` or two elements could share a location.
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        assert!(
+            rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < data.len(),
+            "a {rows} x {cols} matrix with strides ({rs}, {cs}) does not fit {} values",
+            data.len()
+        );
+        assert!(
+            (cs == 1 && (rows <= 1 || rs >= cols)) || (rs == 1 && (cols <= 1 || cs >= rows)),
+            "strides ({rs}, {cs}) of a {rows} x {cols} matrix overlap or are not unit"
+        );
+        MatMut {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+
+    /// A row-major `rows x cols` matrix (row stride `cols`).
+    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// A read-only view of the same elements.
+    pub fn as_ref(&self) -> MatRef<'_> {
+        MatRef {
+            data: self.data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}
+

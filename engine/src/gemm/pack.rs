@@ -1,0 +1,231 @@
+//! Packing: copying a block of an operand into the panel order the micro-kernel reads.
+//!
+//! A block of A (`mc x kc`) becomes panels of MR rows, each `kc` groups of MR values (one
+//! group per k); a block of B (`kc x nc`) becomes panels of NR columns, each `kc` groups of NR
+//! values. Rows or columns past the block's edge are zero in the last panel, so the kernel
+//! always runs whole tiles.
+
+use std::arch::x86_64::{
+    _MM_HINT_T0, __m256, _mm_prefetch, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+};
+
+use super::MatRef;
+use super::kernel::{MR, NR};
+
+/// Values between the starts of two packed panels: `width * kc` plus one cache line, so that
+/// the same depth of consecutive panels never falls in the same cache set (panels of 384 x 24
+/// values are exactly nine 4 KiB pages apart otherwise).
+pub(crate) fn panel_len(kc: usize, width: usize) -> usize {
+    width * kc + 16
+}
+
+/// Panel `q` of a packed block.
+#[inline(always)]
+pub(crate) fn panel(dst: &mut [f32], q: usize, kc: usize, width: usize) -> &mut [f32] {
+    &mut dst[q * panel_len(kc, width)..][..width * kc]
+}
+
+/// A left operand (`rows x depth`) that can pack blocks of itself into MR-row panels.
+pub(crate) trait PackA: Sync {
+    fn rows(&self) -> usize;
+    fn depth(&self) -> usize;
+    /// Packs rows `i0..i0 + mc` and depths `p0..p0 + kc` into `mc.div_ceil(MR)` panels of
+    /// `dst` (see [`panel`]).
+    fn pack_a(&self, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]);
+}
+
+/// A right operand (`depth x cols`) that can pack blocks of itself into NR-column panels.
+pub(crate) trait PackB: Sync {
+    fn depth(&self) -> usize;
+    fn cols(&self) -> usize;
+    /// Packs depths `p0..p0 + kc` and columns `j0..j0 + nc` into `nc.div_ceil(NR)` panels
+    /// of `dst` (see [`panel`]).
+    fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]);
+}
+
+/// Packs `lines` lines (rows of A or columns of B) of a strided matrix into panels of `W`
+/// lines: line `l` at depth `k` is `data[base + l * line_stride + k * depth_stride]`.
+#[allow(clippy::too_many_arguments)]
+fn pack_lines<const W: usize>(
+    data: &[f32],
+    base: usize,
+    lines: usize,
+    line_stride: usize,
+    depth_stride: usize,
+    kc: usize,
+    dst: &mut [f32],
+) {
+    let panels = lines.div_ceil(W);
+    if line_stride == 1 {
+        // the lines are contiguous at each depth: read the operand in order, one depth's
+        // run after the other (a stream the prefetcher follows), and spread each run over
+        // the panels
+        let whole = lines / W;
+        for k in 0..kc {
+            // runs a few depths ahead start loading (a run may be short and far from the
+            // last, where the hardware prefetcher has nothing to follow)
+            let ahead = base + (k + 8) * depth_stride;
+            for at in (ahead..ahead + lines).step_by(16) {
+                prefetch(data, at);
+            }
+            let run = &data[base + k * depth_stride..][..lines];
+            for q in 0..panels {
+                let to = &mut panel(dst, q, kc, W)[k * W..][..W];
+                if q < whole {
+                    copy::<W>(&run[q * W..][..W], to);
+                } else {
+                    let rest = lines - q * W;
+                    to[..rest].copy_from_slice(&run[q * W..]);
+                    to[rest..].fill(0.0);
+                }
+            }
+        }
+        return;
+    }
+    for q in 0..panels {
+        let first = base + q * W * line_stride;
+        let here = W.min(lines - q * W);
+        // the next panel's lines start loading while this one is transposed
+        if q + 1 < panels && depth_stride == 1 {
+            for l in 0..W.min(lines - (q + 1) * W) {
+                let line = first + (W + l) * line_stride;
+                for at in (line..line + kc).step_by(16) {
+                    prefetch(data, at);
+                }
+            }
+        }
+        let out = panel(dst, q, kc, W);
+        if depth_stride == 1 && here == W {
+            transpose_lines::<W>(data, first, line_stride, kc, out);
+        } else {
+            for (k, group) in out.chunks_exact_mut(W).enumerate() {
+                for (l, v) in group.iter_mut().enumerate() {
+                    *v = if l < here {
+                        data[first + l * line_stride + k * depth_stride]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Asks for the cache line holding `data[at]` (if it exists) to be loaded.
+#[inline(always)]
+fn prefetch(data: &[f32], at: usize) {
+    if at < data.len() {
+        // SAFETY: a prefetch of an address inside `data`; prefetches never fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(at).cast()) };
+    }
+}
+
+/// `dst = src` for W values, as whole-array moves (a slice copy of unknown length would
+/// call memcpy for every group).
+#[inline(always)]
+fn copy<const W: usize>(src: &[f32], dst: &mut [f32]) {
+    let src: &[f32; W] = src.try_into().expect("W values");
+    let dst: &mut [f32; W] = dst.try_into().expect("W values");
+    *dst = *src;
+}
+
+/// `out[k * W + l] = data[first + l * stride + k]`: W lines that are contiguous along the
+/// depth, transposed eight depths at a time.
+fn transpose_lines<const W: usize>(data: &[f32], first: usize, stride: usize, kc: usize, out: &mut [f32]) {
+    let last = first + (W - 1) * stride + kc;
+    assert!(last <= data.len() && out.len() == W * kc, "panel outside its operand");
+    let full = kc / 8 * 8;
+    // groups of eight lines, the last group shifted back to overlap when W is not a multiple
+    for g in (0..W).step_by(8) {
+        let g = g.min(W.saturating_sub(8));
+        let lanes = 8.min(W);
+        for k in (0..full).step_by(8) {
+            let mut rows = [[0.0f32; 8]; 8];
+            for (l, row) in rows.iter_mut().enumerate().take(lanes) {
+                let from = first + (g + l) * stride + k;
+                row.copy_from_slice(&data[from..from + 8]);
+            }
+            let columns = transpose8(rows);
+            for (d, column) in columns.iter().enumerate() {
+                out[(k + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
+            }
+        }
+    }
+    for k in full..kc {
+        for l in 0..W {
+            out[k * W + l] = data[first + l * stride + k];
+        }
+    }
+}
+
+/// The transpose of an 8 x 8 block.
+#[inline(always)]
+fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
+    // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].as_ptr()));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let c = [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ];
+        let mut out = [[0.0f32; 8]; 8];
+        for (o, v) in out.iter_mut().zip(c) {
+            _mm256_storeu_ps(o.as_mut_ptr(), v);
+        }
+        out
+    }
+}
+
+impl PackA for MatRef<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn depth(&self) -> usize {
+        self.cols
+    }
+
+    fn pack_a(&self, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+        let base = i0 * self.rs + p0 * self.cs;
+        pack_lines::<MR>(self.data, base, mc, self.rs, self.cs, kc, dst);
+    }
+}
+
+impl PackB for MatRef<'_> {
+    fn depth(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
+        let base = p0 * self.rs + j0 * self.cs;
+        pack_lines::<NR>(self.data, base, nc, self.cs, self.rs, kc, dst);
+    }
+}
+
