@@ -250,11 +250,18 @@ fn write_tile(
     start: Start,
 ) {
     let at = |r: usize, col: usize| (i + r) * c.rs + (j + col) * c.cs;
-    if mr == MR && nr == NR && c.cs == 1 {
-        // SAFETY: the panels hold MR * kc and NR * kc values; the tile's MR rows of NR
+    if mr == MR && nr.is_multiple_of(8) && c.cs == 1 {
+        let (a, b, rs, c) = (a.as_ptr(), b.as_ptr(), c.rs, c.ptr.wrapping_add(at(0, 0)));
+        // SAFETY: the panels hold MR * kc and NR * kc values; the tile's MR rows of `nr`
         // contiguous values are elements of C (checked by `MatMut::new` and the plan), and
         // no other part writes them.
-        unsafe { tile(kc, a.as_ptr(), b.as_ptr(), c.ptr.add(at(0, 0)), c.rs, start) };
+        unsafe {
+            match nr / 8 {
+                3 => tile::<3>(kc, a, b, c, rs, start),
+                2 => tile::<2>(kc, a, b, c, rs, start),
+                _ => tile::<1>(kc, a, b, c, rs, start),
+            }
+        }
         return;
     }
     // an edge or strided tile goes through a whole tile in local memory
@@ -268,7 +275,7 @@ fn write_tile(
         }
     }
     // SAFETY: as above, with the local tile of MR rows of NR values.
-    unsafe { tile(kc, a.as_ptr(), b.as_ptr(), local.as_mut_ptr(), NR, start) };
+    unsafe { tile::<3>(kc, a.as_ptr(), b.as_ptr(), local.as_mut_ptr(), NR, start) };
     for r in 0..mr {
         for col in 0..nr {
             // SAFETY: as above.
@@ -276,4 +283,3 @@ fn write_tile(
         }
     }
 }
-

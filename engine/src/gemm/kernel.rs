@@ -7,11 +7,10 @@ use std::arch::x86_64::{
 
 /// Rows of a tile (one broadcast of A each).
 pub(crate) const MR: usize = 4;
-/// Vectors of eight columns per tile row.
-const NV: usize = 3;
-/// Columns of a tile: 12 accumulators, three B vectors and one broadcast of A fill the 16
-/// vector registers, and each step of k loads 3 + 4 values for 12 multiply-adds.
-pub(crate) const NR: usize = 8 * NV;
+/// Columns of a tile, three vectors of eight: 12 accumulators, three B vectors and one
+/// broadcast of A fill the 16 vector registers, and each step of k loads 3 + 4 values for 12
+/// multiply-adds.
+pub(crate) const NR: usize = 24;
 
 /// How a tile's accumulators start before the products are added.
 #[derive(Clone, Copy, Debug)]
@@ -27,16 +26,24 @@ pub(crate) enum Start {
 }
 
 /// `c[i][j] = start(i, j)`, then `c[i][j] = fma(a[k][i], b[k][j], c[i][j])` for k = 0, 1, ...
-/// in order: a fused multiply-add chain per element.
+/// in order: a fused multiply-add chain per element, for the first `8 * NV` columns of the
+/// tile (a narrower tile serves the last columns of C without computing padding).
 ///
 /// `a` is a packed panel of `kc` groups of MR values, `b` of `kc` groups of NR values; row i
-/// of the tile starts at `c + i * rs` and holds NR contiguous values.
+/// of the tile starts at `c + i * rs` and holds `8 * NV` contiguous values.
 ///
 /// # Safety
 /// `a` and `b` must be valid for reading `kc * MR` and `kc * NR` values, and the tile of C
-/// (MR rows of NR values, `rs` apart) valid for reading and writing.
+/// (MR rows of `8 * NV` values, `rs` apart) valid for reading and writing.
 #[inline(never)]
-pub(crate) unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs: usize, start: Start) {
+pub(crate) unsafe fn tile<const NV: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs: usize,
+    start: Start,
+) {
     // SAFETY: the caller guarantees the panels and the tile; AVX2 and FMA are enabled for the
     // whole crate (lib.rs refuses to build without them).
     unsafe {
