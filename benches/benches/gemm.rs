@@ -44,16 +44,16 @@ fn shape(name: &str, m: usize, k: usize, n: usize, at: bool, bt: bool) -> Shape 
 /// (in channels x 3 x 3) x (output pixels x images), and the dense layer 9216 -> 128.
 fn network_shapes() -> Vec<Shape> {
     vec![
-    shape("conv1 forward", 32, 9, 173_056, false, false),
-    shape("conv2 forward", 64, 288, 147_456, false, false),
-    shape("conv2 weight gradient", 64, 147_456, 288, false, true),
-    shape("conv2 input gradient", 288, 64, 147_456, true, false),
-    shape("dense forward", 128, 9216, 256, false, false),
-    shape("dense weight gradient", 128, 256, 9216, false, true),
-    shape("dense input gradient", 9216, 128, 256, true, false),
-    shape("square 256", 256, 256, 256, false, false),
-    shape("square 512", 512, 512, 512, false, false),
-    shape("square 1024", 1024, 1024, 1024, false, false),
+        shape("conv1 forward", 32, 9, 173_056, false, false),
+        shape("conv2 forward", 64, 288, 147_456, false, false),
+        shape("conv2 weight gradient", 64, 147_456, 288, false, true),
+        shape("conv2 input gradient", 288, 64, 147_456, true, false),
+        shape("dense forward", 128, 9216, 256, false, false),
+        shape("dense weight gradient", 128, 256, 9216, false, true),
+        shape("dense input gradient", 9216, 128, 256, true, false),
+        shape("square 256", 256, 256, 256, false, false),
+        shape("square 512", 512, 512, 512, false, false),
+        shape("square 1024", 1024, 1024, 1024, false, false),
     ]
 }
 
@@ -63,7 +63,14 @@ fn parse_shape(text: &str) -> Option<Shape> {
     let [m, k, n] = parts[..] else { return None };
     let (m, at) = m.strip_suffix('t').map_or((m, false), |m| (m, true));
     let (n, bt) = n.strip_suffix('t').map_or((n, false), |n| (n, true));
-    Some(shape(text, m.parse().ok()?, k.parse().ok()?, n.parse().ok()?, at, bt))
+    Some(shape(
+        text,
+        m.parse().ok()?,
+        k.parse().ok()?,
+        n.parse().ok()?,
+        at,
+        bt,
+    ))
 }
 
 /// Strides (row, column) of a `rows x cols` operand stored row-major, or as its transpose.
@@ -80,8 +87,15 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
-    let custom: Vec<Shape> = std::env::args().skip(1).filter_map(|a| parse_shape(&a)).collect();
-    let shapes = if custom.is_empty() { network_shapes() } else { custom };
+    let custom: Vec<Shape> = std::env::args()
+        .skip(1)
+        .filter_map(|a| parse_shape(&a))
+        .collect();
+    let shapes = if custom.is_empty() {
+        network_shapes()
+    } else {
+        custom
+    };
     let rounds = if quick { 3 } else { 8 };
     let pools = [pool(1), pool(2)];
     let peak = fma_peak_gflops(20);
@@ -100,7 +114,9 @@ fn main() {
         let (m, k, n) = (s.m, s.k, s.n);
         let fill = |len: usize, seed: u32| -> Vec<f32> {
             (0..len)
-                .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
+                .map(|i| {
+                    ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / u32::MAX as f32 - 0.5
+                })
                 .collect()
         };
         let (a, b) = (fill(m * k, 1), fill(k * n, 2));
@@ -205,9 +221,16 @@ fn main() {
                 scale += term.abs();
             }
             let tolerance = 4.0 * (k as f64).sqrt() * f32::EPSILON as f64 * scale;
-            for (got, label) in c.iter().zip(["engine", "matrixmultiply", "gemm", "engine 2T", "gemm 2T"]) {
+            for (got, label) in
+                c.iter()
+                    .zip(["engine", "matrixmultiply", "gemm", "engine 2T", "gemm 2T"])
+            {
                 let error = (got[e] as f64 - exact).abs();
-                assert!(error <= tolerance, "{}: {label} off by {error} at ({i}, {j})", s.name);
+                assert!(
+                    error <= tolerance,
+                    "{}: {label} off by {error} at ({i}, {j})",
+                    s.name
+                );
             }
         }
         black_box(&c);

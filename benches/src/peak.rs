@@ -15,7 +15,10 @@ const CHAINS: usize = 12;
 /// `tries` runs of about 20 ms).
 pub fn fma_peak_gflops(tries: usize) -> f64 {
     let iterations = 2_000_000;
-    let (x, y) = (black_box(f32x8::splat(0.999_999)), black_box(f32x8::splat(1e-7)));
+    let (x, y) = (
+        black_box(f32x8::splat(0.999_999)),
+        black_box(f32x8::splat(1e-7)),
+    );
     let mut best = f64::INFINITY;
     for _ in 0..tries {
         let mut acc = [f32x8::splat(1.0); CHAINS];

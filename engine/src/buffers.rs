@@ -141,6 +141,7 @@ pub struct Values {
     pub(crate) rows: Vec<f32x8>,
     pub(crate) flat: Vec<f32>,
     work: Workspace,
+    noise_seed: u64,
 }
 
 impl Values {
@@ -155,8 +156,20 @@ impl Values {
             rows: vec![f32x8::ZERO; layout.rows_len],
             flat,
             work: Workspace::default(),
+            noise_seed: 0,
             program: Arc::clone(program),
         }
+    }
+
+    /// Sets the seed of the dropout masks of the next passes (one seed per training step
+    /// gives every step its own masks; the same seed repeats them exactly).
+    pub fn set_noise_seed(&mut self, seed: u64) {
+        self.noise_seed = seed;
+    }
+
+    /// The seed of the dropout masks.
+    pub fn noise_seed(&self) -> u64 {
+        self.noise_seed
     }
 
     /// The values of an unbatched node.
@@ -276,6 +289,7 @@ pub fn forward(params: &[f32], values: &mut Values) {
         rows,
         flat,
         work,
+        noise_seed,
     } = values;
     check_params(program, params);
     let mut arenas = Fwd {
@@ -283,6 +297,7 @@ pub fn forward(params: &[f32], values: &mut Values) {
         flat,
         params,
         work,
+        noise_seed: *noise_seed,
     };
     for step in &program.forward {
         step(&mut arenas);
@@ -338,6 +353,7 @@ pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
         rows: &values.rows,
         flat: &values.flat,
         params,
+        noise_seed: values.noise_seed,
     };
     let mut arenas = Bwd {
         rows,

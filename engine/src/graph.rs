@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::tape::{
-    BinaryOp, Node, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout, next_tape_id,
+    BinaryOp, Conv2d, Image, Node, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout,
+    Window, next_tape_id,
 };
 
 /// A tape under construction.
@@ -381,6 +382,144 @@ impl<'g> Var<'g> {
                 ..s
             },
         )
+    }
+
+    /// A valid, stride-1 2-D convolution of the images `self` (laid out as `input`) with
+    /// `weight` (`filters x channels x kernel x kernel`) plus one `bias` per filter.
+    pub fn conv2d(
+        self,
+        weight: Var<'g>,
+        bias: Var<'g>,
+        input: Image,
+        filters: usize,
+        kernel: usize,
+    ) -> Var<'g> {
+        let conv = Conv2d {
+            input,
+            filters,
+            kernel,
+        };
+        let x = self.shape();
+        assert!(
+            x.batched && x.features == input.features(),
+            "conv2d: the input has {} features, the images {}",
+            x.features,
+            input.features()
+        );
+        assert!(
+            kernel > 0 && kernel <= input.height && kernel <= input.width,
+            "conv2d: a {kernel} x {kernel} kernel on {} x {} images",
+            input.height,
+            input.width
+        );
+        assert_eq!(
+            weight.shape(),
+            Shape::unbatched(filters * conv.patch()),
+            "conv2d: weight shape"
+        );
+        assert_eq!(
+            bias.shape(),
+            Shape::unbatched(filters),
+            "conv2d: bias shape"
+        );
+        self.graph.push(
+            Op::Conv2d(conv),
+            &[self.id, weight.id, bias.id],
+            Shape::batched(conv.output().features()),
+        )
+    }
+
+    /// The maximum of every 2 x 2 block (stride 2) of the images `self`, laid out as `input`.
+    pub fn max_pool2(self, input: Image) -> Var<'g> {
+        let x = self.shape();
+        assert!(
+            x.batched && x.features == input.features(),
+            "max_pool2: the input has {} features, the images {}",
+            x.features,
+            input.features()
+        );
+        assert!(
+            input.height >= 2 && input.width >= 2,
+            "max_pool2: images under 2 x 2"
+        );
+        let out = Image::new(input.channels, input.height / 2, input.width / 2);
+        self.reduce(Op::MaxPool2(input), Shape::batched(out.features()))
+    }
+
+    /// Inverted dropout of a batched tensor: elements zeroed with probability `rate`, the
+    /// others scaled by `1 / (1 - rate)`. A training-mode op: record an evaluation tape
+    /// without it.
+    pub fn dropout(self, rate: f32) -> Var<'g> {
+        assert!(self.shape().batched, "dropout: the tensor is not batched");
+        assert!(
+            (0.0..1.0).contains(&rate),
+            "dropout: rate {rate} outside [0, 1)"
+        );
+        self.reduce(Op::Dropout { rate }, self.shape())
+    }
+
+    /// Softmax over each consecutive group of `group` features.
+    pub fn softmax(self, group: usize) -> Var<'g> {
+        let s = self.shape();
+        assert!(
+            group > 0 && s.features.is_multiple_of(group),
+            "softmax: {} features, group {group}",
+            s.features
+        );
+        self.reduce(Op::Softmax { group }, s)
+    }
+
+    /// The expected value of `values` under the softmax of each group of `values.len()`
+    /// features: a differentiable arg-max (`values` 1..9 read digits as numbers).
+    pub fn soft_argmax(self, values: &[f32]) -> Var<'g> {
+        let group = values.len();
+        let groups = self.shape().features / group.max(1);
+        let weights = self.graph.constant(&values.repeat(groups));
+        (self.softmax(group) * weights).sum_features(group)
+    }
+
+    /// Rows `top..top + height` and columns `left..left + width` of every channel of the
+    /// images `self`, laid out as `input`.
+    pub fn window(
+        self,
+        input: Image,
+        top: usize,
+        left: usize,
+        height: usize,
+        width: usize,
+    ) -> Var<'g> {
+        let window = Window {
+            input,
+            top,
+            left,
+            height,
+            width,
+        };
+        let x = self.shape();
+        assert!(
+            x.batched && x.features == input.features(),
+            "window: the input has {} features, the images {}",
+            x.features,
+            input.features()
+        );
+        assert!(
+            height > 0 && width > 0 && top + height <= input.height && left + width <= input.width,
+            "window: rows {top}..{} and columns {left}..{} of {} x {} images",
+            top + height,
+            left + width,
+            input.height,
+            input.width
+        );
+        self.reduce(
+            Op::Window(window),
+            Shape::batched(window.output().features()),
+        )
+    }
+
+    /// Features `start..start + len` of a batched tensor.
+    pub fn slice(self, start: usize, len: usize) -> Var<'g> {
+        let features = self.shape().features;
+        self.window(Image::new(1, 1, features), 0, start, 1, len)
     }
 
     /// Mean squared error against `target` (same shape).

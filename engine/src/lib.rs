@@ -33,6 +33,7 @@ compile_error!(
 );
 
 pub mod buffers;
+pub mod dropout;
 mod eval;
 pub mod fuzzing;
 pub mod gemm;
@@ -53,7 +54,9 @@ pub use buffers::{Grads, Values, backward, forward};
 pub use graph::{Graph, Var};
 pub use program::Program;
 pub use real::Real;
-pub use tape::{BinaryOp, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout};
+pub use tape::{
+    BinaryOp, Conv2d, Image, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout, Window,
+};
 pub use tracked::{Decision, Tracked};
 pub use workspace::Workspace;
 

@@ -130,6 +130,73 @@ pub enum WeightLayout {
     OutIn,
 }
 
+/// The feature layout of a batched tensor read as images: `channels` planes of
+/// `height x width`, channel-major then row-major (feature `(c * height + y) * width + x`),
+/// as PyTorch flattens `(C, H, W)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Image {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Image {
+    pub fn new(channels: usize, height: usize, width: usize) -> Image {
+        Image {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// Features per sample.
+    pub fn features(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// A 2-D convolution: valid (no padding), stride 1, square kernel, with a bias per filter.
+/// Weights are laid out as PyTorch's `(filters, channels, kernel, kernel)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2d {
+    pub input: Image,
+    pub filters: usize,
+    pub kernel: usize,
+}
+
+impl Conv2d {
+    /// The output images: one plane per filter, `kernel - 1` smaller in each direction.
+    pub fn output(&self) -> Image {
+        Image::new(
+            self.filters,
+            self.input.height + 1 - self.kernel,
+            self.input.width + 1 - self.kernel,
+        )
+    }
+
+    /// Weights per filter (channels x kernel x kernel): the depth of the product.
+    pub fn patch(&self) -> usize {
+        self.input.channels * self.kernel * self.kernel
+    }
+}
+
+/// A rectangle of every channel of an image: rows `top..top + height`, columns
+/// `left..left + width`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub input: Image,
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Window {
+    pub fn output(&self) -> Image {
+        Image::new(self.input.channels, self.height, self.width)
+    }
+}
+
 /// What a node computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -175,6 +242,24 @@ pub enum Op {
     },
     /// Mean squared error between two tensors of the same shape, one value.
     Mse,
+    /// `conv(input, weight) + bias`; inputs: the batched images, the weights, the biases.
+    Conv2d(Conv2d),
+    /// The maximum of each 2 x 2 block of every channel (stride 2; an odd last row or column
+    /// is dropped). NaN propagates; the gradient goes to the block's first maximum (PyTorch's
+    /// choice).
+    MaxPool2(Image),
+    /// Inverted dropout: each element is kept with probability `1 - rate` and scaled by
+    /// `1 / (1 - rate)`, else zeroed. The mask is a hash of the buffers' noise seed, the node,
+    /// the feature and the sample (see [`crate::dropout`]).
+    Dropout {
+        rate: f32,
+    },
+    /// Softmax over each consecutive group of `group` features.
+    Softmax {
+        group: usize,
+    },
+    /// A rectangle of every channel of an image (a crop; also a slice of features).
+    Window(Window),
 }
 
 impl Op {

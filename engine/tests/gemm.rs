@@ -20,7 +20,9 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 
 /// Integers in [-8, 8] as f32.
 fn integers(rng: &mut SplitMix, len: usize) -> Vec<f32> {
-    (0..len).map(|_| (rng.next_u64() % 17) as f32 - 8.0).collect()
+    (0..len)
+        .map(|_| (rng.next_u64() % 17) as f32 - 8.0)
+        .collect()
 }
 
 /// How A or B is stored: as itself (row-major) or as its transpose.
@@ -210,7 +212,11 @@ fn results_do_not_depend_on_the_thread_count() {
         let one = run(1);
         for threads in [2, 3] {
             let bits = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&one), bits(&run(threads)), "{m}x{k}x{n}, {threads} threads");
+            assert_eq!(
+                bits(&one),
+                bits(&run(threads)),
+                "{m}x{k}x{n}, {threads} threads"
+            );
         }
         // and it is the product: compare with an f64 sum
         let (i, j) = (m / 2, n / 3);

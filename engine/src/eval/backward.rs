@@ -167,13 +167,22 @@ pub(crate) fn steps(
                 layout: *w_layout,
             };
             let (x, w) = (input(0), input(1));
+            let large = super::dense::is_large(&dense, out);
             if needs(0) {
                 let store = claim(0, *outputs > 0);
-                steps.push(matmul_input(dense, x, w, out, chunks, store));
+                steps.push(if large {
+                    super::dense::input_grad(dense, x, w, out, layout, store)
+                } else {
+                    matmul_input(dense, x, w, out, chunks, store)
+                });
             }
             if needs(1) {
                 claim(1, false);
-                steps.push(matmul_weight(dense, x, w, out, layout));
+                steps.push(if large {
+                    super::dense::weight_grad(dense, x, w, out, layout)
+                } else {
+                    matmul_weight(dense, x, w, out, layout)
+                });
             }
         }
         Op::Concat => {
@@ -203,6 +212,50 @@ pub(crate) fn steps(
                     steps.push(mse(y, t, target, out, norm, sign, chunks, store));
                 }
             }
+        }
+        Op::Conv2d(conv) => {
+            let (x, w, bias) = (input(0), input(1), input(2));
+            if needs(0) {
+                let store = claim(0, true);
+                steps.push(super::conv::input_grad(*conv, x, w, out, layout, store));
+            }
+            if needs(1) {
+                claim(1, false);
+                steps.push(super::conv::weight_grad(*conv, x, w, out, layout));
+            }
+            if needs(2) {
+                claim(2, false);
+                steps.push(super::conv::bias_grad(*conv, bias, out, layout));
+            }
+        }
+        Op::MaxPool2(image) => {
+            let store = claim(0, true);
+            steps.push(super::pool::backward(*image, input(0), out, layout, store));
+        }
+        Op::Dropout { rate } => {
+            let store = claim(0, true);
+            steps.push(super::dropout::backward(
+                index,
+                *rate,
+                input(0),
+                out,
+                layout,
+                store,
+            ));
+        }
+        Op::Softmax { group } => {
+            let store = claim(0, true);
+            steps.push(super::softmax::backward(
+                *group,
+                input(0),
+                out,
+                layout,
+                store,
+            ));
+        }
+        Op::Window(window) => {
+            claim(0, false);
+            steps.push(super::window::backward(*window, input(0), out, layout));
         }
         Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!("leaves have no backward"),
     }

@@ -58,7 +58,9 @@ pub(crate) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
                 layout: *w_layout,
             };
             let (x, w) = (input(0), input(1));
-            if out.batched {
+            if super::dense::is_large(&dense, out) {
+                super::dense::forward(dense, x, w, out, layout)
+            } else if out.batched {
                 Box::new(move |a: &mut Fwd| {
                     let (src, dst) = a.rows.split_at_mut(out.offset);
                     let w = &w.source(a.flat, a.params)[w.offset..];
@@ -134,6 +136,11 @@ pub(crate) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
                 })
             }
         }
+        Op::Conv2d(conv) => super::conv::forward(*conv, input(0), input(1), input(2), out, layout),
+        Op::MaxPool2(image) => super::pool::forward(*image, input(0), out, layout),
+        Op::Dropout { rate } => super::dropout::forward(index, *rate, input(0), out, layout),
+        Op::Softmax { group } => super::softmax::forward(*group, input(0), out, layout),
+        Op::Window(window) => super::window::forward(*window, input(0), out, layout),
         Op::Input | Op::Param { .. } | Op::Const { .. } => unreachable!("leaves are not computed"),
     }
 }

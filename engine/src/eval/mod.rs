@@ -6,8 +6,15 @@
 #![allow(clippy::needless_range_loop)]
 
 mod backward;
+mod conv;
+mod dense;
+mod dropout;
 mod forward;
+mod im2col;
 pub(crate) mod operand;
+pub(crate) mod pool;
+mod softmax;
+mod window;
 
 use wide::f32x8;
 
@@ -22,8 +29,9 @@ pub(crate) struct Fwd<'a> {
     pub rows: &'a mut [f32x8],
     pub flat: &'a mut [f32],
     pub params: &'a [f32],
-    #[allow(dead_code)] // large products pack their operands here (next: the GEMM ops)
     pub work: &'a mut Workspace,
+    /// The seed of this pass's dropout masks.
+    pub noise_seed: u64,
 }
 
 /// The forward values a backward step reads.
@@ -31,6 +39,7 @@ pub(crate) struct Seen<'a> {
     pub rows: &'a [f32x8],
     pub flat: &'a [f32],
     pub params: &'a [f32],
+    pub noise_seed: u64,
 }
 
 /// The gradient arenas a backward step adds into (the node's own gradient lies after its

@@ -113,10 +113,17 @@ struct Plan {
 
 impl Plan {
     fn new(m: usize, k: usize, n: usize, threads: usize) -> Plan {
+        // equal depth blocks in whole groups of eight (operands that pack by transposing
+        // eight depths at a time rely on it)
         let blocks = k.div_ceil(KC).max(1);
-        let kc = k.div_ceil(blocks).max(1);
+        let kc = k.div_ceil(blocks).div_ceil(8).max(1) * 8;
         let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
-        let by_rows = tiles_m > tiles_n;
+        // every part packs all of the operand along the other side: split the longer side
+        let by_rows = if m > n {
+            tiles_m >= threads
+        } else {
+            tiles_n < threads
+        };
         // below about a million multiply-adds a thread costs more than it saves
         let worth = (m * n * k / (1 << 20)).max(1);
         let parts = threads.min(tiles_m.max(tiles_n)).min(worth).max(1);
@@ -213,9 +220,11 @@ fn block_loop(
                             Start::Load
                         } else {
                             match init {
-                                Init::Beta(beta) if beta == 0.0 => Start::Zero,
-                                Init::Beta(beta) if beta == 1.0 => Start::Load,
-                                Init::Beta(beta) => Start::Scale(beta),
+                                Init::Beta(beta) => match beta {
+                                    0.0 => Start::Zero,
+                                    1.0 => Start::Load,
+                                    _ => Start::Scale(beta),
+                                },
                                 Init::RowBias(bias) => {
                                     let mut values = [0.0; MR];
                                     let here = MR.min(plan.m - i);

@@ -90,4 +90,3 @@ pub(crate) unsafe fn tile<const NV: usize>(
         }
     }
 }
-

@@ -23,9 +23,10 @@ mod driver;
 mod kernel;
 mod pack;
 
-pub use driver::{Init, gemm, gemm_into};
 pub(crate) use driver::product;
-pub(crate) use pack::{PackA, PackB, panel, panel_len};
+pub use driver::{Init, gemm, gemm_into};
+pub(crate) use kernel::{MR, NR};
+pub(crate) use pack::{PackA, PackB, panel, transpose8};
 
 /// A read-only strided matrix view: element (i, j) at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -147,4 +148,3 @@ impl<'a> MatMut<'a> {
         }
     }
 }
-

@@ -6,8 +6,8 @@
 //! always runs whole tiles.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, __m256, _mm_prefetch, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
-    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    __m256, _MM_HINT_T0, _mm_prefetch, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps,
+    _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
 use super::MatRef;
@@ -132,9 +132,18 @@ fn copy<const W: usize>(src: &[f32], dst: &mut [f32]) {
 
 /// `out[k * W + l] = data[first + l * stride + k]`: W lines that are contiguous along the
 /// depth, transposed eight depths at a time.
-fn transpose_lines<const W: usize>(data: &[f32], first: usize, stride: usize, kc: usize, out: &mut [f32]) {
+fn transpose_lines<const W: usize>(
+    data: &[f32],
+    first: usize,
+    stride: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
     let last = first + (W - 1) * stride + kc;
-    assert!(last <= data.len() && out.len() == W * kc, "panel outside its operand");
+    assert!(
+        last <= data.len() && out.len() == W * kc,
+        "panel outside its operand"
+    );
     let full = kc / 8 * 8;
     // groups of eight lines, the last group shifted back to overlap when W is not a multiple
     for g in (0..W).step_by(8) {
@@ -161,7 +170,7 @@ fn transpose_lines<const W: usize>(data: &[f32], first: usize, stride: usize, kc
 
 /// The transpose of an 8 x 8 block.
 #[inline(always)]
-fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
+pub(crate) fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
     // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].as_ptr()));
@@ -228,4 +237,3 @@ impl PackB for MatRef<'_> {
         pack_lines::<NR>(self.data, base, nc, self.cs, self.rs, kc, dst);
     }
 }
-

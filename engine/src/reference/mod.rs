@@ -9,6 +9,8 @@
 //! Layout: node `n` holds `features * batch` values indexed `f * batch + b` if batched, else
 //! `features` values.
 
+mod layers;
+
 use crate::Real;
 use crate::buffers::Values;
 use crate::ops::{binary_grads, binary_value, unary_grad, unary_value};
@@ -18,6 +20,8 @@ use crate::tape::{NodeId, Op, Tape, WeightLayout};
 #[derive(Clone, Debug)]
 pub struct Reference<L> {
     batch: usize,
+    /// The dropout masks' seed, as in the f32 buffers.
+    noise_seed: u64,
     values: Vec<Vec<L>>,
     grads: Vec<Vec<L>>,
 }
@@ -34,6 +38,7 @@ impl<L: Real> Reference<L> {
         let batch = values.batch();
         let mut reference = Reference {
             batch,
+            noise_seed: values.noise_seed(),
             values: Vec::with_capacity(tape.nodes().len()),
             grads: Vec::with_capacity(tape.nodes().len()),
         };
@@ -210,6 +215,42 @@ impl<L: Real> Reference<L> {
                     let sum = L::sum_unordered(&terms);
                     out[0] = sum / L::from_f64(y.len() as f64);
                 }
+                Op::Conv2d(conv) => {
+                    let [x, w, bias] = [0, 1, 2].map(|k| &self.values[inputs[k] as usize]);
+                    out = layers::conv_forward(*conv, x, w, bias, self.batch);
+                }
+                Op::MaxPool2(image) => {
+                    out =
+                        layers::pool_forward(*image, &self.values[inputs[0] as usize], self.batch);
+                }
+                Op::Dropout { rate } => {
+                    let factors = layers::dropout_factors(
+                        self.noise_seed,
+                        index,
+                        *rate,
+                        features,
+                        self.batch,
+                    );
+                    let x = &self.values[inputs[0] as usize];
+                    for ((o, &x), &factor) in out.iter_mut().zip(x).zip(&factors) {
+                        *o = x * L::splat(factor);
+                    }
+                }
+                Op::Softmax { group } => {
+                    out = layers::softmax_forward(
+                        *group,
+                        &self.values[inputs[0] as usize],
+                        self.batch,
+                    );
+                }
+                Op::Window(window) => {
+                    let x = &self.values[inputs[0] as usize];
+                    for (from, to) in layers::window_features(*window) {
+                        for b in 0..self.batch {
+                            out[to * self.batch + b] = x[from * self.batch + b];
+                        }
+                    }
+                }
             }
             self.values[index] = out;
         }
@@ -372,6 +413,48 @@ impl<L: Real> Reference<L> {
                         for e in 0..y.len() {
                             let d = ((y[e] - t[e]) * norm) * g[0];
                             pending[inputs[side] as usize][e].push(if side == 0 { d } else { -d });
+                        }
+                    }
+                }
+                Op::Conv2d(conv) => {
+                    let [x, w] = [0, 1].map(|k| &self.values[inputs[k] as usize]);
+                    let parts = layers::conv_backward(*conv, x, w, &g, self.batch);
+                    for (k, part) in parts.into_iter().enumerate() {
+                        if needs(k) {
+                            for (at, v) in part {
+                                pending[inputs[k] as usize][at].push(v);
+                            }
+                        }
+                    }
+                }
+                Op::MaxPool2(image) => {
+                    let x = &self.values[inputs[0] as usize];
+                    for (at, v) in layers::pool_backward(*image, x, &g, self.batch) {
+                        pending[inputs[0] as usize][at].push(v);
+                    }
+                }
+                Op::Dropout { rate } => {
+                    let factors = layers::dropout_factors(
+                        self.noise_seed,
+                        index,
+                        *rate,
+                        features,
+                        self.batch,
+                    );
+                    for (at, (&g, &factor)) in g.iter().zip(&factors).enumerate() {
+                        pending[inputs[0] as usize][at].push(g * L::splat(factor));
+                    }
+                }
+                Op::Softmax { group } => {
+                    for (at, v) in layers::softmax_backward(*group, out, &g, self.batch) {
+                        pending[inputs[0] as usize][at].push(v);
+                    }
+                }
+                Op::Window(window) => {
+                    for (from, to) in layers::window_features(*window) {
+                        for b in 0..self.batch {
+                            pending[inputs[0] as usize][from * self.batch + b]
+                                .push(g[to * self.batch + b]);
                         }
                     }
                 }
