@@ -365,3 +365,87 @@ pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
         step(&seen, &mut arenas);
     }
 }
+
+/// Seconds spent on one node in a forward and a backward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeTime {
+    pub node: NodeId,
+    pub forward: f64,
+    /// One entry per input that receives a gradient, in input order.
+    pub backward: Vec<f64>,
+}
+
+/// Runs one forward and one backward pass like [`forward`] and [`backward`] and times every
+/// node's steps: where a network spends its time. Nodes without steps are left out.
+pub fn profile(params: &[f32], values: &mut Values, grads: &mut Grads) -> Vec<NodeTime> {
+    use std::time::Instant;
+    let program = Arc::clone(&values.program);
+    let layout = &program.layout;
+    let mut times: Vec<(f64, Vec<f64>)> = vec![(0.0, Vec::new()); layout.locs.len()];
+    // time the steps one at a time through the same arenas the passes use
+    {
+        let Values {
+            rows,
+            flat,
+            work,
+            noise_seed,
+            ..
+        } = values;
+        check_params(&program, params);
+        let mut arenas = Fwd {
+            rows,
+            flat,
+            params,
+            work,
+            noise_seed: *noise_seed,
+        };
+        for (index, step) in program.forward_nodes.iter().zip(&program.forward) {
+            let start = Instant::now();
+            step(&mut arenas);
+            times[*index].0 += start.elapsed().as_secs_f64();
+        }
+    }
+    // a plain backward pass fills every node's gradient; then each step again, timed
+    backward(params, values, grads);
+    {
+        let Grads {
+            rows,
+            flat,
+            params: param_grads,
+            work,
+            ..
+        } = grads;
+        let seen = Seen {
+            rows: &values.rows,
+            flat: &values.flat,
+            params,
+            noise_seed: values.noise_seed,
+        };
+        let mut arenas = Bwd {
+            rows,
+            flat,
+            params: param_grads,
+            work,
+        };
+        for (index, step) in program.backward_nodes.iter().zip(&program.backward) {
+            let start = Instant::now();
+            step(&seen, &mut arenas);
+            times[*index].1.push(start.elapsed().as_secs_f64());
+        }
+    }
+    // leave the gradients as a plain backward pass makes them
+    backward(params, values, grads);
+    times
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (f, b))| *f > 0.0 || !b.is_empty())
+        .map(|(index, (forward, backward))| NodeTime {
+            node: NodeId {
+                tape: layout.tape,
+                index: index as u32,
+            },
+            forward,
+            backward,
+        })
+        .collect()
+}

@@ -50,7 +50,7 @@ pub mod tape;
 pub mod tracked;
 mod workspace;
 
-pub use buffers::{Grads, Values, backward, forward};
+pub use buffers::{Grads, NodeTime, Values, backward, forward, profile};
 pub use graph::{Graph, Var};
 pub use program::Program;
 pub use real::Real;

@@ -19,6 +19,9 @@ pub struct Program {
     pub(crate) forward: Vec<ForwardStep>,
     /// In reverse tape order.
     pub(crate) backward: Vec<BackwardStep>,
+    /// The node of each forward and each backward step (for [`crate::profile`]).
+    pub(crate) forward_nodes: Vec<usize>,
+    pub(crate) backward_nodes: Vec<usize>,
     /// Gradient slots cleared before each backward pass (those no step overwrites first).
     pub(crate) zero_rows: Vec<Range<usize>>,
     pub(crate) zero_flat: Vec<Range<usize>>,
@@ -39,18 +42,24 @@ impl Program {
     pub fn new(tape: &Tape, batch: usize) -> Arc<Program> {
         let layout = Layout::new(tape, batch);
         let computed = |op: &Op| !matches!(op, Op::Input | Op::Param { .. } | Op::Const { .. });
-        let forward = tape
+        let forward_nodes: Vec<usize> = tape
             .nodes
             .iter()
             .enumerate()
             .filter(|(_, node)| node.live && computed(&node.op))
-            .map(|(index, _)| forward_step(tape, index, &layout))
+            .map(|(index, _)| index)
             .collect();
-        let mut backward = Vec::new();
+        let forward = forward_nodes
+            .iter()
+            .map(|&index| forward_step(tape, index, &layout))
+            .collect();
+        let (mut backward, mut backward_nodes) = (Vec::new(), Vec::new());
         let mut first = FirstWrites::new(tape.nodes.len());
         for (index, node) in tape.nodes.iter().enumerate().rev() {
             if node.needs_grad && node.op.is_differentiable() {
-                backward.extend(backward_steps(tape, index, &layout, &mut first));
+                let steps = backward_steps(tape, index, &layout, &mut first);
+                backward_nodes.extend(std::iter::repeat_n(index, steps.len()));
+                backward.extend(steps);
             }
         }
         let (mut zero_rows, mut zero_flat, mut zero_params) = (Vec::new(), Vec::new(), Vec::new());
@@ -83,6 +92,8 @@ impl Program {
             layout,
             forward,
             backward,
+            forward_nodes,
+            backward_nodes,
             zero_rows,
             zero_flat,
             zero_params,

@@ -332,6 +332,30 @@ impl Tape {
         &self.params
     }
 
+    /// The range of the parameter vector that holds the parameters `ids`, which were
+    /// declared one after the other (a head's parameters after an encoder's): the slice a
+    /// head's projection or an optimiser group works on.
+    ///
+    /// # Panics
+    /// If an id is not a parameter of this tape, or the parameters are not consecutive.
+    pub fn param_span(&self, ids: &[NodeId]) -> std::ops::Range<usize> {
+        let mut ranges: Vec<std::ops::Range<usize>> = ids
+            .iter()
+            .map(|&id| match self.node(id).op {
+                Op::Param { index } => self.params[index].range.clone(),
+                _ => panic!("node {} is not a parameter", id.index()),
+            })
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        assert!(
+            ranges.windows(2).all(|w| w[0].end == w[1].start),
+            "the parameters are not consecutive"
+        );
+        ranges
+            .first()
+            .map_or(0..0, |first| first.start..ranges[ranges.len() - 1].end)
+    }
+
     /// Total number of trainable values.
     pub fn param_len(&self) -> usize {
         self.params.last().map_or(0, |p| p.range.end)

@@ -351,3 +351,29 @@ fn padding_lanes_never_reach_the_parameter_gradients() {
     assert_eq!(clean_grads, dirty_grads);
     assert!(clean_grads.iter().all(|g| g.is_finite()));
 }
+
+#[test]
+fn a_heads_parameters_are_one_span_after_the_encoders() {
+    let graph = Graph::new();
+    let x = graph.input(Shape::batched(4 * 4));
+    let (w, b) = (graph.param("conv.w", 2 * 9), graph.param("conv.b", 2));
+    let head = [graph.param("head.W", 8), graph.param("head.g", 8)];
+    let h = x.conv2d(w, b, Image::new(1, 4, 4), 2, 3);
+    let y = (h * head[0]).abs().pow(head[1]).sum_all();
+    let tape = graph.finish(y);
+    assert_eq!(tape.param_span(&[head[0].id(), head[1].id()]), 20..36);
+    assert_eq!(tape.param_span(&[w.id(), b.id()]), 0..20);
+}
+
+#[test]
+#[should_panic(expected = "not consecutive")]
+fn a_span_with_a_gap_is_refused() {
+    let graph = Graph::new();
+    let (a, _, c) = (
+        graph.param("a", 2),
+        graph.param("b", 2),
+        graph.param("c", 2),
+    );
+    let tape = graph.finish((a + c).sum_all());
+    let _ = tape.param_span(&[a.id(), c.id()]);
+}

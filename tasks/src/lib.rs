@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod data;
 pub mod evaluate;
+pub mod mnist;
 pub mod report;
 pub mod stats;
 pub mod sweep;

@@ -6,7 +6,9 @@
 use wide::f32x8;
 
 use super::operand::{OneRow, Operand, OwnRows, Row, Scalar, Splats, flat_index, with_operand};
-use super::{BackwardStep, Bwd, Dense, Seen, batch_sum};
+use rayon::prelude::*;
+
+use super::{BackwardStep, Bwd, Dense, PARALLEL, PIECE, Seen, batch_sum, fill_pieces};
 use crate::Real;
 use crate::layout::{Layout, Loc, pick, pick_mut, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
@@ -294,7 +296,27 @@ fn trig(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardSte
 
 fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
     let len = out.len(chunks);
-    if out.batched {
+    if out.batched && len >= PARALLEL {
+        Box::new(move |seen: &Seen, grads: &mut Bwd| {
+            let (before, own) = grads.rows.split_at_mut(out.offset);
+            let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
+            let (x, y) = (
+                &seen.rows[x.offset..][..len],
+                &seen.rows[out.offset..][..len],
+            );
+            if store {
+                fill_pieces(t, |c| k.grad(x[c], y[c], g[c]));
+            } else {
+                t.par_chunks_mut(PIECE).enumerate().for_each(|(i, t)| {
+                    let start = i * PIECE;
+                    for (c, t) in t.iter_mut().enumerate() {
+                        let at = start + c;
+                        *t += k.grad(x[at], y[at], g[at]);
+                    }
+                });
+            }
+        })
+    } else if out.batched {
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
             let (before, own) = grads.rows.split_at_mut(out.offset);
             let (t, g) = (&mut before[x.offset..][..len], &own[..len]);

@@ -3,7 +3,7 @@
 use wide::f32x8;
 
 use super::operand::{Operand, Row, flat_index, with_operand};
-use super::{Dense, ForwardStep, Fwd, batch_sum};
+use super::{Dense, ForwardStep, Fwd, PARALLEL, batch_sum, fill_pieces};
 use crate::Real;
 use crate::layout::{Layout, Loc, pick, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
@@ -147,7 +147,13 @@ pub(crate) fn step(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
 
 fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize) -> ForwardStep {
     let len = out.len(chunks);
-    if out.batched {
+    if out.batched && len >= PARALLEL {
+        Box::new(move |a: &mut Fwd| {
+            let (src, dst) = a.rows.split_at_mut(out.offset);
+            let x = &src[x.offset..][..len];
+            fill_pieces(&mut dst[..len], |c| k.value(x[c]));
+        })
+    } else if out.batched {
         Box::new(move |a: &mut Fwd| {
             let (src, dst) = a.rows.split_at_mut(out.offset);
             let (x, y) = (&src[x.offset..][..len], &mut dst[..len]);

@@ -58,6 +58,24 @@ pub(crate) type ForwardStep = Box<dyn Fn(&mut Fwd<'_>) + Send + Sync>;
 /// One node's backward work for one input.
 pub(crate) type BackwardStep = Box<dyn Fn(&Seen<'_>, &mut Bwd<'_>) + Send + Sync>;
 
+/// Vectors from which an elementwise step splits its work between threads (the CNN's
+/// activations; the arithmetic units' tensors are thousands of times smaller).
+pub(crate) const PARALLEL: usize = 1 << 15;
+/// Vectors per piece of a split elementwise step.
+pub(crate) const PIECE: usize = 1 << 13;
+
+/// `y[c] = f(c)` over `y`, in pieces on the current rayon pool when `y` is large.
+#[inline(always)]
+pub(crate) fn fill_pieces(y: &mut [f32x8], f: impl Fn(usize) -> f32x8 + Sync) {
+    use rayon::prelude::*;
+    y.par_chunks_mut(PIECE).enumerate().for_each(|(i, piece)| {
+        let start = i * PIECE;
+        for (c, v) in piece.iter_mut().enumerate() {
+            *v = f(start + c);
+        }
+    });
+}
+
 /// Sum of `term(c)` over the chunks of a row, padding lanes masked out.
 #[inline(always)]
 pub(crate) fn batch_sum(lane_mask: &[f32x8], term: impl Fn(usize) -> f32x8) -> f32 {

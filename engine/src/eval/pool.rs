@@ -1,22 +1,17 @@
-//! 2 x 2 max-pooling with stride 2, lane by lane over the batch.
+//! 2 x 2 max-pooling with stride 2, lane by lane over the batch, channel by channel (in
+//! parallel for large tensors).
 //!
 //! The maximum follows PyTorch's scan of the block (top left, top right, bottom left, bottom
 //! right): a value replaces the running maximum when it is larger or NaN. The backward pass
 //! repeats the scan and sends the gradient to the element the scan ended on.
 
+use rayon::prelude::*;
 use wide::f32x8;
 
-use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen};
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, PARALLEL, Seen};
 use crate::Real;
 use crate::layout::{Layout, Loc};
 use crate::tape::Image;
-
-/// The four rows of block (oy, ox) of channel c: feature indices.
-#[inline(always)]
-fn block(input: Image, c: usize, oy: usize, ox: usize) -> [usize; 4] {
-    let top = (c * input.height + 2 * oy) * input.width + 2 * ox;
-    [top, top + 1, top + input.width, top + input.width + 1]
-}
 
 /// PyTorch's scan of one block, in any number type: a value replaces the running maximum
 /// when it is larger or NaN. Returns the maximum and, per element, one where the scan ended
@@ -37,23 +32,56 @@ pub(crate) fn scan<L: Real>(v: [L; 4]) -> (L, [L; 4]) {
     (m, chosen)
 }
 
+/// The features of block (oy, ox) within one channel's plane.
+#[inline(always)]
+fn block(input: Image, oy: usize, ox: usize) -> [usize; 4] {
+    let top = 2 * oy * input.width + 2 * ox;
+    [top, top + 1, top + input.width, top + input.width + 1]
+}
+
+/// Runs `work(c, output rows of c, input rows of c)` for every channel, in parallel when the
+/// tensor is large.
+fn per_channel<T: Send, S: Sync>(
+    out: &mut [T],
+    out_per_channel: usize,
+    input: &[S],
+    in_per_channel: usize,
+    large: bool,
+    work: impl Fn(&mut [T], &[S]) + Sync,
+) {
+    if large {
+        out.par_chunks_mut(out_per_channel)
+            .zip(input.par_chunks(in_per_channel))
+            .for_each(|(o, i)| work(o, i));
+    } else {
+        for (o, i) in out
+            .chunks_mut(out_per_channel)
+            .zip(input.chunks(in_per_channel))
+        {
+            work(o, i);
+        }
+    }
+}
+
 pub(super) fn forward(input: Image, x: Loc, out: Loc, layout: &Layout) -> ForwardStep {
     let chunks = layout.chunks;
     let (oh, ow) = (input.height / 2, input.width / 2);
+    let large = x.len(chunks) >= PARALLEL;
+    let plane = input.height * input.width * chunks;
     Box::new(move |a: &mut Fwd| {
         let (src, dst) = a.rows.split_at_mut(out.offset);
-        let x = &src[x.range(chunks)];
-        for c in 0..input.channels {
+        let (x, y) = (&src[x.range(chunks)], &mut dst[..out.len(chunks)]);
+        per_channel(y, oh * ow * chunks, x, plane, large, |y, x| {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let rows = block(input, c, oy, ox).map(|f| &x[f * chunks..][..chunks]);
-                    let y = &mut dst[((c * oh + oy) * ow + ox) * chunks..][..chunks];
+                    let rows = block(input, oy, ox).map(|f| &x[f * chunks..][..chunks]);
+                    let y = &mut y[(oy * ow + ox) * chunks..][..chunks];
                     for k in 0..chunks {
                         y[k] = scan(rows.map(|row| row[k])).0;
                     }
                 }
             }
-        }
+        });
     })
 }
 
@@ -66,19 +94,22 @@ pub(super) fn backward(
 ) -> BackwardStep {
     let chunks = layout.chunks;
     let (oh, ow) = (input.height / 2, input.width / 2);
+    let large = x.len(chunks) >= PARALLEL;
+    let plane = input.height * input.width * chunks;
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let (before, own) = grads.rows.split_at_mut(out.offset);
         let dx = &mut before[x.range(chunks)];
-        if store {
-            // an odd last row or column is in no block
-            dx.fill(f32x8::ZERO);
-        }
         let xv = &seen.rows[x.range(chunks)];
-        for c in 0..input.channels {
+        let g = &own[..out.len(chunks)];
+        let work = |dx: &mut [f32x8], (xv, g): (&[f32x8], &[f32x8])| {
+            if store {
+                // an odd last row or column is in no block
+                dx.fill(f32x8::ZERO);
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let features = block(input, c, oy, ox);
-                    let g = &own[((c * oh + oy) * ow + ox) * chunks..][..chunks];
+                    let features = block(input, oy, ox);
+                    let g = &g[(oy * ow + ox) * chunks..][..chunks];
                     for k in 0..chunks {
                         let (_, chosen) = scan(features.map(|f| xv[f * chunks + k]));
                         for (j, &f) in features.iter().enumerate() {
@@ -90,6 +121,19 @@ pub(super) fn backward(
                         }
                     }
                 }
+            }
+        };
+        let out_plane = oh * ow * chunks;
+        if large {
+            dx.par_chunks_mut(plane)
+                .zip(xv.par_chunks(plane).zip(g.par_chunks(out_plane)))
+                .for_each(|(dx, inputs)| work(dx, inputs));
+        } else {
+            for (dx, inputs) in dx
+                .chunks_mut(plane)
+                .zip(xv.chunks(plane).zip(g.chunks(out_plane)))
+            {
+                work(dx, inputs);
             }
         }
     })
