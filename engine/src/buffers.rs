@@ -210,6 +210,7 @@ pub struct Grads {
     pub(crate) flat: Vec<f32>,
     pub(crate) params: Vec<f32>,
     work: Workspace,
+    columns: Workspace,
 }
 
 impl Grads {
@@ -221,6 +222,7 @@ impl Grads {
             flat: vec![0.0; layout.flat_len],
             params: vec![0.0; layout.param_len],
             work: Workspace::with_len(layout.scratch_len),
+            columns: Workspace::default(),
             program: Arc::clone(program),
         }
     }
@@ -329,6 +331,7 @@ pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
         flat,
         params: param_grads,
         work,
+        columns,
         ..
     } = grads;
     for range in &program.zero_rows {
@@ -360,6 +363,7 @@ pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
         flat,
         params: param_grads,
         work,
+        columns,
     };
     for step in &program.backward {
         step(&seen, &mut arenas);
@@ -413,6 +417,7 @@ pub fn profile(params: &[f32], values: &mut Values, grads: &mut Grads) -> Vec<No
             flat,
             params: param_grads,
             work,
+            columns,
             ..
         } = grads;
         let seen = Seen {
@@ -426,6 +431,7 @@ pub fn profile(params: &[f32], values: &mut Values, grads: &mut Grads) -> Vec<No
             flat,
             params: param_grads,
             work,
+            columns,
         };
         for (index, step) in program.backward_nodes.iter().zip(&program.backward) {
             let start = Instant::now();

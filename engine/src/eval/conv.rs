@@ -1,17 +1,20 @@
-//! The convolution's forward and backward steps: matrix products whose image operands are
-//! packed in place from the batched rows (see [`im2col`](super::im2col)).
+//! The convolution's forward and backward steps, all matrix products over the batched rows.
 //!
 //! With the batch as the innermost axis, the output rows of all filters form one matrix
-//! (filters x positions and samples), the product of the weights and the input's patches.
-//! The bias starts each output row. The input gradient is the full correlation of the output
-//! gradient with the same weights, one product written straight into the input's rows; the
-//! weight gradient is the output gradient times the patches, summed over the real samples.
+//! (filters x positions and samples):
+//! * forward: the weights times the input's patches, packed in place
+//!   ([`im2col`](super::im2col)), each output row starting from its bias;
+//! * input gradient: `W^T dY` per block of output positions (a product on plain views, whose
+//!   B operand packs by copying runs), each column row then added into the input's rows;
+//! * weight gradient: dot products of the output gradient's rows with the input's rows, both
+//!   contiguous over (position, sample) (packed operands when padding lanes must be left out);
+//! * bias gradient: sums of the output gradient's rows.
 
 use wide::f32x8;
 
-use super::im2col::{PaddedPatches, Patches, PatchesT, SampleRows, TransposedFilters};
+use super::im2col::{Patches, PatchesT, SampleRows};
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
-use crate::gemm::{Init, MatMut, MatRef, product};
+use crate::gemm::{DR, DS, Init, MatMut, MatRef, dot_tile, product};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 
@@ -62,7 +65,15 @@ pub(super) fn forward(
     })
 }
 
-/// dX: the full correlation of dY with the weights, stored (`store`) or added.
+/// Values of one block of the input gradient's columns: the block of `patch x positions`
+/// rows the product writes and the scatter reads stays in L2.
+const COLUMN_BLOCK: usize = 1 << 17;
+
+/// dX, stored (`store`) or added: for each block of output positions (within one output
+/// row), the columns `dCol = W^T dY` (patch x (positions, samples)) as one product on plain
+/// operands, then each column row `(c, ky, kx)` added into the input's row `c, oy + ky` at
+/// column `kx` (col2im). Channels are split between threads for the adds; every element of dX
+/// receives its terms in the same order (output row, block, ky, kx) whatever the split.
 pub(super) fn input_grad(
     conv: Conv2d,
     x: Loc,
@@ -73,24 +84,57 @@ pub(super) fn input_grad(
 ) -> BackwardStep {
     let chunks = layout.chunks;
     let bpad = 8 * chunks;
+    let (input, out_image, k) = (conv.input, conv.output(), conv.kernel);
+    let (patch, area) = (conv.patch(), k * k);
+    let row = out_image.width * bpad;
+    let plane = out_image.height * row;
+    let in_plane = input.height * input.width * bpad;
+    // output positions per block
+    let block = (COLUMN_BLOCK / (patch * bpad)).clamp(1, out_image.width);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        use rayon::prelude::*;
         let (before, own) = grads.rows.split_at_mut(out.offset);
         let dy = floats(&own[..out.len(chunks)]);
         let dx = floats_mut(&mut before[x.range(chunks)]);
         let weights = &w.source(seen.flat, seen.params)[w.range(1)];
-        let input = conv.input;
-        product(
-            grads.work,
-            1.0,
-            &TransposedFilters { w: weights, conv },
-            &PaddedPatches { dy, conv, bpad },
-            Init::Beta(if store { 0.0 } else { 1.0 }),
-            MatMut::row_major(dx, input.channels, input.height * input.width * bpad),
-        );
+        let w_t = MatRef::row_major(weights, conv.filters, patch).t();
+        if store {
+            dx.par_chunks_mut(in_plane).for_each(|p| p.fill(0.0));
+        }
+        let columns: &mut [f32] =
+            wide::bytemuck::cast_slice_mut(grads.columns.take((patch * block * bpad).div_ceil(8)));
+        for oy in 0..out_image.height {
+            for ox0 in (0..out_image.width).step_by(block) {
+                let width = block.min(out_image.width - ox0) * bpad;
+                let start = oy * row + ox0 * bpad;
+                let dy_block = MatRef::new(&dy[start..], conv.filters, width, plane, 1);
+                let cols = &mut columns[..patch * width];
+                product(
+                    grads.work,
+                    1.0,
+                    &w_t,
+                    &dy_block,
+                    Init::Beta(0.0),
+                    MatMut::row_major(cols, patch, width),
+                );
+                let cols = &*cols;
+                dx.par_chunks_mut(in_plane).enumerate().for_each(|(c, dx)| {
+                    for spot in 0..area {
+                        let (ky, kx) = (spot / k, spot % k);
+                        let from = &cols[(c * area + spot) * width..][..width];
+                        let at = ((oy + ky) * input.width + ox0 + kx) * bpad;
+                        for (t, &v) in dx[at..at + width].iter_mut().zip(from) {
+                            *t += v;
+                        }
+                    }
+                });
+            }
+        }
     })
 }
 
-/// dW += dY times the patches, over the real samples.
+/// dW += dY times the patches, over the real samples: dot products of rows when the batch
+/// fills its vectors (no padding lanes to leave out), else a product of masked packings.
 pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let (chunks, batch) = (layout.chunks, layout.batch);
     let bpad = 8 * chunks;
@@ -98,6 +142,9 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         let dy = floats(&grads.rows[out.range(chunks)]);
         let input = floats(&seen.rows[x.range(chunks)]);
         let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
+        if batch == bpad {
+            return weight_grad_dots(conv, dy, input, dw, bpad);
+        }
         let out_image = conv.output();
         product(
             grads.work,
@@ -120,6 +167,90 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         );
     })
 }
+
+/// Values of a row per dot product: the A rows of a piece (all filters) stay in L2 and the
+/// B rows of a tile in L1.
+const PIECE: usize = 1024;
+
+/// Rows that pad a tile past the last filter or patch column.
+static ZEROS: [f32; PIECE] = [0.0; PIECE];
+
+/// The weight gradient as dot products: for each output row and piece of it,
+/// `dW[f][(c, ky, kx)] += dY[f, oy, piece] . X[c, oy + ky, kx + piece]`, both rows contiguous
+/// in (position, sample). Parts of the patch columns run on the rayon pool; every element sums
+/// its pieces in the same order whatever the split.
+fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: usize) {
+    use rayon::prelude::*;
+    let (input, out, k) = (conv.input, conv.output(), conv.kernel);
+    let (filters, patch) = (conv.filters, conv.patch());
+    let row = out.width * bpad;
+    let plane = out.height * row;
+    let groups = patch.div_ceil(DS);
+    let parts = rayon::current_num_threads().min(groups).max(1);
+    let per_part = groups.div_ceil(parts);
+    let target = Target(dw.as_mut_ptr());
+    let run = |part: usize| {
+        for oy in 0..out.height {
+            for start in (0..row).step_by(PIECE) {
+                let len = PIECE.min(row - start);
+                for group in part * per_part..((part + 1) * per_part).min(groups) {
+                    let b: [&[f32]; DS] = std::array::from_fn(|s| {
+                        let j = group * DS + s;
+                        if j >= patch {
+                            return &ZEROS[..];
+                        }
+                        let (c, ky, kx) = (j / (k * k), j / k % k, j % k);
+                        let at = ((c * input.height + oy + ky) * input.width + kx) * bpad + start;
+                        &x[at..at + len]
+                    });
+                    for f0 in (0..filters).step_by(DR) {
+                        let a: [&[f32]; DR] = std::array::from_fn(|r| {
+                            let f = f0 + r;
+                            if f >= filters {
+                                return &ZEROS[..];
+                            }
+                            let at = f * plane + oy * row + start;
+                            &dy[at..at + len]
+                        });
+                        let sums = dot_tile(a, b, len);
+                        for (r, sums) in sums.iter().enumerate().take(filters - f0) {
+                            for (s, &sum) in sums.iter().enumerate().take(patch - group * DS) {
+                                let at = (f0 + r) * patch + group * DS + s;
+                                // SAFETY: `at` is an element of dW (f < filters, j < patch),
+                                // and only this part writes column j.
+                                unsafe { target.add(at, sum) };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if parts == 1 {
+        run(0);
+    } else {
+        (0..parts).into_par_iter().for_each(run);
+    }
+}
+
+/// The weight gradient, written by parts that own disjoint columns.
+#[derive(Clone, Copy)]
+struct Target(*mut f32);
+
+impl Target {
+    /// `dW[at] += value`.
+    ///
+    /// # Safety
+    /// `at` must be an element of dW that no other thread writes meanwhile.
+    unsafe fn add(self, at: usize, value: f32) {
+        // SAFETY: as the caller guarantees.
+        unsafe { *self.0.add(at) += value };
+    }
+}
+
+// SAFETY: the parts of `weight_grad_dots` write disjoint elements (their own columns).
+unsafe impl Send for Target {}
+unsafe impl Sync for Target {}
 
 /// dBias[f] += the sum of dY over filter f's positions and real samples.
 pub(super) fn bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layout) -> BackwardStep {

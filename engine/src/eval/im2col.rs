@@ -9,16 +9,18 @@
 //! | product | A | B |
 //! |---|---|---|
 //! | forward `Y = W X` | filters x patch: the weights | [`Patches`]: patch x (position, sample) |
-//! | input gradient `dX` | [`TransposedFilters`]: channels x (filter, ky, kx) | [`PaddedPatches`] of dY over the input grid |
 //! | weight gradient `dW` | [`SampleRows`] of dY: filters x (position, sample) | [`PatchesT`]: (position, sample) x patch |
+//!
+//! (The weight gradient uses these only when the batch leaves padding lanes; otherwise it is
+//! computed as dot products of the rows themselves, and the input gradient is a product on
+//! plain views followed by a scatter: see `conv.rs`.)
 //!
 //! The weight gradient sums over the samples, so its depth leaves out the padding lanes:
 //! both of its operands pack them as zeros, whatever the rows hold there.
 
 use wide::f32x8;
 
-use crate::gemm::{MR, NR};
-use crate::gemm::{PackA, PackB, panel};
+use crate::gemm::{MR, NR, PackA, PackB, panel};
 use crate::layout::lane_mask;
 use crate::tape::Conv2d;
 
@@ -38,19 +40,6 @@ fn put_run<const W: usize>(dst: &mut [f32], kc: usize, k: usize, col: usize, run
         } else {
             to.copy_from_slice(&run[done..done + take]);
         }
-        done += take;
-    }
-}
-
-/// Writes `len` zeros into the packed panels of width W at depth `k`, from column `col`.
-#[inline(always)]
-fn put_zeros<const W: usize>(dst: &mut [f32], kc: usize, k: usize, col: usize, len: usize) {
-    let mut done = 0;
-    while done < len {
-        let at = col + done;
-        let (q, lane) = (at / W, at % W);
-        let take = (W - lane).min(len - done);
-        panel(dst, q, kc, W)[k * W + lane..][..take].fill(0.0);
         done += take;
     }
 }
@@ -102,112 +91,6 @@ impl PackB for Patches<'_> {
             }
         }
         zero_tail::<NR>(dst, kc, nc);
-    }
-}
-
-/// The input gradient's B: row `(f, ky, kx)`, column `(y, x, b)` over the input grid holds
-/// `dy[f, y - ky, x - kx, b]`, zero outside the output (the full correlation with the
-/// kernel).
-pub(crate) struct PaddedPatches<'a> {
-    pub dy: &'a [f32],
-    pub conv: Conv2d,
-    pub bpad: usize,
-}
-
-impl PackB for PaddedPatches<'_> {
-    fn depth(&self) -> usize {
-        self.conv.filters * self.conv.kernel * self.conv.kernel
-    }
-
-    fn cols(&self) -> usize {
-        self.conv.input.height * self.conv.input.width * self.bpad
-    }
-
-    fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-        let (input, out, kk, bpad) = (
-            self.conv.input,
-            self.conv.output(),
-            self.conv.kernel,
-            self.bpad,
-        );
-        let row = input.width * bpad;
-        for k in 0..kc {
-            let d = p0 + k;
-            let (f, ky, kx) = (d / (kk * kk), d / kk % kk, d % kk);
-            let mut j = j0;
-            while j < j0 + nc {
-                let y = j / row;
-                let end = ((y + 1) * row).min(j0 + nc);
-                let (start, col) = (j - y * row, j - j0);
-                if y < ky || y - ky >= out.height {
-                    put_zeros::<NR>(dst, kc, k, col, end - j);
-                } else {
-                    // columns of input row y: zeros, then output row y - ky, then zeros
-                    let source = ((f * out.height + y - ky) * out.width) * bpad;
-                    let (valid_from, valid_to) = (kx * bpad, (kx + out.width) * bpad);
-                    let (stop, mut at) = (end - y * row, start);
-                    while at < stop {
-                        let (next, done) = if at < valid_from {
-                            let next = valid_from.min(stop);
-                            put_zeros::<NR>(dst, kc, k, col + at - start, next - at);
-                            (next, false)
-                        } else if at < valid_to {
-                            let next = valid_to.min(stop);
-                            let from = source + at - valid_from;
-                            let run = &self.dy[from..from + (next - at)];
-                            put_run::<NR>(dst, kc, k, col + at - start, run);
-                            (next, false)
-                        } else {
-                            put_zeros::<NR>(dst, kc, k, col + at - start, stop - at);
-                            (stop, true)
-                        };
-                        at = next;
-                        if done {
-                            break;
-                        }
-                    }
-                }
-                j = end;
-            }
-        }
-        zero_tail::<NR>(dst, kc, nc);
-    }
-}
-
-/// The input gradient's A: row `c`, depth `(f, ky, kx)` holds `w[f, c, ky, kx]`.
-pub(crate) struct TransposedFilters<'a> {
-    pub w: &'a [f32],
-    pub conv: Conv2d,
-}
-
-impl PackA for TransposedFilters<'_> {
-    fn rows(&self) -> usize {
-        self.conv.input.channels
-    }
-
-    fn depth(&self) -> usize {
-        self.conv.filters * self.conv.kernel * self.conv.kernel
-    }
-
-    fn pack_a(&self, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
-        let (channels, area) = (
-            self.conv.input.channels,
-            self.conv.kernel * self.conv.kernel,
-        );
-        for q in 0..mc.div_ceil(MR) {
-            let out = panel(dst, q, kc, MR);
-            for k in 0..kc {
-                let (f, spot) = ((p0 + k) / area, (p0 + k) % area);
-                for r in 0..MR {
-                    let c = i0 + q * MR + r;
-                    out[k * MR + r] = if c < i0 + mc {
-                        self.w[(f * channels + c) * area + spot]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
     }
 }
 

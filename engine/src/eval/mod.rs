@@ -48,8 +48,10 @@ pub(crate) struct Bwd<'a> {
     pub rows: &'a mut [f32x8],
     pub flat: &'a mut [f32],
     pub params: &'a mut [f32],
-    #[allow(dead_code)] // large products pack their operands here (next: the GEMM ops)
     pub work: &'a mut Workspace,
+    /// Space for intermediate results of a layer (a convolution's column blocks), apart from
+    /// the products' packing space.
+    pub columns: &'a mut Workspace,
 }
 
 /// One node's forward work.

@@ -19,10 +19,12 @@
 //! Large products are split between the threads of the current rayon pool, by whole tiles of
 //! rows or of columns (whichever has more); each part packs its own panels.
 
+mod dot;
 mod driver;
 mod kernel;
 mod pack;
 
+pub(crate) use dot::{DR, DS, dot_tile};
 pub(crate) use driver::product;
 pub use driver::{Init, gemm, gemm_into};
 pub(crate) use kernel::{MR, NR};
