@@ -240,3 +240,63 @@ fn an_output_whose_elements_overlap_is_refused() {
     let mut data = [0.0; 10];
     let _ = MatMut::new(&mut data, 3, 3, 1, 1);
 }
+
+#[test]
+fn long_depth_products_of_contiguous_rows_are_exact_too() {
+    // A's rows and B's columns contiguous, depth long against the output: the dot-product
+    // path, with a depth that is not a multiple of eight, edge rows and columns
+    let mut rng = SplitMix(16);
+    for &(m, k, n) in &[(7, 5003, 13), (64, 8192, 30), (1, 4096, 1)] {
+        let (ad, bd) = (integers(&mut rng, m * k), integers(&mut rng, k * n));
+        let (a, b) = (
+            view(&ad, m, k, Storage::Plain),
+            view(&bd, k, n, Storage::Transposed),
+        );
+        let c0 = integers(&mut rng, m * n);
+        for threads in [1, 2] {
+            pool(threads).install(|| {
+                for (alpha, beta) in [(1, 0), (2, 1), (1, 3)] {
+                    let mut c = if beta == 0 {
+                        vec![f32::NAN; m * n]
+                    } else {
+                        c0.clone()
+                    };
+                    gemm(
+                        alpha as f32,
+                        a,
+                        b,
+                        beta as f32,
+                        MatMut::row_major(&mut c, m, n),
+                    );
+                    let want = oracle(m, k, n, alpha, &a, &b, beta, &c0);
+                    assert_eq!(
+                        c, want,
+                        "{m}x{k}x{n} alpha {alpha} beta {beta}, {threads} threads"
+                    );
+                }
+            });
+        }
+    }
+}
+
+#[test]
+fn long_depth_products_do_not_depend_on_the_thread_count() {
+    let mut rng = SplitMix(17);
+    let (m, k, n) = (64, 20_000, 288);
+    let ad: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let bd: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let run = |threads: usize| {
+        let mut c = vec![0.0; m * n];
+        pool(threads).install(|| {
+            gemm(
+                1.0,
+                MatRef::row_major(&ad, m, k),
+                MatRef::row_major(&bd, n, k).t(),
+                0.0,
+                MatMut::row_major(&mut c, m, n),
+            )
+        });
+        c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(2));
+}

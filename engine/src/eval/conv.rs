@@ -14,7 +14,7 @@ use wide::f32x8;
 
 use super::im2col::{Patches, PatchesT, SampleRows};
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
-use crate::gemm::{DR, DS, Init, MatMut, MatRef, dot_tile, product};
+use crate::gemm::{DR, DS, Init, MatMut, MatRef, PIECE, ZEROS, dot_tile, product};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 
@@ -167,13 +167,6 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         );
     })
 }
-
-/// Values of a row per dot product: the A rows of a piece (all filters) stay in L2 and the
-/// B rows of a tile in L1.
-const PIECE: usize = 1024;
-
-/// Rows that pad a tile past the last filter or patch column.
-static ZEROS: [f32; PIECE] = [0.0; PIECE];
 
 /// The weight gradient as dot products: for each output row and piece of it,
 /// `dW[f][(c, ky, kx)] += dY[f, oy, piece] . X[c, oy + ky, kx + piece]`, both rows contiguous

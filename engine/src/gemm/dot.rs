@@ -11,6 +11,10 @@ use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
+use super::driver::{Init, Out};
+use super::{MatMut, MatRef};
+use crate::Workspace;
+
 /// Rows of A per tile.
 pub(crate) const DR: usize = 3;
 /// Rows of B per tile: 3 x 4 accumulators, 3 + 4 loads per 12 multiply-adds.
@@ -50,6 +54,114 @@ pub(crate) fn dot_tile(a: [&[f32]; DR], b: [&[f32]; DS], len: usize) -> [[f32; D
                 ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
             })
         })
+    }
+}
+
+/// Depth values per piece: a block of A's rows stays in L2 and the B rows of a tile in L1.
+pub(crate) const PIECE: usize = 1024;
+/// Rows of A per block of a piece.
+const ROWS: usize = 96;
+
+/// Rows that pad a tile past the last row or column.
+pub(crate) static ZEROS: [f32; PIECE] = [0.0; PIECE];
+
+/// Whether `C = A B` is better computed as dot products: A's rows and B's columns contiguous
+/// and the depth long against the output (a weight gradient over a whole batch of positions).
+pub(super) fn suits(a: &MatRef<'_>, b: &MatRef<'_>) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    a.cs == 1 && b.rs == 1 && k >= 4096 && k >= 8 * m.max(n)
+}
+
+/// `C = alpha A B + init` as dot products of A's rows and B's columns, in pieces of the
+/// depth: each element starts from `init` and adds `alpha` times each piece's dot product in
+/// order. Parts of the columns run on the rayon pool; each copies the block of A's rows it
+/// reads for a piece into its own space in `work` (rows a power of two apart would all fall
+/// in the same cache sets).
+pub(super) fn products(
+    work: &mut Workspace,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    init: Init<'_>,
+    c: MatMut<'_>,
+) {
+    use rayon::prelude::*;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let out = Out {
+        ptr: c.data.as_mut_ptr(),
+        rs: c.rs,
+        cs: c.cs,
+    };
+    for i in 0..m {
+        for j in 0..n {
+            // SAFETY: (i, j) is an element of C, and nothing else runs meanwhile.
+            let c = unsafe { &mut *out.element(i, j) };
+            *c = match init {
+                Init::Beta(beta) if beta == 0.0 => 0.0,
+                Init::Beta(beta) => beta * *c,
+                Init::RowBias(bias) => bias[i],
+            };
+        }
+    }
+    let groups = n.div_ceil(DS);
+    let parts = rayon::current_num_threads().min(groups).max(1);
+    let per_part = groups.div_ceil(parts);
+    let whole = k / 8 * 8;
+    // each part copies the blocks of A it reads into its own space
+    let space: &mut [f32] = wide::bytemuck::cast_slice_mut(work.take(parts * ROWS * PIECE / 8));
+    let run = |(part, block): (usize, &mut [f32])| {
+        let columns = (part * per_part * DS).min(n)..((part + 1) * per_part * DS).min(n);
+        for start in (0..whole).step_by(PIECE) {
+            let len = PIECE.min(whole - start);
+            for i_block in (0..m).step_by(ROWS) {
+                let rows = ROWS.min(m - i_block);
+                for (r, copy) in block.chunks_exact_mut(len).take(rows).enumerate() {
+                    copy.copy_from_slice(&a.data[(i_block + r) * a.rs + start..][..len]);
+                }
+                for j0 in columns.clone().step_by(DS) {
+                    let bs: [&[f32]; DS] = std::array::from_fn(|s| {
+                        let j = j0 + s;
+                        if j < columns.end {
+                            &b.data[j * b.cs + start..][..len]
+                        } else {
+                            &ZEROS[..len]
+                        }
+                    });
+                    for r0 in (0..rows).step_by(DR) {
+                        let a_rows: [&[f32]; DR] = std::array::from_fn(|r| {
+                            if r0 + r < rows {
+                                &block[(r0 + r) * len..][..len]
+                            } else {
+                                &ZEROS[..len]
+                            }
+                        });
+                        let sums = dot_tile(a_rows, bs, len);
+                        for (r, sums) in sums.iter().enumerate().take(rows - r0) {
+                            for (s, &sum) in sums.iter().enumerate().take(columns.end - j0) {
+                                // SAFETY: an element of C that only this part writes (its
+                                // columns).
+                                unsafe { *out.element(i_block + r0 + r, j0 + s) += alpha * sum };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if parts == 1 {
+        run((0, space));
+    } else {
+        space.par_chunks_mut(ROWS * PIECE).enumerate().for_each(run);
+    }
+    // a depth that is not a multiple of eight ends element by element
+    if whole < k {
+        for i in 0..m {
+            for j in 0..n {
+                let sum = (whole..k).fold(0.0f32, |acc, p| a.get(i, p).mul_add(b.get(p, j), acc));
+                // SAFETY: as above.
+                unsafe { *out.element(i, j) += alpha * sum };
+            }
+        }
     }
 }
 

@@ -47,6 +47,18 @@ pub fn gemm_into(
     init: Init<'_>,
     c: MatMut<'_>,
 ) {
+    if super::dot::suits(&a, &b) && c.rows == a.rows && c.cols == b.cols && a.cols == b.rows {
+        if let Init::RowBias(bias) = init {
+            assert_eq!(
+                bias.len(),
+                a.rows,
+                "{} bias values for {} rows",
+                bias.len(),
+                a.rows
+            );
+        }
+        return super::dot::products(work, alpha, a, b, init, c);
+    }
     product(work, alpha, &a, &b, init, c)
 }
 
@@ -174,10 +186,17 @@ fn balanced(len: usize, most: usize, unit: usize) -> usize {
 
 /// Where C lives; parts write disjoint elements of it.
 #[derive(Clone, Copy)]
-struct Out {
-    ptr: *mut f32,
-    rs: usize,
-    cs: usize,
+pub(super) struct Out {
+    pub ptr: *mut f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Out {
+    /// Where element (i, j) lives.
+    pub fn element(self, i: usize, j: usize) -> *mut f32 {
+        self.ptr.wrapping_add(i * self.rs + j * self.cs)
+    }
 }
 
 // SAFETY: the parts of one product write disjoint sets of elements (disjoint rows or columns

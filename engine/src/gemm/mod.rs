@@ -15,6 +15,12 @@
 //! and threads split the work between elements, never within one, so the result does not
 //! depend on the block sizes or the thread count, bit for bit.
 //!
+//! One shape is computed differently: when A's rows and B's columns are contiguous and the
+//! depth is long against the output (a weight gradient summed over a batch of positions),
+//! the product is a set of dot products with no packing, and each element is `start` plus
+//! `alpha` times the dot product of each piece of 1,024 depths in order, a piece summed in
+//! eight interleaved chains. This too is the same for every thread count.
+//!
 //! # Threads
 //! Large products are split between the threads of the current rayon pool, by whole tiles of
 //! rows or of columns (whichever has more); each part packs its own panels.
@@ -24,7 +30,7 @@ mod driver;
 mod kernel;
 mod pack;
 
-pub(crate) use dot::{DR, DS, dot_tile};
+pub(crate) use dot::{DR, DS, PIECE, ZEROS, dot_tile};
 pub(crate) use driver::product;
 pub use driver::{Init, gemm, gemm_into};
 pub(crate) use kernel::{MR, NR};
