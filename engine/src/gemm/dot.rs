@@ -96,11 +96,7 @@ pub(super) fn products(
         for j in 0..n {
             // SAFETY: (i, j) is an element of C, and nothing else runs meanwhile.
             let c = unsafe { &mut *out.element(i, j) };
-            *c = match init {
-                Init::Beta(beta) if beta == 0.0 => 0.0,
-                Init::Beta(beta) => beta * *c,
-                Init::RowBias(bias) => bias[i],
-            };
+            *c = init.start(i, *c);
         }
     }
     let groups = n.div_ceil(DS);

@@ -25,6 +25,20 @@ pub enum Init<'a> {
     RowBias(&'a [f32]),
 }
 
+impl Init<'_> {
+    /// The start of element (i, _) of C whose value is `old` (not read when beta is 0).
+    pub(super) fn start(&self, i: usize, old: f32) -> f32 {
+        match *self {
+            Init::Beta(beta) => match beta {
+                0.0 => 0.0,
+                1.0 => old,
+                _ => beta * old,
+            },
+            Init::RowBias(bias) => bias[i],
+        }
+    }
+}
+
 /// `C = alpha A B + beta C` (see the [module docs](super) for the exact arithmetic), with its
 /// own packing space. Use [`gemm_into`] to reuse the space across calls.
 ///
