@@ -382,3 +382,75 @@ fn a_span_with_a_gap_is_refused() {
     let tape = graph.finish((a + c).sum_all());
     let _ = tape.param_span(&[a.id(), c.id()]);
 }
+
+/// The f32 tape against the tracked reference (values and every gradient within its rounding
+/// bound), without finite differences: for shapes too large to difference element by element.
+fn assert_agrees_with_reference(tape: &engine::Tape, params: &[f32], values: &Values) {
+    use engine::Tracked;
+    use engine::gradcheck::agrees;
+    use engine::reference::Reference;
+    let mut fast = values.clone();
+    forward(params, &mut fast);
+    let mut grads = Grads::new(values.program());
+    grads.fill(f32::NAN);
+    backward(params, &fast, &mut grads);
+    let mut exact = Reference::from_values(tape, params, values, |v| Tracked::exact(f64::from(v)));
+    exact.forward(tape);
+    exact.backward(tape);
+    let batch = values.batch();
+    let mut compared = 0;
+    for (index, node) in tape.nodes().iter().enumerate() {
+        let id = tape.id_at(index);
+        let computed = !matches!(
+            node.op,
+            engine::Op::Input | engine::Op::Param { .. } | engine::Op::Const { .. }
+        );
+        for e in 0..exact.value(id).len() {
+            let (b, f) = if node.shape.batched {
+                (e % batch, e / batch)
+            } else {
+                (0, e)
+            };
+            if computed {
+                let (got, want) = (fast.get(id, b, f), exact.value(id)[e]);
+                assert!(
+                    agrees(got, want),
+                    "node {index} value [{b}, {f}]: {got} vs {want:?}"
+                );
+                compared += 1;
+            }
+            if node.needs_grad {
+                let (got, want) = (grads.get(id, b, f), exact.grad(id)[e]);
+                assert!(
+                    agrees(got, want),
+                    "node {index} gradient [{b}, {f}]: {got} vs {want:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 0);
+}
+
+#[test]
+fn convolutions_at_a_size_that_spans_many_blocks_agree_with_the_reference() {
+    // 16 x 22 x 22 images, 16 filters, 64 samples: the forward product packs several column
+    // blocks with runs across panels, the input gradient scatters several position blocks per
+    // output row, the weight gradient runs as dot products (64 fills its vectors); 61 samples
+    // take the masked packings instead
+    for batch in [64, 61] {
+        let image = Image::new(16, 22, 22);
+        let graph = Graph::new();
+        let x = graph.input_with_grad(Shape::batched(image.features()));
+        let (w, b) = (graph.param("w", 16 * 16 * 9), graph.param("b", 16));
+        let y = x
+            .conv2d(w, b, image, 16, 3)
+            .relu()
+            .max_pool2(Image::new(16, 20, 20));
+        let loss = weighted_sum(&graph, y);
+        let tape = graph.finish(loss);
+        let mut rng = SplitMix(20);
+        let (params, values) = values_for(&tape, batch, &mut |_, _| rng.uniform(-1.0, 1.0));
+        assert_agrees_with_reference(&tape, &params, &values);
+    }
+}

@@ -20,7 +20,7 @@
 
 use wide::f32x8;
 
-use crate::gemm::{MR, NR, PackA, PackB, panel};
+use crate::gemm::{MR, NR, PackA, PackB, panel, panel_len};
 use crate::layout::lane_mask;
 use crate::tape::Conv2d;
 
@@ -28,19 +28,27 @@ use crate::tape::Conv2d;
 /// `col` of the block.
 #[inline(always)]
 fn put_run<const W: usize>(dst: &mut [f32], kc: usize, k: usize, col: usize, run: &[f32]) {
-    let mut done = 0;
-    while done < run.len() {
-        let at = col + done;
-        let (q, lane) = (at / W, at % W);
-        let take = (W - lane).min(run.len() - done);
-        let to = &mut panel(dst, q, kc, W)[k * W + lane..][..take];
-        if take == W {
-            let to: &mut [f32; W] = to.try_into().expect("a whole group");
-            *to = run[done..done + W].try_into().expect("a whole group");
-        } else {
-            to.copy_from_slice(&run[done..done + take]);
-        }
-        done += take;
+    let stride = panel_len(kc, W);
+    let (mut q, lane) = (col / W, col % W);
+    let mut run = run;
+    if lane != 0 {
+        // the end of a partly filled group
+        let take = (W - lane).min(run.len());
+        panel(dst, q, kc, W)[k * W + lane..][..take].copy_from_slice(&run[..take]);
+        run = &run[take..];
+        q += 1;
+    }
+    // whole groups, one panel apart
+    let mut at = q * stride + k * W;
+    let mut groups = run.chunks_exact(W);
+    for group in &mut groups {
+        let to: &mut [f32; W] = (&mut dst[at..at + W]).try_into().expect("a whole group");
+        *to = group.try_into().expect("a whole group");
+        at += stride;
+    }
+    let rest = groups.remainder();
+    if !rest.is_empty() {
+        dst[at..at + rest.len()].copy_from_slice(rest);
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) use dot::{DR, DS, PIECE, ZEROS, dot_tile};
 pub(crate) use driver::product;
 pub use driver::{Init, gemm, gemm_into};
 pub(crate) use kernel::{MR, NR};
-pub(crate) use pack::{PackA, PackB, panel, transpose8};
+pub(crate) use pack::{PackA, PackB, panel, panel_len, transpose8};
 
 /// A read-only strided matrix view: element (i, j) at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]

@@ -22,11 +22,13 @@ pub(super) fn conv_forward<L: Real>(
 ) -> Vec<L> {
     let (input, out, k) = (conv.input, conv.output(), conv.kernel);
     let mut y = Vec::with_capacity(out.features() * batch);
+    let mut terms = Vec::with_capacity(conv.patch() + 1);
     for f in 0..conv.filters {
         for oy in 0..out.height {
             for ox in 0..out.width {
                 for b in 0..batch {
-                    let mut terms = vec![bias[f]];
+                    terms.clear();
+                    terms.push(bias[f]);
                     for c in 0..input.channels {
                         for ky in 0..k {
                             for kx in 0..k {
@@ -44,7 +46,8 @@ pub(super) fn conv_forward<L: Real>(
     y
 }
 
-/// Contributions to (input, weights, bias).
+/// Contributions to (input, weights, bias): each element's terms summed (in any order's
+/// bound) into one contribution.
 pub(super) fn conv_backward<L: Real>(
     conv: Conv2d,
     x: &[L],
@@ -53,29 +56,67 @@ pub(super) fn conv_backward<L: Real>(
     batch: usize,
 ) -> [Contributions<L>; 3] {
     let (input, out, k) = (conv.input, conv.output(), conv.kernel);
-    let (mut dx, mut dw, mut db) = (Vec::new(), Vec::new(), Vec::new());
-    for f in 0..conv.filters {
-        for oy in 0..out.height {
-            for ox in 0..out.width {
+    let weight =
+        |f: usize, c: usize, ky: usize, kx: usize| w[((f * input.channels + c) * k + ky) * k + kx];
+    let grad = |f: usize, oy: usize, ox: usize, b: usize| {
+        g[((f * out.height + oy) * out.width + ox) * batch + b]
+    };
+    let mut terms = Vec::new();
+    let mut dx = Vec::with_capacity(input.features() * batch);
+    for c in 0..input.channels {
+        for y in 0..input.height {
+            for x0 in 0..input.width {
                 for b in 0..batch {
-                    let gy = g[((f * out.height + oy) * out.width + ox) * batch + b];
-                    db.push((f, gy));
-                    for c in 0..input.channels {
+                    terms.clear();
+                    for f in 0..conv.filters {
                         for ky in 0..k {
                             for kx in 0..k {
-                                let wi = ((f * input.channels + c) * k + ky) * k + kx;
-                                let xi = ((c * input.height + oy + ky) * input.width + ox + kx)
-                                    * batch
-                                    + b;
-                                dx.push((xi, gy * w[wi]));
-                                dw.push((wi, gy * x[xi]));
+                                let (oy, ox) = (y.wrapping_sub(ky), x0.wrapping_sub(kx));
+                                if oy < out.height && ox < out.width {
+                                    terms.push(grad(f, oy, ox, b) * weight(f, c, ky, kx));
+                                }
                             }
                         }
                     }
+                    let at = ((c * input.height + y) * input.width + x0) * batch + b;
+                    dx.push((at, L::sum_unordered(&terms)));
                 }
             }
         }
     }
+    let mut dw = Vec::with_capacity(conv.filters * conv.patch());
+    for f in 0..conv.filters {
+        for c in 0..input.channels {
+            for ky in 0..k {
+                for kx in 0..k {
+                    terms.clear();
+                    for oy in 0..out.height {
+                        for ox in 0..out.width {
+                            for b in 0..batch {
+                                let at = ((c * input.height + oy + ky) * input.width + ox + kx)
+                                    * batch
+                                    + b;
+                                terms.push(grad(f, oy, ox, b) * x[at]);
+                            }
+                        }
+                    }
+                    dw.push((
+                        ((f * input.channels + c) * k + ky) * k + kx,
+                        L::sum_unordered(&terms),
+                    ));
+                }
+            }
+        }
+    }
+    let db = (0..conv.filters)
+        .map(|f| {
+            let start = f * out.height * out.width * batch;
+            (
+                f,
+                L::sum_unordered(&g[start..start + out.height * out.width * batch]),
+            )
+        })
+        .collect();
     [dx, dw, db]
 }
 
