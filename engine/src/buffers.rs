@@ -1,7 +1,7 @@
 //! Values and gradients of every node for one batch size, and the passes that fill them.
 //!
 //! [`Values`] and [`Grads`] hold the row and flat arenas of one [`Program`] (layout in
-//! [`crate::layout`]); the parameters are not inside them but in a vector the caller owns and
+//! `layout.rs`); the parameters are not inside them but in a vector the caller owns and
 //! passes to [`forward`] and [`backward`], so one copy of a network serves its training
 //! batch, its last partial batch and every evaluation chunk.
 

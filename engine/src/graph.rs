@@ -260,7 +260,7 @@ impl<'g> Var<'g> {
         assert!(lo <= hi, "clamp: lo {lo} > hi {hi}");
         self.unary(UnaryOp::Clamp { lo, hi })
     }
-    /// The indicator [self < threshold] (no gradient).
+    /// The indicator `[self < threshold]` (no gradient).
     pub fn less(self, threshold: f32) -> Var<'g> {
         self.unary(UnaryOp::Less { threshold })
     }

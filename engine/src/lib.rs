@@ -1,14 +1,19 @@
 //! A small tape-based reverse-mode automatic differentiation engine over f32 SIMD buffers,
-//! sized for neural arithmetic modules with 2 to 10 inputs.
+//! sized for neural arithmetic modules with 2 to 10 inputs, with a second path for the CNNs
+//! that feed them: convolutions, pooling, dropout, softmax and large dense products on its
+//! own matrix product ([`gemm`]), on the same tape.
 //!
 //! * [`Graph`] records a program with ordinary expressions and freezes it into a [`Tape`].
 //! * [`Program`] compiles a tape for one batch size; [`Values`] and [`Grads`] made from it hold
 //!   every node's forward values and gradients. The parameters are one `f32` vector the caller
 //!   owns (laid out as [`Tape::params`] says), shared by the programs of every batch size.
 //! * [`forward`] and [`backward`] evaluate a program; neither allocates in steady state.
-//! * [`reference`] evaluates the same tape in f64 (or with error tracking, [`Tracked`]) one
+//! * [`mod@reference`] evaluates the same tape in f64 (or with error tracking, [`Tracked`]) one
 //!   sample at a time: the oracle for [`gradcheck`] and for every test.
-//! * [`optim`] holds Adam (PyTorch's update), SGD and global gradient-norm clipping.
+//! * [`optim`] holds Adam (PyTorch's update, with L2 weight decay per parameter group), SGD
+//!   and global gradient-norm clipping.
+//! * [`gemm`] is single-precision `C = alpha A B + beta C` (BLIS-style blocking, an AVX2/FMA
+//!   micro-kernel, rayon over whole tiles); [`profile`] times a network node by node.
 //!
 //! # Memory layout
 //! The batch is the SIMD axis: a batched tensor stores each feature as one row of
@@ -20,6 +25,11 @@
 //! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over
 //! the ranges the modules use, tested). Derivative conventions at singular points follow
 //! PyTorch and are documented in [`ops`].
+//!
+//! # Threads
+//! The tiny path runs on the calling thread. Large products and large elementwise steps split
+//! their work between the threads of the current rayon pool, always between elements (never
+//! within one sum), so the results are the same bit for bit for any number of threads.
 
 // The math kernels rely on fused multiply-adds for their accuracy (Cody-Waite reductions,
 // error-free products in pow): a build without them would be silently wrong, not just slow.

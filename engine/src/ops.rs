@@ -20,8 +20,11 @@
 //! | sqrt | 1 / (2 out) |
 //! | sin, cos | cos v, -sin v |
 //! | min, max | to the smaller (larger) argument; at an exact tie half to each |
+//! | 2 x 2 max-pool | all to the element PyTorch's scan ends on: the first maximum, or the last NaN |
+//! | dropout | the same mask and scale as the forward pass |
+//! | softmax | `y (g - sum(y g))` per group, PyTorch's form |
 //!
-//! Reductions and products over features are in `eval/`; the product's
+//! Reductions, products over features and the image layers are in `eval/`; the product's
 //! gradient is the product of the other factors, formed explicitly (never by division), so a
 //! zero factor needs no special case.
 //!
@@ -104,7 +107,7 @@ impl UnaryKernel for Clamp {
     }
 }
 
-/// The indicator [v < threshold].
+/// The indicator `[v < threshold]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Less {
     pub threshold: f32,

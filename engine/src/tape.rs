@@ -91,7 +91,7 @@ pub enum UnaryOp {
         lo: f32,
         hi: f32,
     },
-    /// The indicator [v < threshold]; passes no gradient.
+    /// The indicator `[v < threshold]`; passes no gradient.
     Less {
         threshold: f32,
     },

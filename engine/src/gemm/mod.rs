@@ -5,8 +5,8 @@
 //! block of A for L2 — and each `MR x NR` tile of C is computed by an AVX2/FMA micro-kernel
 //! from packed panels that stream through L1. Operands are any strided views ([`MatRef`]),
 //! so `A B`, `A^T B` and `A B^T` are the same call on transposed views ([`MatRef::t`]); the
-//! convolution layers pack their operands straight from the activations ([`PackA`],
-//! [`PackB`]) and never build an im2col matrix.
+//! convolution layers pack their operands straight from the activations (the crate's
+//! `PackA` and `PackB` views) and never build an im2col matrix.
 //!
 //! # Numerics
 //! Every element of C is one fused multiply-add chain in the order of k:
