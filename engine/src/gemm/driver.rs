@@ -144,15 +144,17 @@ impl Plan {
         let blocks = k.div_ceil(KC).max(1);
         let kc = k.div_ceil(blocks).div_ceil(8).max(1) * 8;
         let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
-        // every part packs all of the operand along the other side: split the longer side
-        let by_rows = if m > n {
-            tiles_m >= threads
-        } else {
-            tiles_n < threads
-        };
         // below about a million multiply-adds a thread costs more than it saves
         let worth = (m * n * k / (1 << 20)).max(1);
         let parts = threads.min(tiles_m.max(tiles_n)).min(worth).max(1);
+        // split the side whose tiles share out more evenly; on a tie the longer one (every
+        // part packs all of the operand along the other side)
+        let spread = |tiles: usize| tiles.div_ceil(parts) * parts * 1000 / tiles.max(1);
+        let by_rows = match spread(tiles_m).cmp(&spread(tiles_n)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => m > n,
+        };
         let (part_m, part_n) = if by_rows {
             (tiles_m.div_ceil(parts) * MR, n)
         } else {
