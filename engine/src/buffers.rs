@@ -379,8 +379,10 @@ pub struct NodeTime {
     pub backward: Vec<f64>,
 }
 
-/// Runs one forward and one backward pass like [`forward`] and [`backward`] and times every
-/// node's steps: where a network spends its time. Nodes without steps are left out.
+/// Times every node's steps: where a network spends its time. Runs a forward pass step by
+/// step, then a backward pass, then each backward step again timed (a step reads its node's
+/// gradient, which the first backward pass filled), then a last backward pass so that `grads`
+/// end as [`backward`] leaves them. Nodes without steps are left out.
 pub fn profile(params: &[f32], values: &mut Values, grads: &mut Grads) -> Vec<NodeTime> {
     use std::time::Instant;
     let program = Arc::clone(&values.program);

@@ -412,6 +412,11 @@ impl<'g> Var<'g> {
             input.height,
             input.width
         );
+        assert!(
+            input.channels > 0 && filters > 0,
+            "conv2d: {} channels, {filters} filters",
+            input.channels
+        );
         assert_eq!(
             weight.shape(),
             Shape::unbatched(filters * conv.patch()),
@@ -461,6 +466,7 @@ impl<'g> Var<'g> {
     /// Softmax over each consecutive group of `group` features.
     pub fn softmax(self, group: usize) -> Var<'g> {
         let s = self.shape();
+        assert!(s.batched, "softmax: the tensor is not batched");
         assert!(
             group > 0 && s.features.is_multiple_of(group),
             "softmax: {} features, group {group}",

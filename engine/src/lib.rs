@@ -31,8 +31,12 @@
 //! their work between the threads of the current rayon pool, always between elements (never
 //! within one sum), so the results are the same bit for bit for any number of threads.
 
-// The math kernels rely on fused multiply-adds for their accuracy (Cody-Waite reductions,
-// error-free products in pow): a build without them would be silently wrong, not just slow.
+// The matrix product's kernels are AVX2/FMA intrinsics, and the math kernels rely on fused
+// multiply-adds for their accuracy (Cody-Waite reductions, error-free products in pow): a build
+// without them would be silently wrong, not just slow.
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("engine runs on x86_64 with AVX2 and FMA (x86-64-v3)");
+
 #[cfg(all(
     target_arch = "x86_64",
     not(all(target_feature = "fma", target_feature = "avx2"))

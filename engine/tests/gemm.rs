@@ -8,8 +8,8 @@ use common::SplitMix;
 use engine::Workspace;
 use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
 
-/// Sizes that sit on and around the kernel's tile (6 x 16), vector (8) and block edges.
-const EDGES: [usize; 11] = [1, 2, 5, 6, 7, 8, 9, 15, 16, 17, 33];
+/// Sizes that sit on and around the kernel's tile (4 x 24) and vector (8) edges.
+const EDGES: [usize; 16] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 49];
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -225,6 +225,39 @@ fn results_do_not_depend_on_the_thread_count() {
             .sum();
         assert!((one[i * n + j] as f64 - exact).abs() < 1e-4 * (k as f64).sqrt());
     }
+}
+
+#[test]
+fn a_product_without_depth_is_its_start() {
+    // k = 0: no products, C is 0 (not read), beta C, or the row's bias
+    let (a, b) = ([0.0f32; 0], [0.0f32; 0]);
+    let (a, b) = (MatRef::row_major(&a, 3, 0), MatRef::row_major(&b, 0, 5));
+    let mut c = vec![f32::NAN; 15];
+    gemm(1.0, a, b, 0.0, MatMut::row_major(&mut c, 3, 5));
+    assert_eq!(c, vec![0.0; 15]);
+    let mut c = vec![2.0; 15];
+    gemm(1.0, a, b, 3.0, MatMut::row_major(&mut c, 3, 5));
+    assert_eq!(c, vec![6.0; 15]);
+    let mut c = vec![f32::NAN; 15];
+    let bias = [1.0, 2.0, 3.0];
+    let c_view = MatMut::row_major(&mut c, 3, 5);
+    gemm_into(
+        &mut Workspace::default(),
+        1.0,
+        a,
+        b,
+        Init::RowBias(&bias),
+        c_view,
+    );
+    assert_eq!(&c[..5], &[1.0; 5]);
+    assert_eq!(&c[10..], &[3.0; 5]);
+}
+
+#[test]
+#[should_panic(expected = "does not fit")]
+fn a_view_whose_strides_overflow_is_refused() {
+    let mut data = [0.0; 1];
+    let _ = MatMut::new(&mut data, 3, 1, 1 << 63, 1);
 }
 
 #[test]

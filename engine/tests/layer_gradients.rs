@@ -433,6 +433,44 @@ fn assert_agrees_with_reference(tape: &engine::Tape, params: &[f32], values: &Va
 }
 
 #[test]
+fn layers_above_the_parallel_sizes_give_the_same_bits_on_one_two_and_three_threads() {
+    // big enough that the products split, and pooling, dropout and ReLU run in pieces; 64
+    // samples take the dot-product weight gradient, 61 the masked packings
+    for batch in [64, 61] {
+        let image = Image::new(16, 22, 22);
+        let graph = Graph::new();
+        let x = graph.input(Shape::batched(image.features()));
+        let (w, b) = (graph.param("w", 16 * 16 * 9), graph.param("b", 16));
+        let (w2, b2) = (graph.param("w2", 16 * 16 * 9), graph.param("b2", 16));
+        let h = x.conv2d(w, b, image, 16, 3).relu();
+        let h = h.conv2d(w2, b2, Image::new(16, 20, 20), 16, 3).relu();
+        let y = h.max_pool2(Image::new(16, 18, 18)).dropout(0.3);
+        let loss = weighted_sum(&graph, y);
+        let tape = graph.finish(loss);
+        let mut rng = SplitMix(21);
+        let (params, values) = values_for(&tape, batch, &mut |_, _| rng.uniform(-1.0, 1.0));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            pool.install(|| {
+                let mut values = values.clone();
+                values.set_noise_seed(5);
+                forward(&params, &mut values);
+                let mut grads = Grads::new(values.program());
+                backward(&params, &values, &mut grads);
+                let bits = |v: &[f32]| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>();
+                (bits(&[values.scalar(tape.output())]), bits(grads.params()))
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2), "batch {batch}");
+        assert_eq!(one, run(3), "batch {batch}");
+    }
+}
+
+#[test]
 fn convolutions_at_a_size_that_spans_many_blocks_agree_with_the_reference() {
     // 16 x 22 x 22 images, 16 filters, 64 samples: the forward product packs several column
     // blocks with runs across panels, the input gradient scatters several position blocks per

@@ -2,6 +2,10 @@
 //! first steps (which grow the packing space of the matrix products), forward, backward,
 //! clipping and Adam with weight decay perform zero heap allocations on any thread. Counted
 //! with a global allocator; this file holds one test so no other test runs meanwhile.
+//!
+//! The steps run inside the pool (`install`), as a training loop does: work a step splits
+//! then goes through the workers' own queues. (Called from outside any pool, each split
+//! would enter the global pool's shared queue, which allocates a block now and then.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

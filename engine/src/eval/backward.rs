@@ -8,7 +8,7 @@ use wide::f32x8;
 use super::operand::{OneRow, Operand, OwnRows, Row, Scalar, Splats, flat_index, with_operand};
 use rayon::prelude::*;
 
-use super::{BackwardStep, Bwd, Dense, PARALLEL, PIECE, Seen, batch_sum, fill_pieces};
+use super::{BackwardStep, Bwd, Dense, PARALLEL, SPLIT_PIECE, Seen, batch_sum, fill_pieces};
 use crate::Real;
 use crate::layout::{Layout, Loc, pick, pick_mut, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
@@ -307,13 +307,15 @@ fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> 
             if store {
                 fill_pieces(t, |c| k.grad(x[c], y[c], g[c]));
             } else {
-                t.par_chunks_mut(PIECE).enumerate().for_each(|(i, t)| {
-                    let start = i * PIECE;
-                    for (c, t) in t.iter_mut().enumerate() {
-                        let at = start + c;
-                        *t += k.grad(x[at], y[at], g[at]);
-                    }
-                });
+                t.par_chunks_mut(SPLIT_PIECE)
+                    .enumerate()
+                    .for_each(|(i, t)| {
+                        let start = i * SPLIT_PIECE;
+                        for (c, t) in t.iter_mut().enumerate() {
+                            let at = start + c;
+                            *t += k.grad(x[at], y[at], g[at]);
+                        }
+                    });
             }
         })
     } else if out.batched {

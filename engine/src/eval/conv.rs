@@ -10,22 +10,12 @@
 //!   contiguous over (position, sample) (packed operands when padding lanes must be left out);
 //! * bias gradient: sums of the output gradient's rows.
 
-use wide::f32x8;
-
 use super::im2col::{Patches, PatchesT, SampleRows};
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
-use crate::gemm::{DR, DS, Init, MatMut, MatRef, PIECE, ZEROS, dot_tile, product};
+use super::{PARALLEL, floats, floats_mut};
+use crate::gemm::{DOT_PIECE, DR, DS, Init, MatMut, MatRef, Out, ZEROS, dot_tile, parts, product};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
-
-/// The f32 values of a batched slot.
-fn floats(rows: &[f32x8]) -> &[f32] {
-    wide::bytemuck::cast_slice(rows)
-}
-
-fn floats_mut(rows: &mut [f32x8]) -> &mut [f32] {
-    wide::bytemuck::cast_slice_mut(rows)
-}
 
 /// Output rows (filters) and columns (positions x padded batch) of the forward product.
 fn output_matrix(conv: Conv2d, bpad: usize) -> (usize, usize) {
@@ -98,8 +88,21 @@ pub(super) fn input_grad(
         let dx = floats_mut(&mut before[x.range(chunks)]);
         let weights = &w.source(seen.flat, seen.params)[w.range(1)];
         let w_t = MatRef::row_major(weights, conv.filters, patch).t();
+        // channels in parallel when the input is large (each owns its plane of dX)
+        let large = dx.len() >= 8 * PARALLEL;
+        let per_channel = |dx: &mut [f32], work: &(dyn Fn(usize, &mut [f32]) + Sync)| {
+            if large {
+                dx.par_chunks_mut(in_plane)
+                    .enumerate()
+                    .for_each(|(c, p)| work(c, p));
+            } else {
+                dx.chunks_mut(in_plane)
+                    .enumerate()
+                    .for_each(|(c, p)| work(c, p));
+            }
+        };
         if store {
-            dx.par_chunks_mut(in_plane).for_each(|p| p.fill(0.0));
+            per_channel(dx, &|_, plane| plane.fill(0.0));
         }
         let columns: &mut [f32] =
             wide::bytemuck::cast_slice_mut(grads.columns.take((patch * block * bpad).div_ceil(8)));
@@ -118,7 +121,7 @@ pub(super) fn input_grad(
                     MatMut::row_major(cols, patch, width),
                 );
                 let cols = &*cols;
-                dx.par_chunks_mut(in_plane).enumerate().for_each(|(c, dx)| {
+                per_channel(dx, &|c, dx| {
                     for spot in 0..area {
                         let (ky, kx) = (spot / k, spot % k);
                         let from = &cols[(c * area + spot) * width..][..width];
@@ -179,13 +182,13 @@ fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: u
     let row = out.width * bpad;
     let plane = out.height * row;
     let groups = patch.div_ceil(DS);
-    let parts = rayon::current_num_threads().min(groups).max(1);
+    let parts = parts(filters * patch * out.height * row, groups);
     let per_part = groups.div_ceil(parts);
-    let target = Target(dw.as_mut_ptr());
+    let target = Out::row_major(dw, patch);
     let run = |part: usize| {
         for oy in 0..out.height {
-            for start in (0..row).step_by(PIECE) {
-                let len = PIECE.min(row - start);
+            for start in (0..row).step_by(DOT_PIECE) {
+                let len = DOT_PIECE.min(row - start);
                 for group in part * per_part..((part + 1) * per_part).min(groups) {
                     let b: [&[f32]; DS] = std::array::from_fn(|s| {
                         let j = group * DS + s;
@@ -208,10 +211,9 @@ fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: u
                         let sums = dot_tile(a, b, len);
                         for (r, sums) in sums.iter().enumerate().take(filters - f0) {
                             for (s, &sum) in sums.iter().enumerate().take(patch - group * DS) {
-                                let at = (f0 + r) * patch + group * DS + s;
-                                // SAFETY: `at` is an element of dW (f < filters, j < patch),
-                                // and only this part writes column j.
-                                unsafe { target.add(at, sum) };
+                                // SAFETY: an element of dW (f < filters, j < patch) in a
+                                // column only this part writes.
+                                unsafe { *target.element(f0 + r, group * DS + s) += sum };
                             }
                         }
                     }
@@ -225,25 +227,6 @@ fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: u
         (0..parts).into_par_iter().for_each(run);
     }
 }
-
-/// The weight gradient, written by parts that own disjoint columns.
-#[derive(Clone, Copy)]
-struct Target(*mut f32);
-
-impl Target {
-    /// `dW[at] += value`.
-    ///
-    /// # Safety
-    /// `at` must be an element of dW that no other thread writes meanwhile.
-    unsafe fn add(self, at: usize, value: f32) {
-        // SAFETY: as the caller guarantees.
-        unsafe { *self.0.add(at) += value };
-    }
-}
-
-// SAFETY: the parts of `weight_grad_dots` write disjoint elements (their own columns).
-unsafe impl Send for Target {}
-unsafe impl Sync for Target {}
 
 /// dBias[f] += the sum of dY over filter f's positions and real samples.
 pub(super) fn bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layout) -> BackwardStep {

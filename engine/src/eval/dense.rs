@@ -5,7 +5,7 @@
 //! Small products (the arithmetic units' 2 to 10 inputs) keep the row kernels of
 //! `forward.rs` and `backward.rs`, whose rounding the study's records rely on.
 
-use super::{BackwardStep, Bwd, Dense, ForwardStep, Fwd, Seen};
+use super::{BackwardStep, Bwd, Dense, ForwardStep, Fwd, Seen, floats, floats_mut};
 use crate::gemm::{Init, MatMut, MatRef, product};
 use crate::layout::{Layout, Loc};
 use crate::tape::WeightLayout;
@@ -24,14 +24,6 @@ fn weights(w: &[f32], dense: Dense) -> MatRef<'_> {
         WeightLayout::OutIn => MatRef::row_major(w, dense.outputs, dense.inputs),
         WeightLayout::InOut => MatRef::row_major(w, dense.inputs, dense.outputs).t(),
     }
-}
-
-fn floats(rows: &[wide::f32x8]) -> &[f32] {
-    wide::bytemuck::cast_slice(rows)
-}
-
-fn floats_mut(rows: &mut [wide::f32x8]) -> &mut [f32] {
-    wide::bytemuck::cast_slice_mut(rows)
 }
 
 pub(super) fn forward(dense: Dense, x: Loc, w: Loc, out: Loc, layout: &Layout) -> ForwardStep {

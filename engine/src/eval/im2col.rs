@@ -20,7 +20,7 @@
 
 use wide::f32x8;
 
-use crate::gemm::{MR, NR, PackA, PackB, panel, panel_len};
+use crate::gemm::{MR, NR, PackA, PackB, panel, panel_len, put_transposed};
 use crate::layout::lane_mask;
 use crate::tape::Conv2d;
 
@@ -111,21 +111,6 @@ fn masked8(data: &[f32], at: usize, b0: usize, batch: usize) -> [f32; 8] {
         v
     } else {
         (f32x8::from(v) & lane_mask(batch - b0.min(batch), 0)).to_array()
-    }
-}
-
-/// Transposes W lines of eight depths each (`lines[l]` = the eight values of line l) into
-/// eight groups of W at `out[k0 * W ..]`.
-#[inline(always)]
-fn put_transposed<const W: usize>(lines: &[[f32; 8]], out: &mut [f32], k0: usize) {
-    for g in (0..W).step_by(8) {
-        let lanes = 8.min(W - g);
-        let mut block = [[0.0f32; 8]; 8];
-        block[..lanes].copy_from_slice(&lines[g..g + lanes]);
-        let columns = crate::gemm::transpose8(block);
-        for (d, column) in columns.iter().enumerate() {
-            out[(k0 + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
-        }
     }
 }
 

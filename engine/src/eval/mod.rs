@@ -64,18 +64,30 @@ pub(crate) type BackwardStep = Box<dyn Fn(&Seen<'_>, &mut Bwd<'_>) + Send + Sync
 /// activations; the arithmetic units' tensors are thousands of times smaller).
 pub(crate) const PARALLEL: usize = 1 << 15;
 /// Vectors per piece of a split elementwise step.
-pub(crate) const PIECE: usize = 1 << 13;
+pub(crate) const SPLIT_PIECE: usize = 1 << 13;
 
 /// `y[c] = f(c)` over `y`, in pieces on the current rayon pool when `y` is large.
 #[inline(always)]
 pub(crate) fn fill_pieces(y: &mut [f32x8], f: impl Fn(usize) -> f32x8 + Sync) {
     use rayon::prelude::*;
-    y.par_chunks_mut(PIECE).enumerate().for_each(|(i, piece)| {
-        let start = i * PIECE;
-        for (c, v) in piece.iter_mut().enumerate() {
-            *v = f(start + c);
-        }
-    });
+    y.par_chunks_mut(SPLIT_PIECE)
+        .enumerate()
+        .for_each(|(i, piece)| {
+            let start = i * SPLIT_PIECE;
+            for (c, v) in piece.iter_mut().enumerate() {
+                *v = f(start + c);
+            }
+        });
+}
+
+/// The f32 values of a batched slot (rows of vectors), as the matrix products read them.
+pub(crate) fn floats(rows: &[f32x8]) -> &[f32] {
+    wide::bytemuck::cast_slice(rows)
+}
+
+/// Mutable [`floats`].
+pub(crate) fn floats_mut(rows: &mut [f32x8]) -> &mut [f32] {
+    wide::bytemuck::cast_slice_mut(rows)
 }
 
 /// Sum of `term(c)` over the chunks of a row, padding lanes masked out.

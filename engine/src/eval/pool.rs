@@ -39,26 +39,21 @@ fn block(input: Image, oy: usize, ox: usize) -> [usize; 4] {
     [top, top + 1, top + input.width, top + input.width + 1]
 }
 
-/// Runs `work(c, output rows of c, input rows of c)` for every channel, in parallel when the
-/// tensor is large.
-fn per_channel<T: Send, S: Sync>(
-    out: &mut [T],
-    out_per_channel: usize,
-    input: &[S],
-    in_per_channel: usize,
+/// Runs `work(c, the rows of c in out)` for every channel, in parallel when the tensor is
+/// large.
+fn per_channel(
+    out: &mut [f32x8],
+    per_channel: usize,
     large: bool,
-    work: impl Fn(&mut [T], &[S]) + Sync,
+    work: impl Fn(usize, &mut [f32x8]) + Sync,
 ) {
     if large {
-        out.par_chunks_mut(out_per_channel)
-            .zip(input.par_chunks(in_per_channel))
-            .for_each(|(o, i)| work(o, i));
+        out.par_chunks_mut(per_channel)
+            .enumerate()
+            .for_each(|(c, o)| work(c, o));
     } else {
-        for (o, i) in out
-            .chunks_mut(out_per_channel)
-            .zip(input.chunks(in_per_channel))
-        {
-            work(o, i);
+        for (c, o) in out.chunks_mut(per_channel).enumerate() {
+            work(c, o);
         }
     }
 }
@@ -71,7 +66,8 @@ pub(super) fn forward(input: Image, x: Loc, out: Loc, layout: &Layout) -> Forwar
     Box::new(move |a: &mut Fwd| {
         let (src, dst) = a.rows.split_at_mut(out.offset);
         let (x, y) = (&src[x.range(chunks)], &mut dst[..out.len(chunks)]);
-        per_channel(y, oh * ow * chunks, x, plane, large, |y, x| {
+        per_channel(y, oh * ow * chunks, large, |c, y| {
+            let x = &x[c * plane..][..plane];
             for oy in 0..oh {
                 for ox in 0..ow {
                     let rows = block(input, oy, ox).map(|f| &x[f * chunks..][..chunks]);
@@ -101,7 +97,9 @@ pub(super) fn backward(
         let dx = &mut before[x.range(chunks)];
         let xv = &seen.rows[x.range(chunks)];
         let g = &own[..out.len(chunks)];
-        let work = |dx: &mut [f32x8], (xv, g): (&[f32x8], &[f32x8])| {
+        let out_plane = oh * ow * chunks;
+        per_channel(dx, plane, large, |c, dx| {
+            let (xv, g) = (&xv[c * plane..][..plane], &g[c * out_plane..][..out_plane]);
             if store {
                 // an odd last row or column is in no block
                 dx.fill(f32x8::ZERO);
@@ -122,19 +120,6 @@ pub(super) fn backward(
                     }
                 }
             }
-        };
-        let out_plane = oh * ow * chunks;
-        if large {
-            dx.par_chunks_mut(plane)
-                .zip(xv.par_chunks(plane).zip(g.par_chunks(out_plane)))
-                .for_each(|(dx, inputs)| work(dx, inputs));
-        } else {
-            for (dx, inputs) in dx
-                .chunks_mut(plane)
-                .zip(xv.chunks(plane).zip(g.chunks(out_plane)))
-            {
-                work(dx, inputs);
-            }
-        }
+        });
     })
 }

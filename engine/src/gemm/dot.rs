@@ -11,7 +11,7 @@ use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::driver::{Init, Out};
+use super::driver::{Init, Out, parts};
 use super::{MatMut, MatRef};
 use crate::Workspace;
 
@@ -58,12 +58,12 @@ pub(crate) fn dot_tile(a: [&[f32]; DR], b: [&[f32]; DS], len: usize) -> [[f32; D
 }
 
 /// Depth values per piece: a block of A's rows stays in L2 and the B rows of a tile in L1.
-pub(crate) const PIECE: usize = 1024;
+pub(crate) const DOT_PIECE: usize = 1024;
 /// Rows of A per block of a piece.
 const ROWS: usize = 96;
 
 /// Rows that pad a tile past the last row or column.
-pub(crate) static ZEROS: [f32; PIECE] = [0.0; PIECE];
+pub(crate) static ZEROS: [f32; DOT_PIECE] = [0.0; DOT_PIECE];
 
 /// Whether `C = A B` is better computed as dot products: A's rows and B's columns contiguous
 /// and the depth long against the output (a weight gradient over a whole batch of positions).
@@ -95,20 +95,19 @@ pub(super) fn products(
     for i in 0..m {
         for j in 0..n {
             // SAFETY: (i, j) is an element of C, and nothing else runs meanwhile.
-            let c = unsafe { &mut *out.element(i, j) };
-            *c = init.start(i, *c);
+            unsafe { init.set(out.element(i, j), i) };
         }
     }
     let groups = n.div_ceil(DS);
-    let parts = rayon::current_num_threads().min(groups).max(1);
+    let parts = parts(m * n * k, groups);
     let per_part = groups.div_ceil(parts);
     let whole = k / 8 * 8;
     // each part copies the blocks of A it reads into its own space
-    let space: &mut [f32] = wide::bytemuck::cast_slice_mut(work.take(parts * ROWS * PIECE / 8));
+    let space: &mut [f32] = wide::bytemuck::cast_slice_mut(work.take(parts * ROWS * DOT_PIECE / 8));
     let run = |(part, block): (usize, &mut [f32])| {
         let columns = (part * per_part * DS).min(n)..((part + 1) * per_part * DS).min(n);
-        for start in (0..whole).step_by(PIECE) {
-            let len = PIECE.min(whole - start);
+        for start in (0..whole).step_by(DOT_PIECE) {
+            let len = DOT_PIECE.min(whole - start);
             for i_block in (0..m).step_by(ROWS) {
                 let rows = ROWS.min(m - i_block);
                 for (r, copy) in block.chunks_exact_mut(len).take(rows).enumerate() {
@@ -147,7 +146,10 @@ pub(super) fn products(
     if parts == 1 {
         run((0, space));
     } else {
-        space.par_chunks_mut(ROWS * PIECE).enumerate().for_each(run);
+        space
+            .par_chunks_mut(ROWS * DOT_PIECE)
+            .enumerate()
+            .for_each(run);
     }
     // a depth that is not a multiple of eight ends element by element
     if whole < k {

@@ -26,15 +26,38 @@ pub enum Init<'a> {
 }
 
 impl Init<'_> {
-    /// The start of element (i, _) of C whose value is `old` (not read when beta is 0).
-    pub(super) fn start(&self, i: usize, old: f32) -> f32 {
+    /// How a tile whose first row is row `i` of C (of `m`) starts.
+    fn tile_start(&self, i: usize, m: usize) -> Start {
         match *self {
             Init::Beta(beta) => match beta {
-                0.0 => 0.0,
-                1.0 => old,
-                _ => beta * old,
+                0.0 => Start::Zero,
+                1.0 => Start::Load,
+                _ => Start::Scale(beta),
             },
-            Init::RowBias(bias) => bias[i],
+            Init::RowBias(bias) => {
+                let mut values = [0.0; MR];
+                let here = MR.min(m - i);
+                values[..here].copy_from_slice(&bias[i..i + here]);
+                Start::Rows(values)
+            }
+        }
+    }
+
+    /// Sets element `c` of row `i` of C to its start (reading it only when beta is not 0).
+    ///
+    /// # Safety
+    /// `c` must be valid for reading and writing.
+    pub(super) unsafe fn set(&self, c: *mut f32, i: usize) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            *c = match *self {
+                Init::Beta(beta) => match beta {
+                    0.0 => 0.0,
+                    1.0 => *c,
+                    _ => beta * *c,
+                },
+                Init::RowBias(bias) => bias[i],
+            }
         }
     }
 }
@@ -99,7 +122,22 @@ pub(crate) fn product(
     if m == 0 || n == 0 {
         return;
     }
-    let plan = Plan::new(m, k, n, rayon::current_num_threads());
+    if k == 0 {
+        // no products: every element is its start
+        let out = Out {
+            ptr: c.data.as_mut_ptr(),
+            rs: c.rs,
+            cs: c.cs,
+        };
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is an element of C (checked by `MatMut::new`).
+                unsafe { init.set(out.element(i, j), i) };
+            }
+        }
+        return;
+    }
+    let plan = Plan::new(m, k, n);
     let out = Out {
         ptr: c.data.as_mut_ptr(),
         rs: c.rs,
@@ -138,15 +176,13 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(m: usize, k: usize, n: usize, threads: usize) -> Plan {
+    fn new(m: usize, k: usize, n: usize) -> Plan {
         // equal depth blocks in whole groups of eight (operands that pack by transposing
         // eight depths at a time rely on it)
         let blocks = k.div_ceil(KC).max(1);
         let kc = k.div_ceil(blocks).div_ceil(8).max(1) * 8;
         let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
-        // below about a million multiply-adds a thread costs more than it saves
-        let worth = (m * n * k / (1 << 20)).max(1);
-        let parts = threads.min(tiles_m.max(tiles_n)).min(worth).max(1);
+        let parts = parts(m * n * k, tiles_m.max(tiles_n));
         // split the side whose tiles share out more evenly; on a tie the longer one (every
         // part packs all of the operand along the other side)
         let spread = |tiles: usize| tiles.div_ceil(parts) * parts * 1000 / tiles.max(1);
@@ -193,8 +229,16 @@ impl Plan {
     }
 }
 
+/// How many parts `units` of work (whole tiles, groups of columns) with `multiply_adds` in all
+/// are split into on the current rayon pool: one per thread, but not below about a million
+/// multiply-adds each, where a thread costs more than it saves.
+pub(crate) fn parts(multiply_adds: usize, units: usize) -> usize {
+    let worth = (multiply_adds / (1 << 20)).max(1);
+    rayon::current_num_threads().min(units).min(worth).max(1)
+}
+
 /// Blocks of at most `most` (a multiple of `unit`) that cut `len` into equal parts, rounded up
-/// to whole units: 128 rows become blocks of 66 and 62 rather than 120 and 8.
+/// to whole units: 128 rows in blocks of at most 120 become two blocks of 64, not 120 and 8.
 fn balanced(len: usize, most: usize, unit: usize) -> usize {
     let blocks = len.div_ceil(most).max(1);
     len.div_ceil(blocks).div_ceil(unit) * unit
@@ -202,13 +246,22 @@ fn balanced(len: usize, most: usize, unit: usize) -> usize {
 
 /// Where C lives; parts write disjoint elements of it.
 #[derive(Clone, Copy)]
-pub(super) struct Out {
+pub(crate) struct Out {
     pub ptr: *mut f32,
     pub rs: usize,
     pub cs: usize,
 }
 
 impl Out {
+    /// A row-major `rows x cols` matrix in `data`, for parts that write disjoint elements.
+    pub fn row_major(data: &mut [f32], cols: usize) -> Out {
+        Out {
+            ptr: data.as_mut_ptr(),
+            rs: cols,
+            cs: 1,
+        }
+    }
+
     /// Where element (i, j) lives.
     pub fn element(self, i: usize, j: usize) -> *mut f32 {
         self.ptr.wrapping_add(i * self.rs + j * self.cs)
@@ -254,19 +307,7 @@ fn block_loop(
                         let start = if pc > 0 {
                             Start::Load
                         } else {
-                            match init {
-                                Init::Beta(beta) => match beta {
-                                    0.0 => Start::Zero,
-                                    1.0 => Start::Load,
-                                    _ => Start::Scale(beta),
-                                },
-                                Init::RowBias(bias) => {
-                                    let mut values = [0.0; MR];
-                                    let here = MR.min(plan.m - i);
-                                    values[..here].copy_from_slice(&bias[i..i + here]);
-                                    Start::Rows(values)
-                                }
-                            }
+                            init.tile_start(i, plan.m)
                         };
                         let a_panel = &a_space[ir / MR * panel_len(kc, MR)..][..MR * kc];
                         let b_panel = &b_space[jr / NR * panel_len(kc, NR)..][..NR * kc];

@@ -1,9 +1,9 @@
 //! Single-precision matrix products, `C = alpha A B + beta C`, written for the CNN path.
 //!
 //! The design follows BLIS (Van Zee and van de Geijn): the product is cut into blocks that
-//! fit the caches — a `kc x nc` block of B packed once for the last-level cache, an `mc x kc`
-//! block of A for L2 — and each `MR x NR` tile of C is computed by an AVX2/FMA micro-kernel
-//! from packed panels that stream through L1. Operands are any strided views ([`MatRef`]),
+//! fit the caches — a `kc x nc` block of B packed once for L2, an `mc x kc` block of A — and
+//! each `MR x NR` tile of C is computed by an AVX2/FMA micro-kernel from packed panels that
+//! stream through L1. Operands are any strided views ([`MatRef`]),
 //! so `A B`, `A^T B` and `A B^T` are the same call on transposed views ([`MatRef::t`]); the
 //! convolution layers pack their operands straight from the activations (the crate's
 //! `PackA` and `PackB` views) and never build an im2col matrix.
@@ -23,18 +23,31 @@
 //!
 //! # Threads
 //! Large products are split between the threads of the current rayon pool, by whole tiles of
-//! rows or of columns (whichever has more); each part packs its own panels.
+//! rows or of columns (whichever share out more evenly); each part packs its own panels.
 
 mod dot;
 mod driver;
 mod kernel;
 mod pack;
 
-pub(crate) use dot::{DR, DS, PIECE, ZEROS, dot_tile};
-pub(crate) use driver::product;
+pub(crate) use dot::{DOT_PIECE, DR, DS, ZEROS, dot_tile};
 pub use driver::{Init, gemm, gemm_into};
+pub(crate) use driver::{Out, parts, product};
 pub(crate) use kernel::{MR, NR};
-pub(crate) use pack::{PackA, PackB, panel, panel_len, transpose8};
+pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};
+
+/// Whether the last element of a `rows x cols` view, at `(rows - 1) rs + (cols - 1) cs`,
+/// lies within `len` values (without overflow).
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    (rows - 1)
+        .checked_mul(rs)
+        .zip((cols - 1).checked_mul(cs))
+        .and_then(|(r, c)| r.checked_add(c))
+        .is_some_and(|last| last < len)
+}
 
 /// A read-only strided matrix view: element (i, j) at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +66,7 @@ impl<'a> MatRef<'a> {
     /// If an element lies outside `data`.
     pub fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
-            rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < data.len(),
+            fits(data.len(), rows, cols, rs, cs),
             "a {rows} x {cols} matrix with strides ({rs}, {cs}) does not fit {} values",
             data.len()
         );
@@ -115,7 +128,7 @@ impl<'a> MatMut<'a> {
     /// If an element lies outside `data` or two elements could share a location.
     pub fn new(data: &'a mut [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         assert!(
-            rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < data.len(),
+            fits(data.len(), rows, cols, rs, cs),
             "a {rows} x {cols} matrix with strides ({rs}, {cs}) does not fit {} values",
             data.len()
         );

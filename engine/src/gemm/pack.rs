@@ -145,21 +145,12 @@ fn transpose_lines<const W: usize>(
         "panel outside its operand"
     );
     let full = kc / 8 * 8;
-    // groups of eight lines, the last group shifted back to overlap when W is not a multiple
-    for g in (0..W).step_by(8) {
-        let g = g.min(W.saturating_sub(8));
-        let lanes = 8.min(W);
-        for k in (0..full).step_by(8) {
-            let mut rows = [[0.0f32; 8]; 8];
-            for (l, row) in rows.iter_mut().enumerate().take(lanes) {
-                let from = first + (g + l) * stride + k;
-                row.copy_from_slice(&data[from..from + 8]);
-            }
-            let columns = transpose8(rows);
-            for (d, column) in columns.iter().enumerate() {
-                out[(k + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
-            }
-        }
+    for k in (0..full).step_by(8) {
+        let lines: [[f32; 8]; W] = std::array::from_fn(|l| {
+            let from = first + l * stride + k;
+            data[from..from + 8].try_into().expect("eight values")
+        });
+        put_transposed::<W>(&lines, out, k);
     }
     for k in full..kc {
         for l in 0..W {
@@ -168,9 +159,24 @@ fn transpose_lines<const W: usize>(
     }
 }
 
+/// Transposes W lines of eight depths each (`lines[l]` = the eight values of line l) into
+/// eight groups of W at `out[k0 * W ..]`, eight lines at a time.
+#[inline(always)]
+pub(crate) fn put_transposed<const W: usize>(lines: &[[f32; 8]], out: &mut [f32], k0: usize) {
+    for g in (0..W).step_by(8) {
+        let lanes = 8.min(W - g);
+        let mut block = [[0.0f32; 8]; 8];
+        block[..lanes].copy_from_slice(&lines[g..g + lanes]);
+        let columns = transpose8(block);
+        for (d, column) in columns.iter().enumerate() {
+            out[(k0 + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
+        }
+    }
+}
+
 /// The transpose of an 8 x 8 block.
 #[inline(always)]
-pub(crate) fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
+fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
     // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].as_ptr()));

@@ -1,8 +1,9 @@
-//! The reference evaluator: the same tape, one sample at a time, in a wider number type.
+//! The reference evaluator: the same tape, element by element, in a wider number type.
 //!
-//! Written as plain loops with no SIMD, no lanes and no shared code with the fast evaluator
-//! apart from the per-element op formulas of [`crate::ops`]. Products over features use the
-//! direct product of the other factors. With `L = f64` it is the oracle for finite differences
+//! Written as plain loops with no SIMD, no lanes and no shared arithmetic with the fast
+//! evaluator: it shares the per-element op formulas of [`crate::ops`] and two definitions, the
+//! max-pool scan and the dropout mask. Products over features use the direct product of the
+//! other factors; sums are bounded for any order of their terms. With `L = f64` it is the oracle for finite differences
 //! and tests; with `L = Tracked` it also bounds the rounding error an f32 evaluation makes,
 //! which sets conditioning-aware tolerances.
 //!
