@@ -141,15 +141,15 @@ impl PackA for SampleRows<'_> {
             for k0 in (0..kc).step_by(8) {
                 let d = p0 + k0;
                 let b0 = d % self.bpad;
-                let lines: [[f32; 8]; MR] = std::array::from_fn(|r| {
+                let line = |r: usize| {
                     let row = i0 + q * MR + r;
                     if row < i0 + mc {
                         masked8(self.dy, row * depth + d, b0, self.batch)
                     } else {
                         [0.0; 8]
                     }
-                });
-                put_transposed::<MR>(&lines, out, k0);
+                };
+                put_transposed::<MR>(line, out, k0);
             }
         }
     }
@@ -197,11 +197,11 @@ impl PackB for PatchesT<'_> {
                 let (p, b0) = (d / bpad, d % bpad);
                 let (oy, ox) = (p / out.width, p % out.width);
                 let shift = (oy * input.width + ox) * bpad + b0;
-                let lines: [[f32; 8]; NR] = std::array::from_fn(|l| match offsets[l] {
+                let line = |l: usize| match offsets[l] {
                     Some(base) => masked8(self.x, base + shift, b0, self.batch),
                     None => [0.0; 8],
-                });
-                put_transposed::<NR>(&lines, panel_out, k0);
+                };
+                put_transposed::<NR>(line, panel_out, k0);
             }
         }
     }

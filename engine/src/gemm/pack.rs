@@ -145,12 +145,27 @@ fn transpose_lines<const W: usize>(
         "panel outside its operand"
     );
     let full = kc / 8 * 8;
-    for k in (0..full).step_by(8) {
-        let lines: [[f32; 8]; W] = std::array::from_fn(|l| {
-            let from = first + l * stride + k;
-            data[from..from + 8].try_into().expect("eight values")
-        });
-        put_transposed::<W>(&lines, out, k);
+    if W == 4 {
+        // four lines (an A panel): eight depths are four whole vectors of the panel
+        for k in (0..full).step_by(8) {
+            let rows: [[f32; 8]; 4] = std::array::from_fn(|l| {
+                let from = first + l * stride + k;
+                data[from..from + 8].try_into().expect("eight values")
+            });
+            out[k * 4..k * 4 + 32].copy_from_slice(&transpose4x8(rows));
+        }
+    } else {
+        // eight lines at a time through all the depths: eight streams of the operand
+        for g in (0..W).step_by(8) {
+            let lanes = 8.min(W - g);
+            for k in (0..full).step_by(8) {
+                let block: [[f32; 8]; 8] = std::array::from_fn(|l| {
+                    let from = first + (g + l.min(lanes - 1)) * stride + k;
+                    data[from..from + 8].try_into().expect("eight values")
+                });
+                put_block::<W>(block, lanes, g, out, k);
+            }
+        }
     }
     for k in full..kc {
         for l in 0..W {
@@ -159,18 +174,68 @@ fn transpose_lines<const W: usize>(
     }
 }
 
-/// Transposes W lines of eight depths each (`lines[l]` = the eight values of line l) into
+/// Transposes W lines of eight depths each (`line(l)` = the eight values of line l) into
 /// eight groups of W at `out[k0 * W ..]`, eight lines at a time.
 #[inline(always)]
-pub(crate) fn put_transposed<const W: usize>(lines: &[[f32; 8]], out: &mut [f32], k0: usize) {
+pub(crate) fn put_transposed<const W: usize>(
+    line: impl Fn(usize) -> [f32; 8],
+    out: &mut [f32],
+    k0: usize,
+) {
     for g in (0..W).step_by(8) {
         let lanes = 8.min(W - g);
-        let mut block = [[0.0f32; 8]; 8];
-        block[..lanes].copy_from_slice(&lines[g..g + lanes]);
-        let columns = transpose8(block);
-        for (d, column) in columns.iter().enumerate() {
-            out[(k0 + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
+        let block: [[f32; 8]; 8] =
+            std::array::from_fn(|l| if l < lanes { line(g + l) } else { [0.0; 8] });
+        put_block::<W>(block, lanes, g, out, k0);
+    }
+}
+
+/// Writes the transpose of eight lines of eight depths (the first `lanes` lines meant) as
+/// lanes `g..g + lanes` of eight groups of W at `out[k0 * W ..]`.
+#[inline(always)]
+fn put_block<const W: usize>(
+    block: [[f32; 8]; 8],
+    lanes: usize,
+    g: usize,
+    out: &mut [f32],
+    k0: usize,
+) {
+    let columns = transpose8(block);
+    for (d, column) in columns.iter().enumerate() {
+        out[(k0 + d) * W + g..][..lanes].copy_from_slice(&column[..lanes]);
+    }
+}
+
+/// Four lines of eight depths as eight groups of four (depth-major).
+#[inline(always)]
+fn transpose4x8(rows: [[f32; 8]; 4]) -> [f32; 32] {
+    // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
+    unsafe {
+        let r: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].as_ptr()));
+        // pairs of lines, then quadruples of depths 0-3 | 4-7 within each half
+        let (t0, t1) = (
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+        );
+        let (t2, t3) = (
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+        );
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2); // depths 0 | 4
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2); // depths 1 | 5
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3); // depths 2 | 6
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3); // depths 3 | 7
+        let v = [
+            _mm256_permute2f128_ps::<0x20>(s0, s1),
+            _mm256_permute2f128_ps::<0x20>(s2, s3),
+            _mm256_permute2f128_ps::<0x31>(s0, s1),
+            _mm256_permute2f128_ps::<0x31>(s2, s3),
+        ];
+        let mut out = [0.0f32; 32];
+        for (i, v) in v.iter().enumerate() {
+            _mm256_storeu_ps(out[8 * i..].as_mut_ptr(), *v);
         }
+        out
     }
 }
 
