@@ -8,6 +8,7 @@
 //! time of every node of a training step)
 
 use benches::peak::fma_peak_gflops;
+use benches::pool;
 use benches::rounds::{Contender, race};
 use engine::optim::{Adam, Optimizer};
 use engine::{Grads, Program, Values, backward, forward, profile};
@@ -28,13 +29,6 @@ fn fill(values: &mut Values, network: &DivNetwork, rng: &mut rand_pcg::Pcg64) {
     for t in values.feature_mut(network.target, 0) {
         *t = (1 + rng.next_u32() % 9) as f32 / (1 + rng.next_u32() % 9) as f32;
     }
-}
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
 }
 
 fn main() {

@@ -14,6 +14,7 @@
 use std::hint::black_box;
 
 use benches::peak::fma_peak_gflops;
+use benches::pool;
 use benches::rounds::{Contender, race};
 use engine::Workspace;
 use engine::gemm::{Init, MatMut, MatRef, gemm_into};
@@ -76,13 +77,6 @@ fn parse_shape(text: &str) -> Option<Shape> {
 /// Strides (row, column) of a `rows x cols` operand stored row-major, or as its transpose.
 fn strides(rows: usize, cols: usize, transposed: bool) -> (usize, usize) {
     if transposed { (1, rows) } else { (cols, 1) }
-}
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
 }
 
 fn main() {

@@ -5,3 +5,12 @@
 
 pub mod peak;
 pub mod rounds;
+
+/// A rayon pool of `threads` threads (the engine splits its large steps between the threads
+/// of the pool it runs in).
+pub fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}

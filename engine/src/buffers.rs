@@ -10,7 +10,7 @@ use std::sync::Arc;
 use wide::f32x8;
 
 use crate::Workspace;
-use crate::eval::{Bwd, Fwd, Seen};
+use crate::eval::{BackwardStep, Bwd, ForwardStep, Fwd, Seen};
 use crate::layout::Loc;
 use crate::program::Program;
 use crate::tape::NodeId;
@@ -286,6 +286,16 @@ fn check_params(program: &Program, params: &[f32]) {
 /// # Panics
 /// If `params` does not have the tape's parameter length.
 pub fn forward(params: &[f32], values: &mut Values) {
+    run_forward(params, values, |_, step, arenas| step(arenas));
+}
+
+/// The forward pass, each step through `each(step number, step, arenas)`.
+#[inline(always)]
+fn run_forward(
+    params: &[f32],
+    values: &mut Values,
+    mut each: impl FnMut(usize, &ForwardStep, &mut Fwd<'_>),
+) {
     let Values {
         program,
         rows,
@@ -301,8 +311,8 @@ pub fn forward(params: &[f32], values: &mut Values) {
         work,
         noise_seed: *noise_seed,
     };
-    for step in &program.forward {
-        step(&mut arenas);
+    for (i, step) in program.forward.iter().enumerate() {
+        each(i, step, &mut arenas);
     }
 }
 
@@ -320,6 +330,19 @@ pub fn forward(params: &[f32], values: &mut Values) {
 /// If the buffers belong to different programs, `params` has the wrong length, or the output
 /// is not a single unbatched value.
 pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
+    run_backward(params, values, grads, |_, step, seen, arenas| {
+        step(seen, arenas)
+    });
+}
+
+/// The backward pass, each step through `each(step number, step, forward values, arenas)`.
+#[inline(always)]
+fn run_backward(
+    params: &[f32],
+    values: &Values,
+    grads: &mut Grads,
+    mut each: impl FnMut(usize, &BackwardStep, &Seen<'_>, &mut Bwd<'_>),
+) {
     assert!(
         Arc::ptr_eq(&values.program, &grads.program),
         "values and gradients belong to different programs"
@@ -365,8 +388,8 @@ pub fn backward(params: &[f32], values: &Values, grads: &mut Grads) {
         work,
         columns,
     };
-    for step in &program.backward {
-        step(&seen, &mut arenas);
+    for (i, step) in program.backward.iter().enumerate() {
+        each(i, step, &seen, &mut arenas);
     }
 }
 
@@ -379,77 +402,31 @@ pub struct NodeTime {
     pub backward: Vec<f64>,
 }
 
-/// Times every node's steps: where a network spends its time. Runs a forward pass step by
-/// step, then a backward pass, then each backward step again timed (a step reads its node's
-/// gradient, which the first backward pass filled), then a last backward pass so that `grads`
-/// end as [`backward`] leaves them. Nodes without steps are left out.
+/// A forward and a backward pass like [`forward`] and [`backward`], timing every node's
+/// steps: where a network spends its time. Nodes without steps are left out.
 pub fn profile(params: &[f32], values: &mut Values, grads: &mut Grads) -> Vec<NodeTime> {
     use std::time::Instant;
     let program = Arc::clone(&values.program);
-    let layout = &program.layout;
-    let mut times: Vec<(f64, Vec<f64>)> = vec![(0.0, Vec::new()); layout.locs.len()];
-    // time the steps one at a time through the same arenas the passes use
-    {
-        let Values {
-            rows,
-            flat,
-            work,
-            noise_seed,
-            ..
-        } = values;
-        check_params(&program, params);
-        let mut arenas = Fwd {
-            rows,
-            flat,
-            params,
-            work,
-            noise_seed: *noise_seed,
-        };
-        for (index, step) in program.forward_nodes.iter().zip(&program.forward) {
-            let start = Instant::now();
-            step(&mut arenas);
-            times[*index].0 += start.elapsed().as_secs_f64();
-        }
-    }
-    // a plain backward pass fills every node's gradient; then each step again, timed
-    backward(params, values, grads);
-    {
-        let Grads {
-            rows,
-            flat,
-            params: param_grads,
-            work,
-            columns,
-            ..
-        } = grads;
-        let seen = Seen {
-            rows: &values.rows,
-            flat: &values.flat,
-            params,
-            noise_seed: values.noise_seed,
-        };
-        let mut arenas = Bwd {
-            rows,
-            flat,
-            params: param_grads,
-            work,
-            columns,
-        };
-        for (index, step) in program.backward_nodes.iter().zip(&program.backward) {
-            let start = Instant::now();
-            step(&seen, &mut arenas);
-            times[*index].1.push(start.elapsed().as_secs_f64());
-        }
-    }
-    // leave the gradients as a plain backward pass makes them
-    backward(params, values, grads);
+    let mut times: Vec<(f64, Vec<f64>)> = vec![(0.0, Vec::new()); program.layout.locs.len()];
+    run_forward(params, values, |i, step, arenas| {
+        let start = Instant::now();
+        step(arenas);
+        times[program.forward_nodes[i]].0 += start.elapsed().as_secs_f64();
+    });
+    run_backward(params, values, grads, |i, step, seen, arenas| {
+        let start = Instant::now();
+        step(seen, arenas);
+        times[program.backward_nodes[i]]
+            .1
+            .push(start.elapsed().as_secs_f64());
+    });
     times
         .into_iter()
         .enumerate()
         .filter(|(_, (f, b))| *f > 0.0 || !b.is_empty())
         .map(|(index, (forward, backward))| NodeTime {
             node: NodeId {
-                tape: layout.tape,
+                tape: program.layout.tape,
                 index: index as u32,
             },
             forward,

@@ -11,7 +11,7 @@ use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::driver::{Init, Out, parts};
+use super::driver::{Init, Out, parts, start_all};
 use super::{MatMut, MatRef};
 use crate::Workspace;
 
@@ -87,17 +87,8 @@ pub(super) fn products(
 ) {
     use rayon::prelude::*;
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let out = Out {
-        ptr: c.data.as_mut_ptr(),
-        rs: c.rs,
-        cs: c.cs,
-    };
-    for i in 0..m {
-        for j in 0..n {
-            // SAFETY: (i, j) is an element of C, and nothing else runs meanwhile.
-            unsafe { init.set(out.element(i, j), i) };
-        }
-    }
+    let out = Out::of(c);
+    start_all(&init, out, m, n);
     let groups = n.div_ceil(DS);
     let parts = parts(m * n * k, groups);
     let per_part = groups.div_ceil(parts);

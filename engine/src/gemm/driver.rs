@@ -124,25 +124,10 @@ pub(crate) fn product(
     }
     if k == 0 {
         // no products: every element is its start
-        let out = Out {
-            ptr: c.data.as_mut_ptr(),
-            rs: c.rs,
-            cs: c.cs,
-        };
-        for i in 0..m {
-            for j in 0..n {
-                // SAFETY: (i, j) is an element of C (checked by `MatMut::new`).
-                unsafe { init.set(out.element(i, j), i) };
-            }
-        }
-        return;
+        return start_all(&init, Out::of(c), m, n);
     }
     let plan = Plan::new(m, k, n);
-    let out = Out {
-        ptr: c.data.as_mut_ptr(),
-        rs: c.rs,
-        cs: c.cs,
-    };
+    let out = Out::of(c);
     let space = wide::bytemuck::cast_slice_mut(work.take(plan.parts * plan.part_len.div_ceil(8)));
     let run = |(part, space): (usize, &mut [f32])| {
         let (rows, cols) = plan.part(part);
@@ -244,6 +229,17 @@ fn balanced(len: usize, most: usize, unit: usize) -> usize {
     len.div_ceil(blocks).div_ceil(unit) * unit
 }
 
+/// Sets every element of the `m x n` matrix `out` to its start.
+pub(super) fn start_all(init: &Init<'_>, out: Out, m: usize, n: usize) {
+    for i in 0..m {
+        for j in 0..n {
+            // SAFETY: (i, j) is an element of the view `out` was made from (checked by
+            // `MatMut::new`), and nothing else writes it meanwhile.
+            unsafe { init.set(out.element(i, j), i) };
+        }
+    }
+}
+
 /// Where C lives; parts write disjoint elements of it.
 #[derive(Clone, Copy)]
 pub(crate) struct Out {
@@ -259,6 +255,15 @@ impl Out {
             ptr: data.as_mut_ptr(),
             rs: cols,
             cs: 1,
+        }
+    }
+
+    /// The elements of `c`, for parts that write disjoint elements.
+    pub fn of(c: MatMut<'_>) -> Out {
+        Out {
+            ptr: c.data.as_mut_ptr(),
+            rs: c.rs,
+            cs: c.cs,
         }
     }
 
