@@ -1,0 +1,149 @@
+//! A fold's samples (spec section 4): for every pair of the split, `per_pair` samples, each a
+//! random image of digit a beside a random image of digit b, drawn with replacement from the
+//! MNIST training split for the train pairs and from the test split for the held-out pairs,
+//! then shuffled once. A sample keeps the two image indices, not the pixels; pixels are
+//! normalised as they are written into a batch.
+//!
+//! The draws come from a PCG stream seeded by the run's seed: the procedure and the counts
+//! are the reference's, its exact NumPy draws are not (spec section 11).
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use super::folds::{Pair, split};
+use super::idx::{Mnist, SIDE, Split};
+
+/// One sample: the images of its left and right digits (indices into the split they come
+/// from) and the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub left: u32,
+    pub right: u32,
+    pub pair: Pair,
+}
+
+/// One fold's training and test samples.
+#[derive(Clone, Debug)]
+pub struct FoldData {
+    pub fold: usize,
+    pub train: Vec<Sample>,
+    pub test: Vec<Sample>,
+}
+
+impl FoldData {
+    /// The samples of `fold` for the run seeded with `seed`, `per_pair` per pair.
+    pub fn build(mnist: &Mnist, fold: usize, seed: u64, per_pair: usize) -> FoldData {
+        let (train_pairs, test_pairs) = split(fold);
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let train = draw(&mnist.train, &train_pairs, per_pair, &mut rng);
+        let test = draw(&mnist.test, &test_pairs, per_pair, &mut rng);
+        FoldData { fold, train, test }
+    }
+}
+
+/// Samples of `pairs` from `split`, shuffled.
+fn draw(split: &Split, pairs: &[Pair], per_pair: usize, rng: &mut Pcg64Mcg) -> Vec<Sample> {
+    let mut by_digit: [Vec<u32>; 10] = Default::default();
+    for (i, &label) in split.labels.iter().enumerate() {
+        by_digit[usize::from(label)].push(i as u32);
+    }
+    let mut pick = |digit: u8, rng: &mut Pcg64Mcg| {
+        let images = &by_digit[usize::from(digit)];
+        images[below(rng, images.len())]
+    };
+    let mut samples = Vec::with_capacity(pairs.len() * per_pair);
+    for &pair in pairs {
+        for _ in 0..per_pair {
+            let left = pick(pair.a, rng);
+            let right = pick(pair.b, rng);
+            samples.push(Sample { left, right, pair });
+        }
+    }
+    shuffle(&mut samples, rng);
+    samples
+}
+
+/// A uniform integer in `0..n` (Lemire's multiply-and-reject, unbiased).
+pub fn below(rng: &mut impl Rng, n: usize) -> usize {
+    assert!(n > 0, "an empty range");
+    let n = n as u64;
+    let threshold = n.wrapping_neg() % n;
+    loop {
+        let product = u128::from(rng.next_u64()) * u128::from(n);
+        if (product as u64) >= threshold {
+            return (product >> 64) as usize;
+        }
+    }
+}
+
+/// Fisher-Yates.
+pub fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, below(rng, i + 1));
+    }
+}
+
+/// A pixel byte normalised as the task does, in f32: `(byte / 255 - 0.1307) / 0.3081`.
+pub fn normalise(byte: u8) -> f32 {
+    (f32::from(byte) / 255.0 - 0.1307) / 0.3081
+}
+
+/// Every byte's normalised value.
+pub fn normalised_bytes() -> [f32; 256] {
+    std::array::from_fn(|b| normalise(b as u8))
+}
+
+/// Writes the pair images of `samples` into a batched input laid out as the 28 x 56 pair
+/// image: feature `y * 56 + x` of sample `s` at `rows[feature * stride + s]`, the left digit
+/// in columns 0..28 and the right one in 28..56.
+pub fn write_pairs(
+    split: &Split,
+    samples: &[Sample],
+    table: &[f32; 256],
+    rows: &mut [f32],
+    stride: usize,
+) {
+    for (s, sample) in samples.iter().enumerate() {
+        for (half, image) in [sample.left, sample.right].into_iter().enumerate() {
+            let pixels = split.image(image as usize);
+            for y in 0..SIDE {
+                for x in 0..SIDE {
+                    let feature = y * 2 * SIDE + half * SIDE + x;
+                    rows[feature * stride + s] = table[usize::from(pixels[y * SIDE + x])];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised_pixels_are_the_spec_vectors() {
+        // spec section 10: byte 0 -> -0.4242129, byte 255 -> 2.8214865
+        assert!((normalise(0) + 0.4242129).abs() < 1e-6);
+        assert!((normalise(255) - 2.8214865).abs() < 1e-6);
+        assert_eq!(normalised_bytes()[17], normalise(17));
+    }
+
+    #[test]
+    fn draws_are_uniform_and_shuffles_are_permutations() {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut counts = [0usize; 7];
+        for _ in 0..70_000 {
+            counts[below(&mut rng, 7)] += 1;
+        }
+        // 10,000 expected each, sd about 93
+        assert!(
+            counts.iter().all(|&c| (c as i64 - 10_000).abs() < 500),
+            "{counts:?}"
+        );
+        let mut items: Vec<usize> = (0..100).collect();
+        shuffle(&mut items, &mut rng);
+        assert_ne!(items, (0..100).collect::<Vec<_>>());
+        items.sort();
+        assert_eq!(items, (0..100).collect::<Vec<_>>());
+    }
+}
