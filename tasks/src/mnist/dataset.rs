@@ -47,7 +47,7 @@ fn draw(split: &Split, pairs: &[Pair], per_pair: usize, rng: &mut Pcg64Mcg) -> V
     for (i, &label) in split.labels.iter().enumerate() {
         by_digit[usize::from(label)].push(i as u32);
     }
-    let mut pick = |digit: u8, rng: &mut Pcg64Mcg| {
+    let pick = |digit: u8, rng: &mut Pcg64Mcg| {
         let images = &by_digit[usize::from(digit)];
         images[below(rng, images.len())]
     };
