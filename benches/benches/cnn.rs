@@ -13,20 +13,20 @@ use benches::rounds::{Contender, race};
 use engine::optim::{Adam, Optimizer};
 use engine::{Grads, Program, Values, backward, forward, profile};
 use rand_core::{Rng, SeedableRng};
-use tasks::mnist::network::{DivNetwork, Mode, PAIR, init_encoder};
+use tasks::mnist::network::{Head, Network, Nodes, PAIR};
 
 const PAIRS: usize = 128;
 
 /// Pixels normalised as the task does, from pseudo-random bytes, and quotient targets.
-fn fill(values: &mut Values, network: &DivNetwork, rng: &mut rand_pcg::Pcg64) {
-    let (pixels, stride) = values.node_mut(network.pair);
+fn fill(values: &mut Values, nodes: &Nodes, rng: &mut rand_pcg::Pcg64) {
+    let (pixels, stride) = values.node_mut(nodes.pair);
     for row in pixels.chunks_mut(stride) {
         for p in &mut row[..PAIRS] {
             let byte = (rng.next_u32() >> 24) as f32;
             *p = (byte / 255.0 - 0.1307) / 0.3081;
         }
     }
-    for t in values.feature_mut(network.target, 0) {
+    for t in values.feature_mut(nodes.target, 0) {
         *t = (1 + rng.next_u32() % 9) as f32 / (1 + rng.next_u32() % 9) as f32;
     }
 }
@@ -44,22 +44,21 @@ fn main() {
     );
 
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let train = DivNetwork::new(Mode::Train);
-    let eval = DivNetwork::new(Mode::Eval);
-    let mut params = vec![0.0; train.tape.param_len()];
-    init_encoder(&train.tape, &mut params, &mut rng);
+    let network = Network::new(Head::Div);
+    let mut params = vec![0.0; network.train.param_len()];
+    network.init(&mut params, &mut rng);
     let params_eval = params.clone();
 
-    let train_program = Program::new(&train.tape, PAIRS);
-    let eval_program = Program::new(&eval.tape, PAIRS);
+    let train_program = Program::new(&network.train, PAIRS);
+    let eval_program = Program::new(&network.eval, PAIRS);
     let mut train_values: Vec<Values> = (0..2).map(|_| Values::new(&train_program)).collect();
     let mut grads: Vec<Grads> = (0..2).map(|_| Grads::new(&train_program)).collect();
     let mut eval_values: Vec<Values> = (0..2).map(|_| Values::new(&eval_program)).collect();
     for values in &mut train_values {
-        fill(values, &train, &mut rng);
+        fill(values, &network.train_nodes, &mut rng);
     }
     for values in &mut eval_values {
-        fill(values, &eval, &mut rng);
+        fill(values, &network.eval_nodes, &mut rng);
     }
     let mut params = [params.clone(), params];
     let mut adams = [
@@ -88,7 +87,7 @@ fn main() {
             println!("one training step on {threads} thread(s), ms (forward, backward):");
             let (mut f, mut b) = (0.0, 0.0);
             for t in &times {
-                let node = train.tape.node(t.node);
+                let node = network.train.node(t.node);
                 let backward: Vec<String> = t
                     .backward
                     .iter()
@@ -161,6 +160,6 @@ fn main() {
         );
     }
     drop(contenders);
-    assert!(tv0.scalar(train.tape.output()).is_finite());
+    assert!(tv0.scalar(network.train.output()).is_finite());
     assert!(p0.iter().chain(p1.iter()).all(|p| p.is_finite()));
 }

@@ -90,6 +90,11 @@ impl Graph {
         v
     }
 
+    /// Parameter values declared so far: where the next parameter will start.
+    pub fn param_len(&self) -> usize {
+        self.params.borrow().last().map_or(0, |p| p.range.end)
+    }
+
     /// A trainable unbatched tensor. Parameters are laid out in declaration order in the
     /// parameter vector (see [`ParamInfo::range`](crate::ParamInfo::range)).
     pub fn param(&self, name: &str, features: usize) -> Var<'_> {

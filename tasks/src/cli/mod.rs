@@ -2,6 +2,7 @@
 
 pub mod grad_audit;
 pub mod merge;
+pub mod mnist;
 pub mod report;
 pub mod sweep;
 pub mod train;
@@ -30,6 +31,8 @@ pub enum Command {
     Merge(merge::Args),
     /// Statistics, tables and the figure of a sweep's results.
     Report(report::Args),
+    /// Train a head on a CNN that reads two MNIST digits, to output their quotient.
+    Mnist(mnist::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sweep(args) => sweep::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Mnist(args) => mnist::run(&args),
     }
 }

@@ -4,4 +4,7 @@
 pub mod dataset;
 pub mod folds;
 pub mod idx;
+pub mod metrics;
 pub mod network;
+pub mod preset;
+pub mod run;

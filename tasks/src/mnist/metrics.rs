@@ -1,0 +1,113 @@
+//! The metrics of one split (spec section 7), from the network's outputs in evaluation mode.
+
+use serde::{Deserialize, Serialize};
+
+/// One split's metrics at one epoch; accuracies in percent of the samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub output_mse: f64,
+    pub label1_mse: f64,
+    pub label2_mse: f64,
+    /// The output equal to the target (f32).
+    pub output_accuracy: f64,
+    /// A digit reading equal to its digit (f32): only when the softmax has saturated.
+    pub label1_accuracy: f64,
+    pub label2_accuracy: f64,
+    pub output_rounded_accuracy: f64,
+    pub label1_rounded_accuracy: f64,
+    pub label2_rounded_accuracy: f64,
+    /// The output equal to the target when both are rounded to 4 (5) decimal places.
+    pub output_4dp_accuracy: f64,
+    pub output_5dp_accuracy: f64,
+}
+
+/// Sums over the samples of a split, turned into [`Metrics`] at the end.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    count: usize,
+    squares: [f64; 3],
+    hits: [usize; 8],
+}
+
+/// `round(v * 10^places) / 10^places` in f32, half to even, as the reference compares.
+fn rounded(v: f32, places: i32) -> f32 {
+    let scale = 10f32.powi(places);
+    (v * scale).round_ties_even() / scale
+}
+
+impl Tally {
+    /// One sample: the output `y` for target `t`, the readings `d1`, `d2` of digits `a`, `b`.
+    pub fn add(&mut self, y: f32, t: f32, d1: f32, d2: f32, a: u8, b: u8) {
+        let (a, b) = (f32::from(a), f32::from(b));
+        self.count += 1;
+        for (square, (v, w)) in self.squares.iter_mut().zip([(y, t), (d1, a), (d2, b)]) {
+            let d = v - w;
+            *square += f64::from(d * d);
+        }
+        let hits = [
+            y == t,
+            d1 == a,
+            d2 == b,
+            y.round_ties_even() == t,
+            d1.round_ties_even() == a,
+            d2.round_ties_even() == b,
+            rounded(y, 4) == rounded(t, 4),
+            rounded(y, 5) == rounded(t, 5),
+        ];
+        for (count, hit) in self.hits.iter_mut().zip(hits) {
+            *count += usize::from(hit);
+        }
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let n = self.count.max(1) as f64;
+        let share = |i: usize| 100.0 * self.hits[i] as f64 / n;
+        Metrics {
+            output_mse: self.squares[0] / n,
+            label1_mse: self.squares[1] / n,
+            label2_mse: self.squares[2] / n,
+            output_accuracy: share(0),
+            label1_accuracy: share(1),
+            label2_accuracy: share(2),
+            output_rounded_accuracy: share(3),
+            label1_rounded_accuracy: share(4),
+            label2_rounded_accuracy: share(5),
+            output_4dp_accuracy: share(6),
+            output_5dp_accuracy: share(7),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_metric_counts_what_the_spec_says() {
+        let mut tally = Tally::default();
+        // exact: every accuracy hits
+        tally.add(2.0 / 3.0, 2.0 / 3.0, 2.0, 3.0, 2, 3);
+        // off by 3e-5: 4 d.p. hit, 5 d.p. miss; readings round to the digits
+        tally.add(0.5 + 3e-5, 0.5, 1.2, 2.4, 1, 2);
+        // far off
+        tally.add(3.0, 1.0, 5.0, 5.1, 4, 4);
+        let m = tally.metrics();
+        let third = 100.0 / 3.0;
+        assert_eq!(m.output_accuracy, third);
+        assert_eq!(m.label1_accuracy, third);
+        assert_eq!(m.output_4dp_accuracy, 2.0 * third);
+        assert_eq!(m.output_5dp_accuracy, third);
+        assert_eq!(m.label1_rounded_accuracy, 2.0 * third);
+        assert_eq!(m.label2_rounded_accuracy, 2.0 * third);
+        // round(y) == t only for whole quotients: none of these
+        assert_eq!(m.output_rounded_accuracy, 0.0);
+        let want = (f64::from(3e-5f32 + 0.5 - 0.5).powi(2) + 4.0) / 3.0;
+        assert!((m.output_mse - want).abs() < 1e-9, "{}", m.output_mse);
+    }
+
+    #[test]
+    fn rounding_is_half_to_even_in_f32() {
+        assert_eq!(rounded(0.12345, 4), 0.1234); // 1234.5 rounds to even
+        assert_eq!(rounded(2.5, 0), 2.0);
+    }
+}

@@ -1,0 +1,361 @@
+//! One run of the MNIST task (spec sections 6 to 8): a head on the shared encoder, trained on
+//! one fold's quotients for epochs 0, 1, ..., E, evaluated at the start of every epoch (or every
+//! few) on the whole training and test sets, and the epoch the paper reports chosen among the
+//! last logged ones.
+
+use std::sync::Arc;
+
+use engine::optim::{Adam, Optimizer, clip_grad_norm};
+use engine::{Grads, Program, Values, backward, forward};
+use rand_core::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::{FoldData, Sample, normalised_bytes, shuffle, write_pairs};
+use super::idx::{Mnist, Split};
+use super::metrics::{Metrics, Tally};
+use super::network::{Head, Network, Nodes};
+
+/// Everything that defines a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub head: String,
+    pub fold: usize,
+    pub seed: u64,
+    /// Epochs 0..=epochs are evaluated (when due) and all but the last trained.
+    pub epochs: usize,
+    pub samples_per_pair: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Evaluate every this many epochs (and at the last one).
+    pub eval_every: usize,
+    /// The regulariser ramp: 0 up to this epoch, 1 from `regulariser_end` on.
+    pub regulariser_start: f64,
+    pub regulariser_end: f64,
+    /// The reported epoch is the best of this many last logged epochs.
+    pub select_last: usize,
+}
+
+impl Settings {
+    /// The head these settings name.
+    pub fn head(&self) -> Option<Head> {
+        Head::by_name(&self.head)
+    }
+
+    /// The regulariser ramp s(epoch) (spec section 5.2), constant within an epoch.
+    pub fn ramp(&self, epoch: usize) -> f32 {
+        let (start, end) = (self.regulariser_start, self.regulariser_end);
+        if end <= start {
+            return if (epoch as f64) >= end { 1.0 } else { 0.0 };
+        }
+        ((epoch as f64 - start) / (end - start)).clamp(0.0, 1.0) as f32
+    }
+}
+
+/// One logged epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train: Metrics,
+    pub test: Metrics,
+    /// Mean training loss over the previous training pass (NaN before any).
+    pub loss: f64,
+    pub seconds: f64,
+}
+
+/// A finished (or stopped) run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub settings: Settings,
+    pub history: Vec<EpochRow>,
+    /// The history row the paper reports (None when no row was logged or the run failed).
+    pub chosen: Option<usize>,
+    /// The head's parameters went NaN: the run stopped and counts as failed.
+    pub failed: bool,
+    pub head_params: Vec<f32>,
+    pub seconds: f64,
+}
+
+/// The row among the last `last` logged epochs with the highest training 5 d.p. output
+/// accuracy, the first one on ties (spec section 8).
+pub fn choose(history: &[EpochRow], last: usize) -> Option<usize> {
+    let from = history.len().saturating_sub(last.max(1));
+    let mut best: Option<usize> = None;
+    for i in from..history.len() {
+        let better = match best {
+            None => true,
+            Some(b) => history[i].train.output_5dp_accuracy > history[b].train.output_5dp_accuracy,
+        };
+        if better {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// What a run reports as it goes.
+pub enum Progress<'a> {
+    /// A training batch done: (batches done, batches in all).
+    Batch(usize, usize),
+    /// An epoch evaluated.
+    Logged(&'a EpochRow),
+}
+
+/// Pairs per evaluation pass.
+const EVAL_CHUNK: usize = 256;
+
+/// The network's buffers for one batch size.
+struct Buffers {
+    values: Values,
+    grads: Grads,
+}
+
+impl Buffers {
+    fn new(program: &Arc<Program>) -> Buffers {
+        Buffers {
+            values: Values::new(program),
+            grads: Grads::new(program),
+        }
+    }
+}
+
+/// Trains one run. `progress` hears of every batch and every logged epoch.
+///
+/// # Panics
+/// If the settings name no head or have a zero batch size.
+pub fn train(settings: &Settings, mnist: &Mnist, mut progress: impl FnMut(Progress<'_>)) -> Record {
+    let head = settings.head().expect("a known head");
+    let started = std::time::Instant::now();
+    let network = Network::new(head);
+    let mut rng = Pcg64Mcg::seed_from_u64(settings.seed ^ 0x6d6e_6973_7400);
+    let mut params = vec![0.0; network.train.param_len()];
+    network.init(&mut params, &mut rng);
+    let data = FoldData::build(
+        mnist,
+        settings.fold,
+        settings.seed,
+        settings.samples_per_pair,
+    );
+
+    let batch = settings.batch_size;
+    let full = Program::new(&network.train, batch);
+    let mut full = Buffers::new(&full);
+    let tail = data.train.len() % batch;
+    let mut partial = (tail > 0).then(|| Buffers::new(&Program::new(&network.train, tail)));
+    let mut eval = Values::new(&Program::new(
+        &network.eval,
+        EVAL_CHUNK.min(data.train.len().max(1)),
+    ));
+    let mut adam = Adam::new(params.len(), settings.learning_rate);
+    let decay = head.weight_decay();
+    if decay != 0.0 {
+        adam = adam.with_weight_decay(network.head_span.clone(), decay);
+    }
+    let tensors: Vec<_> = network
+        .train
+        .params()
+        .iter()
+        .map(|p| p.range.clone())
+        .collect();
+    let table = normalised_bytes();
+
+    let mut order: Vec<Sample> = data.train.clone();
+    let batches_per_epoch = order.len().div_ceil(batch);
+    let total_batches = batches_per_epoch * settings.epochs;
+    let (mut history, mut failed, mut step) = (Vec::new(), false, 0u64);
+    let mut loss_sum = f64::NAN;
+    for epoch in 0..=settings.epochs {
+        if epoch % settings.eval_every.max(1) == 0 || epoch == settings.epochs {
+            let epoch_started = std::time::Instant::now();
+            let row = EpochRow {
+                epoch,
+                train: evaluate(
+                    &mut eval,
+                    &network.eval_nodes,
+                    &params,
+                    &mnist.train,
+                    &data.train,
+                    &table,
+                ),
+                test: evaluate(
+                    &mut eval,
+                    &network.eval_nodes,
+                    &params,
+                    &mnist.test,
+                    &data.test,
+                    &table,
+                ),
+                loss: loss_sum / batches_per_epoch as f64,
+                seconds: epoch_started.elapsed().as_secs_f64(),
+            };
+            progress(Progress::Logged(&row));
+            history.push(row);
+        }
+        if epoch == settings.epochs {
+            break;
+        }
+        let scale = 2.0 * settings.ramp(epoch);
+        shuffle(&mut order, &mut rng);
+        loss_sum = 0.0;
+        for (b, samples) in order.chunks(batch).enumerate() {
+            let buffers = if samples.len() == batch {
+                &mut full
+            } else {
+                partial.as_mut().expect("a buffer for the last batch")
+            };
+            step += 1;
+            let loss = train_step(
+                &network,
+                buffers,
+                &mut params,
+                &mut adam,
+                &tensors,
+                samples,
+                &mnist.train,
+                &table,
+                scale,
+                settings.seed << 32 | step,
+            );
+            loss_sum += f64::from(loss);
+            progress(Progress::Batch(
+                epoch * batches_per_epoch + b + 1,
+                total_batches,
+            ));
+            if params[network.head_span.clone()].iter().any(|p| p.is_nan()) {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break;
+        }
+    }
+    let chosen = if failed {
+        None
+    } else {
+        choose(&history, settings.select_last)
+    };
+    Record {
+        settings: settings.clone(),
+        history,
+        chosen,
+        failed,
+        head_params: params[network.head_span.clone()].to_vec(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// One optimiser step on `samples`: forward, backward, clipping (NRU), Adam, the head's
+/// clamps. Returns the loss before the step.
+#[allow(clippy::too_many_arguments)]
+fn train_step(
+    network: &Network,
+    buffers: &mut Buffers,
+    params: &mut [f32],
+    adam: &mut Adam,
+    tensors: &[std::ops::Range<usize>],
+    samples: &[Sample],
+    split: &Split,
+    table: &[f32; 256],
+    scale: f32,
+    noise_seed: u64,
+) -> f32 {
+    let nodes = &network.train_nodes;
+    let Buffers { values, grads } = buffers;
+    let (rows, stride) = values.node_mut(nodes.pair);
+    write_pairs(split, samples, table, rows, stride);
+    for (t, s) in values.feature_mut(nodes.target, 0).iter_mut().zip(samples) {
+        *t = s.pair.target();
+    }
+    values.flat_mut(network.regulariser_scale)[0] = scale;
+    values.set_noise_seed(noise_seed);
+    forward(params, values);
+    backward(params, values, grads);
+    if network.head.clips() {
+        clip_grad_norm(grads.params_mut(), tensors, 1.0);
+    }
+    adam.step(params, grads.params());
+    network.head.project(&mut params[network.head_span.clone()]);
+    values.scalar(network.train.output())
+}
+
+/// The metrics of `samples` (images from `split`), in evaluation mode, a chunk at a time.
+fn evaluate(
+    values: &mut Values,
+    nodes: &Nodes,
+    params: &[f32],
+    split: &Split,
+    samples: &[Sample],
+    table: &[f32; 256],
+) -> Metrics {
+    let mut tally = Tally::default();
+    for chunk in samples.chunks(values.batch()) {
+        let (rows, stride) = values.node_mut(nodes.pair);
+        write_pairs(split, chunk, table, rows, stride);
+        forward(params, values);
+        let (y, d1, d2) = (
+            values.feature(nodes.y, 0),
+            values.feature(nodes.d1, 0),
+            values.feature(nodes.d2, 0),
+        );
+        for (i, s) in chunk.iter().enumerate() {
+            tally.add(y[i], s.pair.target(), d1[i], d2[i], s.pair.a, s.pair.b);
+        }
+    }
+    tally.metrics()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(epoch: usize, train_5dp: f64) -> EpochRow {
+        EpochRow {
+            epoch,
+            train: Metrics {
+                output_5dp_accuracy: train_5dp,
+                ..Metrics::default()
+            },
+            test: Metrics::default(),
+            loss: 0.0,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_chosen_epoch_is_the_first_best_of_the_last_ones() {
+        let history: Vec<EpochRow> = [10.0, 90.0, 40.0, 70.0, 70.0, 60.0]
+            .iter()
+            .enumerate()
+            .map(|(e, &v)| row(e, v))
+            .collect();
+        // the last 4: 40, 70, 70, 60 -> the first 70 (row 3), not the earlier 90
+        assert_eq!(choose(&history, 4), Some(3));
+        assert_eq!(choose(&history, 10), Some(1));
+        assert_eq!(choose(&history, 1), Some(5));
+        assert_eq!(choose(&[], 10), None);
+    }
+
+    #[test]
+    fn the_ramp_is_the_spec_schedule() {
+        // spec section 10: epochs 0, 30, 31, 35, 40, 41, 1000 -> 0, 0, 0.1, 0.5, 1, 1, 1
+        let settings = Settings {
+            head: "nru".into(),
+            fold: 0,
+            seed: 0,
+            epochs: 1000,
+            samples_per_pair: 1000,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            eval_every: 1,
+            regulariser_start: 30.0,
+            regulariser_end: 40.0,
+            select_last: 10,
+        };
+        let got: Vec<f32> = [0, 30, 31, 35, 40, 41, 1000]
+            .iter()
+            .map(|&e| settings.ramp(e))
+            .collect();
+        assert_eq!(got, [0.0, 0.0, 0.1, 0.5, 1.0, 1.0, 1.0]);
+    }
+}
