@@ -35,3 +35,85 @@ fn a_tiny_run_learns_digits_through_the_quotient() {
     );
     assert_eq!(record.chosen, Some(3));
 }
+
+/// The record without its timings, which differ between any two runs.
+fn untimed(mut record: tasks::mnist::run::Record) -> tasks::mnist::run::Record {
+    record.seconds = 0.0;
+    for row in &mut record.history {
+        row.seconds = 0.0;
+    }
+    record
+}
+
+/// Every bit of a value, NaNs included (a record's first row has no loss yet: NaN != NaN).
+fn bits<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("encodable")
+}
+
+#[test]
+fn a_run_stopped_and_resumed_from_its_checkpoint_gives_the_same_record_bit_for_bit() {
+    use tasks::mnist::checkpoint::{CheckpointError, load, save};
+    use tasks::mnist::run::{State, resume};
+    let mnist = Mnist::load(&default_dir()).expect("the MNIST files");
+    // the NRU: clipping, regularisers on the ramp, clamps, dropout masks by step
+    let mut settings = QUICK.settings("nru", 4, 4);
+    settings.samples_per_pair = 3;
+    settings.epochs = 3;
+    settings.regulariser_start = 0.0;
+    settings.regulariser_end = 2.0;
+    let whole = untimed(train(&settings, &mnist, |_| {}));
+
+    let dir = std::env::temp_dir().join(format!("nalm-mnist-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("run.ckpt");
+    // stop after epoch 1: train, saving after every epoch, and keep the checkpoint of epoch 1
+    let mut state = State::new(&settings);
+    let mut kept = None;
+    resume(
+        &mut state,
+        &mnist,
+        |_| {},
+        |s| {
+            if s.epoch == 2 {
+                save(&path, s).expect("saved");
+                kept = Some(s.clone());
+            }
+        },
+    );
+    let mut resumed = load(&path).expect("loads");
+    assert!(
+        bits(&resumed) == bits(&kept.expect("epoch 2 was reached")),
+        "round trip"
+    );
+    resume(&mut resumed, &mnist, |_| {}, |_| {});
+    let (again, whole) = (untimed(resumed.record()), whole);
+    assert!(bits(&again) == bits(&whole), "{again:?}\n!=\n{whole:?}");
+
+    // truncated, foreign and future checkpoints are refused with what is wrong
+    let bytes = std::fs::read(&path).expect("the checkpoint");
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("foreign", b"{\"not\": \"a checkpoint\"}".to_vec()),
+        ("future", {
+            let mut future = bytes.clone();
+            future[8..12].copy_from_slice(&99u32.to_le_bytes());
+            future
+        }),
+    ];
+    for (tag, content) in cases {
+        let bad = dir.join(format!("{tag}.ckpt"));
+        std::fs::write(&bad, content).expect("written");
+        let error = load(&bad).expect_err(tag);
+        assert!(
+            error.to_string().contains(&bad.display().to_string()),
+            "{error}"
+        );
+        match (tag, &error) {
+            ("truncated", CheckpointError::Corrupt(..))
+            | ("foreign", CheckpointError::Foreign(..))
+            | ("future", CheckpointError::Version(_, 99)) => {}
+            _ => panic!("{tag}: {error:?}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}

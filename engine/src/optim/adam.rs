@@ -81,6 +81,29 @@ impl Adam {
     pub fn steps(&self) -> u64 {
         self.t
     }
+
+    /// The state a step carries to the next: the step count, the running powers of the betas
+    /// and the two moments (for a checkpoint).
+    pub fn state(&self) -> (u64, f64, f64, &[f32], &[f32]) {
+        (self.t, self.beta1_power, self.beta2_power, &self.m, &self.v)
+    }
+
+    /// Puts back a state taken by [`Self::state`].
+    ///
+    /// # Panics
+    /// If the moments do not have this optimiser's length.
+    pub fn restore(&mut self, t: u64, beta1_power: f64, beta2_power: f64, m: &[f32], v: &[f32]) {
+        assert!(
+            m.len() == self.m.len() && v.len() == self.v.len(),
+            "moments of {} and {} values for {} parameters",
+            m.len(),
+            v.len(),
+            self.m.len()
+        );
+        (self.t, self.beta1_power, self.beta2_power) = (t, beta1_power, beta2_power);
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
+    }
 }
 
 /// The constants of one step.

@@ -8,10 +8,11 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::mnist::checkpoint;
 use crate::mnist::idx::{Mnist, default_dir};
 use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
-use crate::mnist::run::{Progress, Record, train};
+use crate::mnist::run::{Progress, Record, State, resume};
 use crate::sweep::store::write_atomically;
 
 fn preset_help() -> String {
@@ -57,6 +58,16 @@ pub struct Args {
     /// Write the history (one row per logged epoch, every metric) as CSV.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Save the run's state to FILE after every `--checkpoint-every` epochs.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Epochs between two checkpoints.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub checkpoint_every: usize,
+    /// Continue the run saved in the `--checkpoint` file (its settings must be this
+    /// command's); the record equals the one of a run never stopped.
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -92,6 +103,26 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     if let Some(n) = args.eval_every {
         settings.eval_every = n.max(1);
     }
+    let mut state = if args.resume {
+        let path = args.checkpoint.as_ref().expect("required by clap");
+        let state = checkpoint::load(path)?;
+        if state.settings != settings {
+            bail!(
+                "--resume: {} holds a run of {:?}, not of {:?}",
+                path.display(),
+                state.settings,
+                settings
+            );
+        }
+        state
+    } else {
+        let state = State::new(&settings);
+        // a checkpoint that cannot be written is said now, not after hours of training
+        if let Some(path) = &args.checkpoint {
+            checkpoint::save(path, &state)?;
+        }
+        state
+    };
     let dir = args.data.clone().unwrap_or_else(default_dir);
     let mnist = Mnist::load(&dir).context("the MNIST files")?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -107,29 +138,45 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} (ETA {eta}) {msg}")
             .expect("a template"),
     );
-    let record = pool.install(|| {
-        train(&settings, &mnist, |p| match p {
+    let every = args.checkpoint_every.max(1);
+    let mut saved = Ok(());
+    pool.install(|| {
+        let progress = |p: Progress<'_>| match p {
             Progress::Batch(done, total) => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             }
             Progress::Logged(row) => {
                 let line = format!(
-                    "epoch {:>4}: test 5 d.p. {:5.1}%, labels {:5.1}% {:5.1}% (rounded), loss {:.4}",
+                    "epoch {:>4}: test 5 d.p. {:5.1}%, labels {:5.1}% {:5.1}% (rounded), loss {}",
                     row.epoch,
                     row.test.output_5dp_accuracy,
                     row.test.label1_rounded_accuracy,
                     row.test.label2_rounded_accuracy,
-                    row.loss
+                    // the loss of the pass before this evaluation: none before the first
+                    if row.epoch == 0 {
+                        "-".to_string()
+                    } else {
+                        format!("{:.4}", row.loss)
+                    }
                 );
                 bar.set_message(line.clone());
                 if args.quiet || !std::io::stderr().is_terminal() {
                     eprintln!("{line}");
                 }
             }
+        };
+        resume(&mut state, &mnist, progress, |state| {
+            if let Some(path) = &args.checkpoint
+                && state.epoch.is_multiple_of(every)
+                && saved.is_ok()
+            {
+                saved = checkpoint::save(path, state);
+            }
         })
     });
     bar.finish_and_clear();
+    let record = state.record();
     summary(&record);
     if let Some(out) = &args.out {
         let json = serde_json::to_vec_pretty(&record)?;
@@ -139,6 +186,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         write_atomically(path, history_csv(&record)?.as_bytes())
             .with_context(|| format!("--csv {}", path.display()))?;
     }
+    saved?;
     Ok(if record.failed { 1 } else { 0 })
 }
 

@@ -1,6 +1,7 @@
 //! The MNIST arithmetic task (`../shared/spec/mnist-task.md`): two digits side by side, a
 //! CNN that reads each, and an arithmetic head that divides them, trained as one graph.
 
+pub mod checkpoint;
 pub mod dataset;
 pub mod folds;
 pub mod idx;

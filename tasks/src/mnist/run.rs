@@ -119,38 +119,135 @@ impl Buffers {
     }
 }
 
-/// Trains one run. `progress` hears of every batch and every logged epoch.
+/// Everything a run carries from one epoch to the next: what a checkpoint holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub settings: Settings,
+    /// The next epoch to evaluate (when due) and then train.
+    pub epoch: usize,
+    pub params: Vec<f32>,
+    pub adam: AdamState,
+    pub history: Vec<EpochRow>,
+    /// The mean loss of the last training pass (NaN before the first).
+    pub loss: f64,
+    pub failed: bool,
+    /// Seconds spent so far.
+    pub seconds: f64,
+}
+
+/// Adam's state between steps (see `engine::optim::Adam::state`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamState {
+    pub steps: u64,
+    pub beta1_power: f64,
+    pub beta2_power: f64,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+impl State {
+    /// The state before epoch 0: initial parameters, a fresh optimiser.
+    pub fn new(settings: &Settings) -> State {
+        let head = settings.head().expect("a known head");
+        let network = Network::new(head);
+        let mut rng = Pcg64Mcg::seed_from_u64(stream(settings.seed, INIT));
+        let mut params = vec![0.0; network.train.param_len()];
+        network.init(&mut params, &mut rng);
+        let len = params.len();
+        State {
+            settings: settings.clone(),
+            epoch: 0,
+            params,
+            adam: AdamState {
+                steps: 0,
+                beta1_power: 1.0,
+                beta2_power: 1.0,
+                m: vec![0.0; len],
+                v: vec![0.0; len],
+            },
+            history: Vec::new(),
+            loss: f64::NAN,
+            failed: false,
+            seconds: 0.0,
+        }
+    }
+
+    /// Whether the run has nothing left to do.
+    pub fn finished(&self) -> bool {
+        self.failed || self.epoch > self.settings.epochs
+    }
+
+    /// The run's record as it stands.
+    pub fn record(&self) -> Record {
+        let head = self.settings.head().expect("a known head");
+        let span = Network::new(head).head_span;
+        Record {
+            settings: self.settings.clone(),
+            history: self.history.clone(),
+            chosen: if self.failed {
+                None
+            } else {
+                choose(&self.history, self.settings.select_last)
+            },
+            failed: self.failed,
+            head_params: self.params[span].to_vec(),
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// The streams of a run's randomness, each a function of the seed alone (and of the epoch
+/// for the shuffles), so that a run resumed from a checkpoint draws what it would have.
+const INIT: u64 = 1;
+const SHUFFLE: u64 = 2;
+
+fn stream(seed: u64, which: u64) -> u64 {
+    let mut x = seed ^ which.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Trains one run from its start. `progress` hears of every batch and every logged epoch.
 ///
 /// # Panics
 /// If the settings name no head or have a zero batch size.
-pub fn train(settings: &Settings, mnist: &Mnist, mut progress: impl FnMut(Progress<'_>)) -> Record {
+pub fn train(settings: &Settings, mnist: &Mnist, progress: impl FnMut(Progress<'_>)) -> Record {
+    let mut state = State::new(settings);
+    resume(&mut state, mnist, progress, |_| {});
+    state.record()
+}
+
+/// Trains on from `state` to the end of the run, calling `after_epoch` with the state after
+/// every training pass (to checkpoint it).
+pub fn resume(
+    state: &mut State,
+    mnist: &Mnist,
+    mut progress: impl FnMut(Progress<'_>),
+    mut after_epoch: impl FnMut(&State),
+) {
+    let settings = state.settings.clone();
     let head = settings.head().expect("a known head");
-    let started = std::time::Instant::now();
     let network = Network::new(head);
-    let mut rng = Pcg64Mcg::seed_from_u64(settings.seed ^ 0x6d6e_6973_7400);
-    let mut params = vec![0.0; network.train.param_len()];
-    network.init(&mut params, &mut rng);
     let data = FoldData::build(
         mnist,
         settings.fold,
         settings.seed,
         settings.samples_per_pair,
     );
-
     let batch = settings.batch_size;
-    let full = Program::new(&network.train, batch);
-    let mut full = Buffers::new(&full);
+    let mut full = Buffers::new(&Program::new(&network.train, batch));
     let tail = data.train.len() % batch;
     let mut partial = (tail > 0).then(|| Buffers::new(&Program::new(&network.train, tail)));
-    let mut eval = Values::new(&Program::new(
-        &network.eval,
-        EVAL_CHUNK.min(data.train.len().max(1)),
-    ));
-    let mut adam = Adam::new(params.len(), settings.learning_rate);
+    let eval_batch = EVAL_CHUNK.min(data.train.len().max(1));
+    let mut eval = Values::new(&Program::new(&network.eval, eval_batch));
+    let mut adam = Adam::new(state.params.len(), settings.learning_rate);
     let decay = head.weight_decay();
     if decay != 0.0 {
         adam = adam.with_weight_decay(network.head_span.clone(), decay);
     }
+    let a = &state.adam;
+    adam.restore(a.steps, a.beta1_power, a.beta2_power, &a.m, &a.v);
     let tensors: Vec<_> = network
         .train
         .params()
@@ -158,21 +255,20 @@ pub fn train(settings: &Settings, mnist: &Mnist, mut progress: impl FnMut(Progre
         .map(|p| p.range.clone())
         .collect();
     let table = normalised_bytes();
-
-    let mut order: Vec<Sample> = data.train.clone();
-    let batches_per_epoch = order.len().div_ceil(batch);
+    let batches_per_epoch = data.train.len().div_ceil(batch);
     let total_batches = batches_per_epoch * settings.epochs;
-    let (mut history, mut failed, mut step) = (Vec::new(), false, 0u64);
-    let mut loss_sum = f64::NAN;
-    for epoch in 0..=settings.epochs {
-        if epoch % settings.eval_every.max(1) == 0 || epoch == settings.epochs {
-            let epoch_started = std::time::Instant::now();
+    while !state.finished() {
+        let started = std::time::Instant::now();
+        let epoch = state.epoch;
+        if epoch.is_multiple_of(settings.eval_every.max(1)) || epoch == settings.epochs {
+            let evaluated = std::time::Instant::now();
+            let params = &state.params;
             let row = EpochRow {
                 epoch,
                 train: evaluate(
                     &mut eval,
                     &network.eval_nodes,
-                    &params,
+                    params,
                     &mnist.train,
                     &data.train,
                     &table,
@@ -180,68 +276,70 @@ pub fn train(settings: &Settings, mnist: &Mnist, mut progress: impl FnMut(Progre
                 test: evaluate(
                     &mut eval,
                     &network.eval_nodes,
-                    &params,
+                    params,
                     &mnist.test,
                     &data.test,
                     &table,
                 ),
-                loss: loss_sum / batches_per_epoch as f64,
-                seconds: epoch_started.elapsed().as_secs_f64(),
+                loss: state.loss,
+                seconds: evaluated.elapsed().as_secs_f64(),
             };
             progress(Progress::Logged(&row));
-            history.push(row);
+            state.history.push(row);
         }
-        if epoch == settings.epochs {
-            break;
-        }
-        let scale = 2.0 * settings.ramp(epoch);
-        shuffle(&mut order, &mut rng);
-        loss_sum = 0.0;
-        for (b, samples) in order.chunks(batch).enumerate() {
-            let buffers = if samples.len() == batch {
-                &mut full
-            } else {
-                partial.as_mut().expect("a buffer for the last batch")
-            };
-            step += 1;
-            let loss = train_step(
-                &network,
-                buffers,
-                &mut params,
-                &mut adam,
-                &tensors,
-                samples,
-                &mnist.train,
-                &table,
-                scale,
-                settings.seed << 32 | step,
-            );
-            loss_sum += f64::from(loss);
-            progress(Progress::Batch(
-                epoch * batches_per_epoch + b + 1,
-                total_batches,
-            ));
-            if params[network.head_span.clone()].iter().any(|p| p.is_nan()) {
-                failed = true;
-                break;
+        if epoch < settings.epochs {
+            let scale = 2.0 * settings.ramp(epoch);
+            let mut order = data.train.clone();
+            let mut rng = Pcg64Mcg::seed_from_u64(stream(settings.seed, SHUFFLE) ^ epoch as u64);
+            shuffle(&mut order, &mut rng);
+            let mut loss_sum = 0.0;
+            for (b, samples) in order.chunks(batch).enumerate() {
+                let buffers = if samples.len() == batch {
+                    &mut full
+                } else {
+                    partial.as_mut().expect("a buffer for the last batch")
+                };
+                let step = (epoch * batches_per_epoch + b) as u64;
+                let loss = train_step(
+                    &network,
+                    buffers,
+                    &mut state.params,
+                    &mut adam,
+                    &tensors,
+                    samples,
+                    &mnist.train,
+                    &table,
+                    scale,
+                    settings.seed << 32 ^ step,
+                );
+                loss_sum += f64::from(loss);
+                progress(Progress::Batch(
+                    epoch * batches_per_epoch + b + 1,
+                    total_batches,
+                ));
+                if state.params[network.head_span.clone()]
+                    .iter()
+                    .any(|p| p.is_nan())
+                {
+                    state.failed = true;
+                    break;
+                }
             }
+            state.loss = loss_sum / batches_per_epoch as f64;
+            let (steps, beta1_power, beta2_power, m, v) = adam.state();
+            state.adam = AdamState {
+                steps,
+                beta1_power,
+                beta2_power,
+                m: m.to_vec(),
+                v: v.to_vec(),
+            };
         }
-        if failed {
-            break;
+        state.epoch += 1;
+        state.seconds += started.elapsed().as_secs_f64();
+        if !state.finished() {
+            after_epoch(state);
         }
-    }
-    let chosen = if failed {
-        None
-    } else {
-        choose(&history, settings.select_last)
-    };
-    Record {
-        settings: settings.clone(),
-        history,
-        chosen,
-        failed,
-        head_params: params[network.head_span.clone()].to_vec(),
-        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
