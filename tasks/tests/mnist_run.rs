@@ -1,6 +1,8 @@
 //! A tiny end-to-end run of the MNIST task: the quotient loss falls and the digit readings
 //! improve, learned through the quotient alone.
 
+use std::ops::ControlFlow;
+
 use tasks::mnist::idx::{Mnist, default_dir};
 use tasks::mnist::preset::QUICK;
 use tasks::mnist::run::{Progress, train};
@@ -36,15 +38,6 @@ fn a_tiny_run_learns_digits_through_the_quotient() {
     assert_eq!(record.chosen, Some(3));
 }
 
-/// The record without its timings, which differ between any two runs.
-fn untimed(mut record: tasks::mnist::run::Record) -> tasks::mnist::run::Record {
-    record.seconds = 0.0;
-    for row in &mut record.history {
-        row.seconds = 0.0;
-    }
-    record
-}
-
 /// Every bit of a value, NaNs included (a record's first row has no loss yet: NaN != NaN).
 fn bits<T: serde::Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("encodable")
@@ -61,12 +54,12 @@ fn a_run_stopped_and_resumed_from_its_checkpoint_gives_the_same_record_bit_for_b
     settings.epochs = 3;
     settings.regulariser_start = 0.0;
     settings.regulariser_end = 2.0;
-    let whole = untimed(train(&settings, &mnist, |_| {}));
+    let whole = train(&settings, &mnist, |_| {}).untimed();
 
     let dir = std::env::temp_dir().join(format!("nalm-mnist-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let path = dir.join("run.ckpt");
-    // stop after epoch 1: train, saving after every epoch, and keep the checkpoint of epoch 1
+    // stop after the pass of epoch 1, saving the checkpoint there
     let mut state = State::new(&settings);
     let mut kept = None;
     resume(
@@ -77,16 +70,20 @@ fn a_run_stopped_and_resumed_from_its_checkpoint_gives_the_same_record_bit_for_b
             if s.epoch == 2 {
                 save(&path, s).expect("saved");
                 kept = Some(s.clone());
+                return ControlFlow::Break(());
             }
+            ControlFlow::Continue(())
         },
     );
+    assert_eq!(state.epoch, 2, "stopped after the pass of epoch 1");
+    assert!(!state.finished());
     let mut resumed = load(&path).expect("loads");
     assert!(
         bits(&resumed) == bits(&kept.expect("epoch 2 was reached")),
         "round trip"
     );
-    resume(&mut resumed, &mnist, |_| {}, |_| {});
-    let (again, whole) = (untimed(resumed.record()), whole);
+    resume(&mut resumed, &mnist, |_| {}, |_| ControlFlow::Continue(()));
+    let (again, whole) = (resumed.record().untimed(), whole);
     assert!(bits(&again) == bits(&whole), "{again:?}\n!=\n{whole:?}");
 
     // truncated, foreign and future checkpoints are refused with what is wrong

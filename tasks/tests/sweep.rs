@@ -49,7 +49,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Every stored run of a directory, as JSON values by key.
 fn contents(dir: &Path) -> BTreeMap<RunKey, Value> {
-    Collection::of_dir(dir)
+    Collection::<tasks::train::RunRecord>::of_dir(dir)
         .unwrap()
         .runs
         .into_iter()

@@ -1,11 +1,13 @@
 //! `nalm merge`: one results directory from the shards' directories or files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args as ClapArgs;
 
-use crate::sweep::store::{self, Appender, write_atomically};
+use crate::mnist;
+use crate::sweep::store::{self, Appender, StoredRecord, Task, write_atomically};
 use crate::sweep::{Collection, Manifest, RunKey};
+use crate::train::RunRecord;
 
 /// Combine shard outputs (directories or results files) into one directory: identical
 /// duplicates count once, disagreeing duplicates are an error, missing runs are listed.
@@ -20,14 +22,14 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let mut results = Collection::default();
     let mut manifest: Option<Manifest> = None;
+    let mut files = Vec::new();
     for source in &args.sources {
         if source.is_dir() {
             if let Some(m) = store::read_manifest(source)? {
                 manifest = Some(match manifest {
                     None => m,
-                    Some(old) if old.name != m.name => anyhow::bail!(
+                    Some(old) if old.name != m.name || old.task != m.task => anyhow::bail!(
                         "{}: holds the sweep '{}', the others '{}'",
                         source.display(),
                         m.name,
@@ -36,24 +38,44 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
                     Some(old) => old.union(&m),
                 });
             }
-            for file in store::results_files(source)? {
-                results.add_file(&file)?;
-            }
+            files.extend(store::results_files(source)?);
         } else if source.is_file() {
-            results.add_file(source)?;
+            files.push(source.clone());
         } else {
             anyhow::bail!("{}: no such file or directory", source.display());
         }
     }
-    std::fs::create_dir_all(&args.out)?;
-    if !store::results_files(&args.out)?.is_empty() {
+    let task = match &manifest {
+        Some(m) => m.task,
+        None => files
+            .first()
+            .map_or(Ok(Task::Modules), |f| Task::of_results(f))?,
+    };
+    match task {
+        Task::Modules => merge::<RunRecord>(&files, manifest.as_ref(), &args.out),
+        Task::Mnist => merge::<mnist::run::Record>(&files, manifest.as_ref(), &args.out),
+    }
+}
+
+/// Merges the runs of `files` (records of type `R`) into the directory `out`.
+fn merge<R: StoredRecord>(
+    files: &[PathBuf],
+    manifest: Option<&Manifest>,
+    out: &Path,
+) -> anyhow::Result<i32> {
+    let mut results = Collection::<R>::default();
+    for file in files {
+        results.add_file(file)?;
+    }
+    std::fs::create_dir_all(out)?;
+    if !store::results_files(out)?.is_empty() {
         anyhow::bail!(
             "{}: already holds results; merge into an empty directory",
-            args.out.display()
+            out.display()
         );
     }
     // runs in the manifest's order, then any the manifest does not list
-    let order: Vec<RunKey> = match &manifest {
+    let order: Vec<RunKey> = match manifest {
         Some(m) => m
             .runs
             .iter()
@@ -63,22 +85,22 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             .collect(),
         None => results.runs.keys().cloned().collect(),
     };
-    let mut appender = Appender::open(&store::results_file(&args.out, None))?;
+    let mut appender = Appender::open(&store::results_file(out, None))?;
     for key in &order {
         appender.append(&results.runs[key].0)?;
     }
     appender.sync()?;
-    if let Some(m) = &manifest {
+    if let Some(m) = manifest {
         let text = serde_json::to_string_pretty(m)?;
-        write_atomically(&args.out.join(store::MANIFEST), text.as_bytes())?;
+        write_atomically(&out.join(store::MANIFEST), text.as_bytes())?;
     }
     println!(
         "merged {} runs into {} ({} identical duplicates folded)",
         order.len(),
-        args.out.display(),
+        out.display(),
         results.duplicates
     );
-    if let Some(m) = &manifest {
+    if let Some(m) = manifest {
         let missing: Vec<&RunKey> = m
             .runs
             .iter()

@@ -1,19 +1,25 @@
 //! `nalm mnist`: one run of the MNIST task, with a progress bar, a summary and optional
-//! JSON and CSV records.
+//! JSON and CSV records; or, with `--all`, the study of heads x folds.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mnist::checkpoint;
+use crate::mnist::folds::FOLDS;
 use crate::mnist::idx::{Mnist, default_dir};
+use crate::mnist::metrics::Metrics;
 use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
-use crate::mnist::run::{Progress, Record, State, resume};
-use crate::sweep::store::write_atomically;
+use crate::mnist::run::{Progress, Record, Settings, State, resume};
+use crate::mnist::study::{Study, StudyOptions};
+use crate::sweep::plan::parse_seeds;
+use crate::sweep::store::{self, write_atomically};
+use crate::sweep::{Display, Shard};
 
 fn preset_help() -> String {
     let mut text = String::from("The schedule (explicit flags override it):");
@@ -24,17 +30,20 @@ fn preset_help() -> String {
 }
 
 /// Train a head on the shared CNN encoder to output the quotient of two MNIST digits, and
-/// report the paper's metrics (spec mnist-task.md).
+/// report the paper's metrics (spec mnist-task.md); with --all, the study: every head on
+/// every fold, resumable and shardable like `nalm sweep`, then its report.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The head: div, mlp, realnpu, nru, nmru.
-    #[arg(long, value_name = "NAME")]
-    pub head: String,
-    /// The fold of held-out pairs, 0..9.
-    #[arg(long, default_value_t = 0)]
-    pub fold: usize,
+    /// The head: div, mlp, realnpu, nru, nmru. With --all: only these (repeat, or separate
+    /// by commas) [default: all five].
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub head: Vec<String>,
+    /// The fold of held-out pairs, 0..9 [default: 0]. With --all: a list such as 0-9 or
+    /// 0,3,5-7 [default: all ten].
+    #[arg(long, value_name = "N|LIST")]
+    pub fold: Option<String>,
     /// The run's seed [default: the fold, as in the paper].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub seed: Option<u64>,
     #[arg(long, value_name = "NAME", default_value = "quick", long_help = preset_help())]
     pub preset: String,
@@ -53,13 +62,15 @@ pub struct Args {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Write the run record (settings, history, chosen epoch, head parameters) as JSON.
-    #[arg(long, value_name = "FILE")]
+    /// With --all: the study's directory [default: results/mnist-<preset>].
+    #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
     /// Write the history (one row per logged epoch, every metric) as CSV.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
     pub csv: Option<PathBuf>,
-    /// Save the run's state to FILE after every `--checkpoint-every` epochs.
-    #[arg(long, value_name = "FILE")]
+    /// Save the run's state to FILE after every `--checkpoint-every` epochs. (A study keeps
+    /// its checkpoints in DIR/checkpoints.)
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
     pub checkpoint: Option<PathBuf>,
     /// Epochs between two checkpoints.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -68,40 +79,102 @@ pub struct Args {
     /// command's); the record equals the one of a run never stopped.
     #[arg(long, requires = "checkpoint")]
     pub resume: bool,
-    /// No progress bar.
+    /// Run the study: every head (of --head) on every fold (of --fold), each seeded by its
+    /// fold, records appended to --out as runs finish; the same command resumes it.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: run only the K-th of N slices (1-based). Inside a SLURM job array the
+    /// slice comes from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, value_name = "K/N", requires = "all")]
+    pub shard: Option<Shard>,
+    /// With --all: runs side by side, sharing the threads [default: one per thread].
+    #[arg(long, value_name = "N", requires = "all")]
+    pub jobs: Option<usize>,
+    /// With --all: print the runs this invocation would do and exit.
+    #[arg(long, requires = "all")]
+    pub dry_run: bool,
+    /// No progress bar (and with --all, no report at the end).
     #[arg(long)]
     pub quiet: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let Some(head) = Head::by_name(&args.head) else {
-        bail!(
-            "--head {}: not a head (div, mlp, realnpu, nru, nmru)",
-            args.head
-        );
-    };
     let Some(preset) = Preset::by_name(&args.preset) else {
         bail!("--preset {}: not a preset (quick, paper)", args.preset);
     };
-    if args.fold >= crate::mnist::folds::FOLDS {
-        bail!("--fold {}: folds are 0..9", args.fold);
-    }
-    let mut settings = preset.settings(
-        head.name(),
-        args.fold,
-        args.seed.unwrap_or(args.fold as u64),
-    );
-    if let Some(epochs) = args.epochs {
-        settings.epochs = epochs;
-    }
-    if let Some(n) = args.samples_per_pair {
-        if n == 0 {
-            bail!("--samples-per-pair must be at least 1");
+    let mut heads = Vec::new();
+    for name in &args.head {
+        let Some(head) = Head::by_name(name.trim()) else {
+            bail!("--head {name}: not a head (div, mlp, realnpu, nru, nmru)");
+        };
+        if !heads.contains(&head) {
+            heads.push(head);
         }
-        settings.samples_per_pair = n;
     }
-    if let Some(n) = args.eval_every {
-        settings.eval_every = n.max(1);
+    let folds = match &args.fold {
+        None => Vec::new(),
+        Some(text) => {
+            let folds = parse_seeds(text).map_err(|e| anyhow::anyhow!("--fold {text}: {e}"))?;
+            if let Some(bad) = folds.iter().find(|&&f| f as usize >= FOLDS) {
+                bail!("--fold {bad}: folds are 0..9");
+            }
+            folds.into_iter().map(|f| f as usize).collect()
+        }
+    };
+    if let Some(0) = args.samples_per_pair {
+        bail!("--samples-per-pair must be at least 1");
+    }
+    let adjust = |settings: &mut Settings| {
+        if let Some(epochs) = args.epochs {
+            settings.epochs = epochs;
+        }
+        if let Some(n) = args.samples_per_pair {
+            settings.samples_per_pair = n;
+        }
+        if let Some(n) = args.eval_every {
+            settings.eval_every = n.max(1);
+        }
+    };
+    if args.all {
+        let heads = if heads.is_empty() {
+            Head::ALL.to_vec()
+        } else {
+            heads
+        };
+        let folds = if folds.is_empty() {
+            (0..FOLDS).collect()
+        } else {
+            folds
+        };
+        return study(args, Study::new(&preset, &heads, &folds, adjust));
+    }
+    let [head] = heads[..] else {
+        bail!("--head: name one head (div, mlp, realnpu, nru, nmru), or run several with --all");
+    };
+    let [fold] = folds[..] else {
+        if folds.len() > 1 {
+            bail!("--fold: one fold for a single run, or several with --all");
+        }
+        return single(args, &preset, head, 0, adjust);
+    };
+    single(args, &preset, head, fold, adjust)
+}
+
+/// One run, with a progress bar, a summary, its record and history, and its checkpoints.
+fn single(
+    args: &Args,
+    preset: &Preset,
+    head: Head,
+    fold: usize,
+    adjust: impl Fn(&mut Settings),
+) -> anyhow::Result<i32> {
+    let mut settings = preset.settings(head.name(), fold, args.seed.unwrap_or(fold as u64));
+    adjust(&mut settings);
+    // what cannot be written is said now, not after hours of training
+    for (flag, path) in [("--out", &args.out), ("--csv", &args.csv)] {
+        if let Some(path) = path {
+            store::check_writable(path).with_context(|| flag)?;
+        }
     }
     let mut state = if args.resume {
         let path = args.checkpoint.as_ref().expect("required by clap");
@@ -117,7 +190,6 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         state
     } else {
         let state = State::new(&settings);
-        // a checkpoint that cannot be written is said now, not after hours of training
         if let Some(path) = &args.checkpoint {
             checkpoint::save(path, &state)?;
         }
@@ -169,13 +241,17 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         resume(&mut state, &mnist, progress, |state| {
             if let Some(path) = &args.checkpoint
                 && state.epoch.is_multiple_of(every)
-                && saved.is_ok()
             {
                 saved = checkpoint::save(path, state);
+                if saved.is_err() {
+                    return ControlFlow::Break(());
+                }
             }
+            ControlFlow::Continue(())
         })
     });
     bar.finish_and_clear();
+    saved?;
     let record = state.record();
     summary(&record);
     if let Some(out) = &args.out {
@@ -186,8 +262,77 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         write_atomically(path, history_csv(&record)?.as_bytes())
             .with_context(|| format!("--csv {}", path.display()))?;
     }
-    saved?;
     Ok(if record.failed { 1 } else { 0 })
+}
+
+/// The study: heads x folds into a sweep directory, then its report.
+fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
+    let shard = match args.shard {
+        Some(shard) => shard,
+        None => Shard::from_slurm(|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!("SLURM job array: {e}"))?
+            .unwrap_or(Shard::WHOLE),
+    };
+    if args.dry_run {
+        let mut out = std::io::stdout().lock();
+        for i in study.shard_positions(shard) {
+            let run = &study.runs[i];
+            let s = &run.settings;
+            writeln!(
+                out,
+                "{i:>3}  {}  nalm mnist --head {} --fold {} --preset {} --epochs {} --samples-per-pair {} --eval-every {}",
+                run.key, s.head, s.fold, args.preset, s.epochs, s.samples_per_pair, s.eval_every
+            )?;
+        }
+        return Ok(0);
+    }
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&study.name));
+    let mnist =
+        Mnist::load(&args.data.clone().unwrap_or_else(default_dir)).context("the MNIST files")?;
+    let terminal = std::io::stderr().is_terminal();
+    let options = StudyOptions {
+        threads: args.threads.unwrap_or(0),
+        jobs: args.jobs.unwrap_or(0),
+        shard,
+        progress: match (args.quiet, terminal) {
+            (true, _) => Display::Off,
+            (false, true) => Display::Bar,
+            (false, false) => Display::Lines,
+        },
+        checkpoint_every: args.checkpoint_every,
+    };
+    if !args.quiet {
+        eprintln!(
+            "study '{}': {} runs{}, results in {}",
+            study.name,
+            study.runs.len(),
+            if shard.count > 1 {
+                format!(", shard {shard}")
+            } else {
+                String::new()
+            },
+            dir.display()
+        );
+    }
+    let outcome = crate::mnist::study::run(&study, &mnist, &dir, options)?;
+    if !args.quiet {
+        eprintln!(
+            "{} runs finished in {:.0} s ({} failed, {} continued from a checkpoint); {} were already done",
+            outcome.finished, outcome.seconds, outcome.failed, outcome.resumed, outcome.skipped
+        );
+        if shard.count > 1 {
+            eprintln!(
+                "shard {shard} done; when every shard is, `nalm report {}` (or `nalm merge` shard directories first)",
+                dir.display()
+            );
+        } else {
+            super::report::report(&dir, None)?;
+        }
+    }
+    Ok(0)
 }
 
 fn summary(record: &Record) {
@@ -224,44 +369,15 @@ fn summary(record: &Record) {
 /// The history as CSV: epoch, loss, then every metric of the training and the test split.
 fn history_csv(record: &Record) -> anyhow::Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let names = [
-        "output_mse",
-        "label1_mse",
-        "label2_mse",
-        "output_accuracy",
-        "label1_accuracy",
-        "label2_accuracy",
-        "output_rounded_accuracy",
-        "label1_rounded_accuracy",
-        "label2_rounded_accuracy",
-        "output_4dp_accuracy",
-        "output_5dp_accuracy",
-    ];
     let mut header = vec!["epoch".to_owned(), "loss".to_owned()];
     for split in ["train", "test"] {
-        header.extend(names.iter().map(|n| format!("{split}_{n}")));
+        header.extend(Metrics::NAMES.iter().map(|n| format!("{split}_{n}")));
     }
     writer.write_record(&header)?;
     for row in &record.history {
         let mut fields = vec![row.epoch.to_string(), row.loss.to_string()];
         for m in [&row.train, &row.test] {
-            fields.extend(
-                [
-                    m.output_mse,
-                    m.label1_mse,
-                    m.label2_mse,
-                    m.output_accuracy,
-                    m.label1_accuracy,
-                    m.label2_accuracy,
-                    m.output_rounded_accuracy,
-                    m.label1_rounded_accuracy,
-                    m.label2_rounded_accuracy,
-                    m.output_4dp_accuracy,
-                    m.output_5dp_accuracy,
-                ]
-                .iter()
-                .map(|v| v.to_string()),
-            );
+            fields.extend(m.values().iter().map(|v| v.to_string()));
         }
         writer.write_record(&fields)?;
     }

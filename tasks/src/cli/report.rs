@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
-use crate::report::{figure, groups, tables};
-use crate::sweep::store::{self, write_atomically};
+use crate::mnist;
+use crate::report::{self, figure, groups, tables};
+use crate::sweep::store::{self, Task, write_atomically};
 use crate::sweep::{Collection, Manifest};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
 /// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
+/// For an MNIST study: mean, sd and se per head and metric over the folds, the bar chart
+/// and the violins.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// The sweep's results directory (what `nalm sweep --out` or `nalm merge --out` wrote).
@@ -31,10 +34,20 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a sweep directory", dir.display());
     }
-    let results = Collection::of_dir(dir)?;
+    let task = match store::read_manifest(dir)? {
+        Some(m) => m.task,
+        None => match store::results_files(dir)?.first() {
+            Some(file) => Task::of_results(file)?,
+            None => Task::Modules,
+        },
+    };
+    if task == Task::Mnist {
+        return mnist_report(dir, out);
+    }
+    let results: Collection = Collection::of_dir(dir)?;
     let manifest = match store::read_manifest(dir)? {
         Some(m) => m,
-        None => manifest_of(dir, &results),
+        None => manifest_of(dir, Task::Modules, &results),
     };
     if results.runs.is_empty() {
         anyhow::bail!("{}: no finished runs", dir.display());
@@ -67,12 +80,37 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The MNIST study's report: the per-head table, report.md, two CSV files, two figures.
+fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    let results = Collection::<mnist::run::Record>::of_dir(dir)?;
+    if results.runs.is_empty() {
+        anyhow::bail!("{}: no finished runs", dir.display());
+    }
+    let manifest = match store::read_manifest(dir)? {
+        Some(m) => m,
+        None => manifest_of(dir, Task::Mnist, &results),
+    };
+    let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
+    let table = report::mnist::write(&manifest, &results, &out)?;
+    println!("{table}");
+    println!(
+        "report: {}  tables: {}, {}  figures: {}, {}",
+        out.join("report.md").display(),
+        out.join("summary.csv").display(),
+        out.join("folds.csv").display(),
+        out.join("accuracy.svg").display(),
+        out.join("violin.svg").display()
+    );
+    Ok(())
+}
+
 /// A manifest for results without one: groups in the order found.
-fn manifest_of(dir: &Path, results: &Collection) -> Manifest {
+fn manifest_of<R>(dir: &Path, task: Task, results: &Collection<R>) -> Manifest {
     let mut m = Manifest {
         name: dir
             .file_name()
             .map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),
+        task,
         models: Vec::new(),
         settings: Vec::new(),
         runs: Vec::new(),

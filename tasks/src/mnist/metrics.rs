@@ -5,8 +5,12 @@ use serde::{Deserialize, Serialize};
 /// One split's metrics at one epoch; accuracies in percent of the samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Infinite or NaN once a run explodes (written as "inf", "NaN" in JSON).
+    #[serde(with = "crate::evaluate::float")]
     pub output_mse: f64,
+    #[serde(with = "crate::evaluate::float")]
     pub label1_mse: f64,
+    #[serde(with = "crate::evaluate::float")]
     pub label2_mse: f64,
     /// The output equal to the target (f32).
     pub output_accuracy: f64,
@@ -19,6 +23,40 @@ pub struct Metrics {
     /// The output equal to the target when both are rounded to 4 (5) decimal places.
     pub output_4dp_accuracy: f64,
     pub output_5dp_accuracy: f64,
+}
+
+impl Metrics {
+    /// Every metric's name, in the order of [`Self::values`].
+    pub const NAMES: [&'static str; 11] = [
+        "output_mse",
+        "label1_mse",
+        "label2_mse",
+        "output_accuracy",
+        "label1_accuracy",
+        "label2_accuracy",
+        "output_rounded_accuracy",
+        "label1_rounded_accuracy",
+        "label2_rounded_accuracy",
+        "output_4dp_accuracy",
+        "output_5dp_accuracy",
+    ];
+
+    /// Every metric's value, in the order of [`Self::NAMES`].
+    pub fn values(&self) -> [f64; 11] {
+        [
+            self.output_mse,
+            self.label1_mse,
+            self.label2_mse,
+            self.output_accuracy,
+            self.label1_accuracy,
+            self.label2_accuracy,
+            self.output_rounded_accuracy,
+            self.label1_rounded_accuracy,
+            self.label2_rounded_accuracy,
+            self.output_4dp_accuracy,
+            self.output_5dp_accuracy,
+        ]
+    }
 }
 
 /// Sums over the samples of a split, turned into [`Metrics`] at the end.

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod network;
 pub mod preset;
 pub mod run;
+pub mod study;

@@ -3,6 +3,7 @@
 //! few) on the whole training and test sets, and the epoch the paper reports chosen among the
 //! last logged ones.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use engine::optim::{Adam, Optimizer, clip_grad_norm};
@@ -59,6 +60,7 @@ pub struct EpochRow {
     pub train: Metrics,
     pub test: Metrics,
     /// Mean training loss over the previous training pass (NaN before any).
+    #[serde(with = "crate::evaluate::float")]
     pub loss: f64,
     pub seconds: f64,
 }
@@ -72,8 +74,27 @@ pub struct Record {
     pub chosen: Option<usize>,
     /// The head's parameters went NaN: the run stopped and counts as failed.
     pub failed: bool,
+    #[serde(with = "crate::evaluate::float::list")]
     pub head_params: Vec<f32>,
     pub seconds: f64,
+}
+
+impl Record {
+    /// This record with every timing zeroed (timings differ between any two runs).
+    pub fn untimed(&self) -> Record {
+        let mut record = self.clone();
+        record.seconds = 0.0;
+        for row in &mut record.history {
+            row.seconds = 0.0;
+        }
+        record
+    }
+}
+
+impl crate::sweep::store::StoredRecord for Record {
+    fn same_results(&self, other: &Self) -> bool {
+        serde_json::to_value(self.untimed()).ok() == serde_json::to_value(other.untimed()).ok()
+    }
 }
 
 /// The row among the last `last` logged epochs with the highest training 5 d.p. output
@@ -214,17 +235,18 @@ fn stream(seed: u64, which: u64) -> u64 {
 /// If the settings name no head or have a zero batch size.
 pub fn train(settings: &Settings, mnist: &Mnist, progress: impl FnMut(Progress<'_>)) -> Record {
     let mut state = State::new(settings);
-    resume(&mut state, mnist, progress, |_| {});
+    resume(&mut state, mnist, progress, |_| ControlFlow::Continue(()));
     state.record()
 }
 
 /// Trains on from `state` to the end of the run, calling `after_epoch` with the state after
-/// every training pass (to checkpoint it).
+/// every training pass but the last (to checkpoint it); `ControlFlow::Break` from it stops
+/// the run there, to be resumed later.
 pub fn resume(
     state: &mut State,
     mnist: &Mnist,
     mut progress: impl FnMut(Progress<'_>),
-    mut after_epoch: impl FnMut(&State),
+    mut after_epoch: impl FnMut(&State) -> ControlFlow<()>,
 ) {
     let settings = state.settings.clone();
     let head = settings.head().expect("a known head");
@@ -337,8 +359,8 @@ pub fn resume(
         }
         state.epoch += 1;
         state.seconds += started.elapsed().as_secs_f64();
-        if !state.finished() {
-            after_epoch(state);
+        if !state.finished() && after_epoch(state).is_break() {
+            return;
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod figure;
 pub mod groups;
+pub mod mnist;
 pub mod tables;
 
 pub use groups::{Group, groups};

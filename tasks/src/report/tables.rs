@@ -63,7 +63,12 @@ pub fn success_matrix(groups: &[Group]) -> String {
                 .collect(),
         );
     }
-    let widths: Vec<usize> = (0..rows[0].len())
+    aligned(&rows)
+}
+
+/// Rows as text columns: the first left-aligned, the others right-aligned.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -3,6 +3,7 @@
 //! fit), each with its fallback for small or constant samples.
 
 pub mod beta;
+pub mod density;
 pub mod gamma;
 pub mod profile;
 pub mod sample;

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::plan::{Plan, PlannedRun, by_data};
 use super::shard::Shard;
-use super::store::{self, Appender, Collection, StoreError, StoredRun};
+use super::store::{self, Appender, Collection, Manifest, StoreError, StoredRun};
 use crate::train::{Run, RunError, train_together};
 
 /// Why a sweep stopped.
@@ -64,15 +64,12 @@ pub struct Outcome {
 
 /// Runs this shard's runs of `plan` that `dir` does not hold yet.
 pub fn run(plan: &Plan, dir: &Path, options: Options) -> Result<Outcome, SweepError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    store::write_manifest(dir, plan)?;
+    std::fs::create_dir_all(dir).map_err(store::io(dir))?;
+    store::write_manifest(dir, Manifest::of(plan))?;
     let shard = (options.shard.count > 1).then_some((options.shard.index, options.shard.count));
     let path = store::results_file(dir, shard);
     let mut appender = Appender::open(&path)?;
-    let done = Collection::of_dir(dir)?;
+    let done: Collection = Collection::of_dir(dir)?;
 
     let mine: Vec<&PlannedRun> = plan
         .shard_positions(options.shard)
@@ -98,7 +95,11 @@ pub fn run(plan: &Plan, dir: &Path, options: Options) -> Result<Outcome, SweepEr
         ..Outcome::default()
     };
 
-    let bar = progress_bar(pending.len(), options.progress == Display::Bar);
+    let bar = progress_bar(
+        pending.len() as u64,
+        options.progress == Display::Bar,
+        "{bar:30} {pos}/{len} runs  {per_sec}  ETA {eta}  {msg}",
+    );
     let tenth = pending.len().div_ceil(10).max(1);
     let start = Instant::now();
     let stop = AtomicBool::new(false);
@@ -215,15 +216,13 @@ fn train(runs: &[&PlannedRun]) -> Result<Vec<StoredRun>, SweepError> {
         .collect())
 }
 
-fn progress_bar(total: usize, shown: bool) -> ProgressBar {
+/// A live bar over `total` items (hidden unless `shown`), in indicatif's `template`.
+pub fn progress_bar(total: u64, shown: bool, template: &str) -> ProgressBar {
     if !shown {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {per_sec}  ETA {eta}  {msg}")
-            .expect("a valid template"),
-    );
+    let bar = ProgressBar::new(total);
+    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }

@@ -11,23 +11,67 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, RunKey};
 use crate::train::RunRecord;
 
-/// One finished run as stored.
+/// One finished run as stored: a single-module run's [`RunRecord`] by default, or the record
+/// of another task (an MNIST run).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StoredRun {
+pub struct StoredRun<R = RunRecord> {
     #[serde(flatten)]
     pub key: RunKey,
-    pub record: RunRecord,
+    pub record: R,
 }
 
-/// What `sweep.json` holds: the sweep's name and all its runs, in plan order.
+/// A run's record as a sweep directory stores it.
+pub trait StoredRecord: Serialize + DeserializeOwned {
+    /// Whether two records of the same run hold the same results, so that one counts as a
+    /// duplicate of the other. By default every field; records that hold timings leave them
+    /// out.
+    fn same_results(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
+}
+
+impl StoredRecord for RunRecord {}
+
+/// What a sweep's runs train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Single modules on synthetic data (`nalm sweep`).
+    #[default]
+    Modules,
+    /// A head on the CNN, on MNIST digit pairs (`nalm mnist --all`).
+    Mnist,
+}
+
+impl Task {
+    fn is_modules(&self) -> bool {
+        *self == Task::Modules
+    }
+
+    /// The task of the runs in a results file without a manifest, from its first run (an
+    /// MNIST run's settings name a head); single modules when the file holds none.
+    pub fn of_results(path: &Path) -> Result<Task, StoreError> {
+        let (runs, _) = read_results::<serde_json::Value>(path)?;
+        Ok(match runs.first() {
+            Some(run) if run.record["settings"].get("head").is_some() => Task::Mnist,
+            _ => Task::Modules,
+        })
+    }
+}
+
+/// What `sweep.json` holds: the sweep's name, its task and all its runs, in plan order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub name: String,
+    /// Absent for single-module sweeps (the manifests written before there were others).
+    #[serde(default, skip_serializing_if = "Task::is_modules")]
+    pub task: Task,
     pub models: Vec<String>,
     pub settings: Vec<String>,
     pub runs: Vec<RunKey>,
@@ -37,6 +81,7 @@ impl Manifest {
     pub fn of(plan: &Plan) -> Manifest {
         Manifest {
             name: plan.name.clone(),
+            task: Task::Modules,
             models: plan.models.clone(),
             settings: plan.settings.clone(),
             runs: plan.runs.iter().map(|r| r.key.clone()).collect(),
@@ -65,10 +110,11 @@ impl Manifest {
 /// A problem with a sweep directory, naming the file (and line).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    /// (The I/O error is part of the message, not a source: shown once.)
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}: malformed run record: {problem}")]
     Malformed {
@@ -88,10 +134,11 @@ pub enum StoreError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+/// The error of an I/O operation on `path`.
+pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -114,6 +161,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Checks, before any work, that a file can be written at `path` (its folder exists and
+/// takes new files, and `path` is not a folder), leaving nothing behind.
+pub fn check_writable(path: &Path) -> Result<(), StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            problem: "is a folder; name a file".into(),
+        });
+    }
+    let mut probe = path.as_os_str().to_owned();
+    probe.push(format!(".{}.probe", std::process::id()));
+    let probe = PathBuf::from(probe);
+    std::fs::write(&probe, b"").map_err(io(path))?;
+    std::fs::remove_file(&probe).map_err(io(&probe))
+}
+
 /// Reads `sweep.json` of `dir`, if there is one.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
     let path = dir.join(MANIFEST);
@@ -129,11 +192,10 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
     }
 }
 
-/// Records the plan in `dir`'s manifest (joined with the runs already listed there).
-pub fn write_manifest(dir: &Path, plan: &Plan) -> Result<Manifest, StoreError> {
-    let mine = Manifest::of(plan);
+/// Records a sweep's manifest in `dir` (joined with the runs already listed there).
+pub fn write_manifest(dir: &Path, mine: Manifest) -> Result<Manifest, StoreError> {
     let manifest = match read_manifest(dir)? {
-        Some(old) if old.name != mine.name => {
+        Some(old) if old.name != mine.name || old.task != mine.task => {
             return Err(StoreError::Invalid {
                 path: dir.join(MANIFEST),
                 problem: format!(
@@ -152,7 +214,9 @@ pub fn write_manifest(dir: &Path, plan: &Plan) -> Result<Manifest, StoreError> {
 
 /// The complete records of one results file, and the byte length of its complete lines
 /// when a torn last line follows them.
-pub fn read_results(path: &Path) -> Result<(Vec<StoredRun>, Option<u64>), StoreError> {
+pub fn read_results<R: DeserializeOwned>(
+    path: &Path,
+) -> Result<(Vec<StoredRun<R>>, Option<u64>), StoreError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
@@ -198,14 +262,22 @@ pub fn results_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 
 /// Finished runs by key, gathered from several results files. The same run stored twice
 /// must agree (then it counts once).
-#[derive(Default)]
-pub struct Collection {
-    pub runs: BTreeMap<RunKey, (StoredRun, PathBuf)>,
+pub struct Collection<R = RunRecord> {
+    pub runs: BTreeMap<RunKey, (StoredRun<R>, PathBuf)>,
     /// Identical copies that were folded into one.
     pub duplicates: usize,
 }
 
-impl Collection {
+impl<R> Default for Collection<R> {
+    fn default() -> Self {
+        Collection {
+            runs: BTreeMap::new(),
+            duplicates: 0,
+        }
+    }
+}
+
+impl<R: StoredRecord> Collection<R> {
     pub fn add_file(&mut self, path: &Path) -> Result<(), StoreError> {
         let (runs, _) = read_results(path)?;
         for run in runs {
@@ -214,12 +286,10 @@ impl Collection {
         Ok(())
     }
 
-    pub fn add(&mut self, run: StoredRun, path: &Path) -> Result<(), StoreError> {
+    pub fn add(&mut self, run: StoredRun<R>, path: &Path) -> Result<(), StoreError> {
         match self.runs.get(&run.key) {
             Some((old, old_path)) => {
-                let same = serde_json::to_value(&old.record).ok()
-                    == serde_json::to_value(&run.record).ok();
-                if !same {
+                if !old.record.same_results(&run.record) {
                     return Err(StoreError::Conflict {
                         key: run.key,
                         first: old_path.clone(),
@@ -236,7 +306,7 @@ impl Collection {
     }
 
     /// Every results file of `dir`.
-    pub fn of_dir(dir: &Path) -> Result<Collection, StoreError> {
+    pub fn of_dir(dir: &Path) -> Result<Collection<R>, StoreError> {
         let mut all = Collection::default();
         for file in results_files(dir)? {
             all.add_file(&file)?;
@@ -254,7 +324,7 @@ pub struct Appender {
 impl Appender {
     /// Opens `path` for appending, first cutting off a torn last line if there is one.
     pub fn open(path: &Path) -> Result<Appender, StoreError> {
-        let (_, torn) = read_results(path)?;
+        let (_, torn) = read_results::<IgnoredAny>(path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -269,7 +339,7 @@ impl Appender {
         })
     }
 
-    pub fn append(&mut self, run: &StoredRun) -> Result<(), StoreError> {
+    pub fn append<R: Serialize>(&mut self, run: &StoredRun<R>) -> Result<(), StoreError> {
         let mut line = serde_json::to_string(run).expect("a run record serialises");
         line.push('\n');
         self.file

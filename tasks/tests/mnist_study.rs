@@ -1,0 +1,241 @@
+//! The MNIST study as users run it: the same records whatever the jobs, threads and shards,
+//! shards merged back, a killed study continued from its checkpoints, stale checkpoints and
+//! changed settings refused, and the report's statistics and figures.
+
+mod common;
+use common::nalm;
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tasks::mnist::checkpoint;
+use tasks::mnist::idx::{Mnist, default_dir};
+use tasks::mnist::network::Head;
+use tasks::mnist::preset::QUICK;
+use tasks::mnist::run::{Record, State, resume};
+use tasks::mnist::study::{Study, StudyError, StudyOptions, checkpoint_path, run};
+use tasks::sweep::{Collection, Display, RunKey, Shard};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nalm-mnist-study-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every stored run of a directory without its timings, as JSON by key.
+fn contents(dir: &Path) -> BTreeMap<RunKey, serde_json::Value> {
+    Collection::<Record>::of_dir(dir)
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|(k, (run, _))| (k, serde_json::to_value(run.record.untimed()).unwrap()))
+        .collect()
+}
+
+/// Two heads on two folds, a few samples per pair, short.
+const TINY: [&str; 11] = [
+    "mnist",
+    "--all",
+    "--head",
+    "div,nmru",
+    "--fold",
+    "0,1",
+    "--epochs",
+    "5",
+    "--samples-per-pair",
+    "2",
+    "--quiet",
+];
+
+fn study(out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args: Vec<&str> = TINY.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    nalm(&args)
+}
+
+#[test]
+fn records_do_not_depend_on_jobs_threads_or_shards_and_a_killed_study_loses_nothing() {
+    let dir = scratch("invariance");
+    let whole = dir.join("whole");
+    let (code, _, stderr) = study(&whole, &["--threads", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let reference = contents(&whole);
+    assert_eq!(reference.len(), 4);
+    assert!(
+        whole
+            .join("checkpoints")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none(),
+        "cleaned up"
+    );
+
+    // two shards, one run at a time on one thread, merged
+    for k in ["1/2", "2/2"] {
+        let out = dir.join(format!("shard{}", &k[..1]));
+        let (code, _, stderr) = study(&out, &["--shard", k, "--jobs", "1", "--threads", "1"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(contents(&out).len(), 2);
+    }
+    let merged = dir.join("merged");
+    let (code, stdout, stderr) = nalm(&[
+        "merge",
+        dir.join("shard1").to_str().unwrap(),
+        dir.join("shard2").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(contents(&merged), reference);
+
+    // a study killed in the middle of its runs continues them from their checkpoints
+    let killed = dir.join("killed");
+    let mut args: Vec<&str> = TINY.to_vec();
+    args.extend(["--out", killed.to_str().unwrap(), "--jobs", "1"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nalm"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoints = killed.join("checkpoints");
+    let started = Instant::now();
+    let saved = || {
+        checkpoints.read_dir().is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "ckpt")))
+        })
+    };
+    while !saved() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(contents(&killed).len() < 4, "killed before the end");
+    // not quiet: the summary says what was continued
+    let again: Vec<&str> = TINY
+        .iter()
+        .copied()
+        .filter(|a| *a != "--quiet")
+        .chain(["--out", killed.to_str().unwrap(), "--jobs", "2"])
+        .collect();
+    let (code, _, stderr) = nalm(&again);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("continued from a checkpoint"), "{stderr}");
+    assert!(!stderr.contains(" 0 continued"), "{stderr}");
+    assert_eq!(contents(&killed), reference);
+
+    // again: nothing left to do
+    let (code, _, stderr) = study(&whole, &[]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stale_checkpoints_and_changed_settings_are_refused_by_name() {
+    let mnist = Mnist::load(&default_dir()).unwrap();
+    let shrink = |epochs: usize| {
+        move |s: &mut tasks::mnist::run::Settings| {
+            s.epochs = epochs;
+            s.samples_per_pair = 2;
+        }
+    };
+    let three = Study::new(&QUICK, &[Head::Nru], &[2], shrink(3));
+    let options = StudyOptions {
+        threads: 1,
+        jobs: 0,
+        shard: Shard::WHOLE,
+        progress: Display::Off,
+        checkpoint_every: 1,
+    };
+    let dir = scratch("refusals");
+    // a checkpoint of the same run with another schedule
+    let four = Study::new(&QUICK, &[Head::Nru], &[2], shrink(4));
+    let path = checkpoint_path(&dir, &three.runs[0].settings);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut state = State::new(&four.runs[0].settings);
+    resume(&mut state, &mnist, |_| {}, |_| ControlFlow::Break(()));
+    checkpoint::save(&path, &state).unwrap();
+    match run(&three, &mnist, &dir, options) {
+        Err(e @ StudyError::StaleCheckpoint { .. }) => {
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // without it the run finishes; then the same folder refuses a changed schedule
+    std::fs::remove_file(&path).unwrap();
+    let outcome = run(&three, &mnist, &dir, options).unwrap();
+    assert_eq!((outcome.finished, outcome.resumed), (1, 0));
+    match run(&four, &mnist, &dir, options) {
+        Err(e @ StudyError::Changed { .. }) => assert!(e.to_string().contains("NRU"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_report_gives_each_heads_statistics_and_the_two_figures() {
+    let dir = scratch("report");
+    let (code, _, stderr) = study(&dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = nalm(&["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("DIV") && stdout.contains("NMRU"),
+        "{stdout}"
+    );
+
+    // the test 5 d.p. mean of each head is the mean of its runs at their chosen epochs
+    let runs = Collection::<Record>::of_dir(&dir).unwrap();
+    let summary = std::fs::read_to_string(dir.join("report/summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 2 * 2 * 6);
+    for head in ["DIV", "NMRU"] {
+        let values: Vec<f64> = runs
+            .runs
+            .values()
+            .filter(|(r, _)| r.key.model == head)
+            .map(|(r, _)| {
+                r.record.history[r.record.chosen.unwrap()]
+                    .test
+                    .output_5dp_accuracy
+            })
+            .collect();
+        let mean = (values[0] + values[1]) / 2.0;
+        let sd = (values[0] - values[1]).abs() / 2f64.sqrt();
+        let line = summary
+            .lines()
+            .find(|l| l.starts_with(&format!("{head},test,output_5dp_accuracy,")))
+            .unwrap();
+        let fields: Vec<f64> = line
+            .split(',')
+            .skip(4)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!((fields[0] - mean).abs() < 1e-9, "{line} vs {mean}");
+        assert!((fields[1] - sd).abs() < 1e-9, "{line} vs {sd}");
+        assert!((fields[2] - sd / 2f64.sqrt()).abs() < 1e-9, "{line}");
+    }
+    let folds = std::fs::read_to_string(dir.join("report/folds.csv")).unwrap();
+    assert_eq!(folds.lines().count(), 1 + 4);
+    for (figure, names) in [("accuracy.svg", 2), ("violin.svg", 2)] {
+        let svg = std::fs::read_to_string(dir.join("report").join(figure)).unwrap();
+        assert!(svg.starts_with("<svg"), "{figure}");
+        assert_eq!(
+            ["DIV", "NMRU"].iter().filter(|h| svg.contains(*h)).count(),
+            names,
+            "{figure}"
+        );
+    }
+    let markdown = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
+    assert!(markdown.contains("samples per pair"), "{markdown}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
