@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
+use crate::conventions::Conventions;
 use crate::tape::{
     BinaryOp, Conv2d, Image, Node, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout,
     Window, next_tape_id,
@@ -20,6 +21,10 @@ pub struct Graph {
     params: RefCell<Vec<ParamInfo>>,
     /// Scalar constants by bit pattern, so `x * 2.0` twice records one constant.
     scalars: RefCell<HashMap<u32, NodeId>>,
+    /// The derivative conventions clamps, minima and maxima are recorded with.
+    conventions: Conventions,
+    /// What nodes are in the model's formula, by node index (see [`Var::label`]).
+    labels: RefCell<HashMap<u32, String>>,
 }
 
 impl Default for Graph {
@@ -42,13 +47,26 @@ impl std::fmt::Debug for Var<'_> {
 }
 
 impl Graph {
+    /// A graph with the spec's derivative conventions ([`Conventions::Paper`]).
     pub fn new() -> Self {
+        Self::with_conventions(Conventions::Paper)
+    }
+
+    /// A graph whose clamps, minima and maxima follow `conventions` at their bounds and ties.
+    pub fn with_conventions(conventions: Conventions) -> Self {
         Graph {
             id: next_tape_id(),
             nodes: RefCell::new(Vec::new()),
             params: RefCell::new(Vec::new()),
             scalars: RefCell::new(HashMap::new()),
+            conventions,
+            labels: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The derivative conventions of this graph.
+    pub fn conventions(&self) -> Conventions {
+        self.conventions
     }
 
     fn push(&self, op: Op, inputs: &[NodeId], shape: Shape) -> Var<'_> {
@@ -156,16 +174,23 @@ impl Graph {
         assert_eq!(output.id.tape, self.id, "finish: output from another graph");
         let mut nodes = self.nodes.borrow().clone();
         let mut feeds_output = vec![false; nodes.len()];
+        // the output's gradient reaches a node only through differentiable ops: a node read
+        // only by a stop-gradient (a detached batch mean, an indicator) gets no backward
+        // step, so its zero gradient never meets an infinite local derivative (0 x inf)
+        let mut reached = vec![false; nodes.len()];
         feeds_output[output.id.index()] = true;
+        reached[output.id.index()] = true;
         for index in (0..nodes.len()).rev() {
+            let passes = reached[index] && nodes[index].op.is_differentiable();
             if feeds_output[index] {
                 for &input in &nodes[index].inputs {
                     feeds_output[input as usize] = true;
+                    reached[input as usize] |= passes;
                 }
             }
         }
-        for (node, feeds) in nodes.iter_mut().zip(feeds_output) {
-            node.needs_grad &= feeds;
+        for ((node, feeds), reached) in nodes.iter_mut().zip(feeds_output).zip(reached) {
+            node.needs_grad &= reached;
             node.live = feeds;
         }
         Tape {
@@ -173,11 +198,23 @@ impl Graph {
             nodes,
             params: self.params.borrow().clone(),
             output: output.id,
+            conventions: self.conventions,
+            labels: self.labels.borrow().clone(),
         }
     }
 }
 
 impl<'g> Var<'g> {
+    /// Names what this node is in the model's formula (e.g. `1/(x + EPS)`), for diagnoses
+    /// of non-finite values ([`crate::diagnose`]); changes nothing else.
+    pub fn label(self, text: &str) -> Var<'g> {
+        self.graph
+            .labels
+            .borrow_mut()
+            .insert(self.id.index, text.to_string());
+        self
+    }
+
     /// The node this handle refers to.
     pub fn id(self) -> NodeId {
         self.id
@@ -263,7 +300,8 @@ impl<'g> Var<'g> {
     }
     pub fn clamp(self, lo: f32, hi: f32) -> Var<'g> {
         assert!(lo <= hi, "clamp: lo {lo} > hi {hi}");
-        self.unary(UnaryOp::Clamp { lo, hi })
+        let bounds = self.graph.conventions.clamp_bounds();
+        self.unary(UnaryOp::Clamp { lo, hi, bounds })
     }
     /// The indicator `[self < threshold]` (no gradient).
     pub fn less(self, threshold: f32) -> Var<'g> {
@@ -278,10 +316,10 @@ impl<'g> Var<'g> {
         self.binary(BinaryOp::SignedPow, exponent)
     }
     pub fn min(self, rhs: Var<'g>) -> Var<'g> {
-        self.binary(BinaryOp::Min, rhs)
+        self.binary(BinaryOp::Min(self.graph.conventions.ties()), rhs)
     }
     pub fn max(self, rhs: Var<'g>) -> Var<'g> {
-        self.binary(BinaryOp::Max, rhs)
+        self.binary(BinaryOp::Max(self.graph.conventions.ties()), rhs)
     }
     /// `self * gate + (1 - gate)`: the gate blends between self (gate 1) and 1 (gate 0).
     /// The same values as the three ops written out, in one pass forward and backward.

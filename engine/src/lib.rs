@@ -24,7 +24,8 @@
 //! # Numerics
 //! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over
 //! the ranges the modules use, tested). Derivative conventions at singular points follow
-//! PyTorch and are documented in [`ops`].
+//! PyTorch and are documented in [`ops`]; the two that changed across PyTorch versions (clamp
+//! bounds, min/max ties) are chosen per graph ([`Conventions`]).
 //!
 //! # Threads
 //! The tiny path runs on the calling thread. Large products and large elementwise steps split
@@ -47,6 +48,8 @@ compile_error!(
 );
 
 pub mod buffers;
+pub mod conventions;
+pub mod diagnose;
 pub mod dropout;
 mod eval;
 pub mod fuzzing;
@@ -65,6 +68,7 @@ pub mod tracked;
 mod workspace;
 
 pub use buffers::{Grads, NodeTime, Values, backward, forward, profile};
+pub use conventions::{ClampBounds, Conventions, Ties};
 pub use graph::{Graph, Var};
 pub use program::Program;
 pub use real::Real;

@@ -8,10 +8,10 @@
 //! | abs | sgn(v), so 0 at v = 0 |
 //! | sign, round, indicator, detach | none: upstream gradients (even NaN) stop here |
 //! | relu | 1 where the output is > 0, else 0 (0 at v = 0); a select, so NaN stops |
-//! | clamp(lo, hi) | 1 on lo <= v <= hi, bounds included, else 0 (a select) |
+//! | clamp(lo, hi) | 1 on lo < v < hi, 0 outside; at a bound as the graph's [`Conventions`] say (a select) |
 //! | pow, base | 0 where the exponent is 0, else e * base^(e-1) |
 //! | pow, exponent | 0 where base == 0 and e >= 0, else base^e * ln(base) |
-//! | signed pow, base | 0 where the exponent or the base is 0, else e * \|base\|^(e-1) |
+//! | signed pow, base | 0 where the exponent is 0, else sgn(base) e \|base\|^(e-1) sgn(base) (so at base 0: 0 for e >= 1, NaN for e < 1, as the reference) |
 //! | signed pow, exponent | 0 where base == 0 and e >= 0, else out * ln\|base\| |
 //! | square | 2v |
 //! | exp, tanh, sigmoid | from the forward result: out, 1 - out^2, out (1 - out) |
@@ -19,10 +19,12 @@
 //! | recip | -(out^2), minus the squared forward result |
 //! | sqrt | 1 / (2 out) |
 //! | sin, cos | cos v, -sin v |
-//! | min, max | to the smaller (larger) argument; at an exact tie half to each |
+//! | min, max | to the smaller (larger) argument; at an exact tie as the graph's [`Conventions`] say |
 //! | 2 x 2 max-pool | all to the element PyTorch's scan ends on: the first maximum, or the last NaN |
 //! | dropout | the same mask and scale as the forward pass |
 //! | softmax | `y (g - sum(y g))` per group, PyTorch's form |
+//!
+//! [`Conventions`]: crate::Conventions
 //!
 //! Reductions, products over features and the image layers are in `eval/`; the product's
 //! gradient is the product of the other factors, formed explicitly (never by division), so a
@@ -32,6 +34,7 @@
 //! its input, so the evaluation order of PyTorch's formulas can be kept where it matters.
 
 use crate::Real;
+use crate::conventions::{ClampBounds, Ties};
 use crate::tape::{BinaryOp, UnaryOp};
 
 /// An elementwise function of one tensor.
@@ -93,6 +96,7 @@ unary_kernel!(Detach, |v| v, |v, out, g| L::zero());
 pub struct Clamp {
     pub lo: f32,
     pub hi: f32,
+    pub bounds: ClampBounds,
 }
 
 impl UnaryKernel for Clamp {
@@ -102,7 +106,11 @@ impl UnaryKernel for Clamp {
     }
     #[inline(always)]
     fn grad<L: Real>(self, v: L, _out: L, g: L) -> L {
-        let inside = v.ge(L::splat(self.lo)) & v.le(L::splat(self.hi));
+        let (lo, hi) = (L::splat(self.lo), L::splat(self.hi));
+        let inside = match self.bounds {
+            ClampBounds::Pass => v.ge(lo) & v.le(hi),
+            ClampBounds::Block => v.gt(lo) & v.lt(hi),
+        };
         L::select(inside, g, L::zero())
     }
 }
@@ -163,14 +171,18 @@ binary_kernel!(Pow, |a, b| a.pow(b), |a, b, out, g| (
         g * (out * a.ln())
     )
 ));
+// The base's derivative is PyTorch's for the composite sgn(a) * pow(|a|, b): the pow's
+// derivative (0 where b == 0) between the two signs, so at a = 0 it is 0 * b 0^(b-1): 0 for
+// b >= 1, NaN for b < 1 where the power is singular (the reference's value). Away from 0
+// the signs are exact, so the product equals b |a|^(b-1) g bit for bit.
 binary_kernel!(
     SignedPow,
     |a, b| a.sgn() * a.abs().pow(b),
     |a, b, out, g| (
         L::select(
-            b.equal(L::zero()) | a.equal(L::zero()),
+            b.equal(L::zero()),
             L::zero(),
-            g * (b * a.abs().pow(b - L::one()))
+            (g * a.sgn()) * (b * a.abs().pow(b - L::one())) * a.sgn()
         ),
         L::select(
             a.equal(L::zero()) & b.ge(L::zero()),
@@ -179,30 +191,63 @@ binary_kernel!(
         )
     )
 );
-binary_kernel!(Min, |a, b| a.minimum(b), |a, b, out, g| (
-    L::select(
-        a.equal(b),
-        g * L::splat(0.5),
-        L::select(a.gt(b), L::zero(), g)
-    ),
-    L::select(
-        a.equal(b),
-        g * L::splat(0.5),
-        L::select(a.lt(b), L::zero(), g)
-    )
-));
-binary_kernel!(Max, |a, b| a.maximum(b), |a, b, out, g| (
-    L::select(
-        a.equal(b),
-        g * L::splat(0.5),
-        L::select(a.lt(b), L::zero(), g)
-    ),
-    L::select(
-        a.equal(b),
-        g * L::splat(0.5),
-        L::select(a.gt(b), L::zero(), g)
-    )
-));
+/// The share of the gradient each argument of min or max receives at a tie.
+#[inline(always)]
+fn tie_shares<L: Real>(ties: Ties, g: L) -> (L, L) {
+    match ties {
+        Ties::Split => {
+            let half = g * L::splat(0.5);
+            (half, half)
+        }
+        Ties::First => (g, L::zero()),
+    }
+}
+
+/// Elementwise minimum: the gradient to the smaller argument, at a tie as `ties` says.
+#[derive(Clone, Copy, Debug)]
+pub struct Min {
+    pub ties: Ties,
+}
+
+impl BinaryKernel for Min {
+    #[inline(always)]
+    fn value<L: Real>(self, a: L, b: L) -> L {
+        a.minimum(b)
+    }
+    #[inline(always)]
+    fn grad_a<L: Real>(self, a: L, b: L, _out: L, g: L) -> L {
+        let tie = tie_shares(self.ties, g).0;
+        L::select(a.equal(b), tie, L::select(a.gt(b), L::zero(), g))
+    }
+    #[inline(always)]
+    fn grad_b<L: Real>(self, a: L, b: L, _out: L, g: L) -> L {
+        let tie = tie_shares(self.ties, g).1;
+        L::select(a.equal(b), tie, L::select(a.lt(b), L::zero(), g))
+    }
+}
+
+/// Elementwise maximum: the gradient to the larger argument, at a tie as `ties` says.
+#[derive(Clone, Copy, Debug)]
+pub struct Max {
+    pub ties: Ties,
+}
+
+impl BinaryKernel for Max {
+    #[inline(always)]
+    fn value<L: Real>(self, a: L, b: L) -> L {
+        a.maximum(b)
+    }
+    #[inline(always)]
+    fn grad_a<L: Real>(self, a: L, b: L, _out: L, g: L) -> L {
+        let tie = tie_shares(self.ties, g).0;
+        L::select(a.equal(b), tie, L::select(a.lt(b), L::zero(), g))
+    }
+    #[inline(always)]
+    fn grad_b<L: Real>(self, a: L, b: L, _out: L, g: L) -> L {
+        let tie = tie_shares(self.ties, g).1;
+        L::select(a.equal(b), tie, L::select(a.gt(b), L::zero(), g))
+    }
+}
 
 binary_kernel!(Gated, |a, b| a * b + (L::one() - b), |a, b, out, g| (
     g * b,
@@ -279,8 +324,8 @@ macro_rules! with_unary_kernel {
                 let $k = k::Detach;
                 $body
             }
-            U::Clamp { lo, hi } => {
-                let $k = k::Clamp { lo, hi };
+            U::Clamp { lo, hi, bounds } => {
+                let $k = k::Clamp { lo, hi, bounds };
                 $body
             }
             U::Less { threshold } => {
@@ -321,12 +366,12 @@ macro_rules! with_binary_kernel {
                 let $k = k::SignedPow;
                 $body
             }
-            B::Min => {
-                let $k = k::Min;
+            B::Min(ties) => {
+                let $k = k::Min { ties };
                 $body
             }
-            B::Max => {
-                let $k = k::Max;
+            B::Max(ties) => {
+                let $k = k::Max { ties };
                 $body
             }
             B::Gated => {

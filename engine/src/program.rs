@@ -64,7 +64,9 @@ impl Program {
         }
         let (mut zero_rows, mut zero_flat, mut zero_params) = (Vec::new(), Vec::new(), Vec::new());
         for (index, (node, loc)) in tape.nodes.iter().zip(&layout.locs).enumerate() {
-            if node.needs_grad && !first.overwritten[index] {
+            // every parameter's gradient is written by every pass: 0 for one the loss's
+            // gradient never reaches (read only by stop-gradients, or not at all)
+            if (node.needs_grad || loc.param) && !first.overwritten[index] {
                 let ranges: &mut Vec<Range<usize>> = match (loc.batched, loc.param) {
                     (true, _) => &mut zero_rows,
                     (false, true) => &mut zero_params,

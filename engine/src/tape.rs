@@ -10,6 +10,7 @@
 //! samples: parameters, constants, regularisers, the loss). Mixed operands broadcast: an
 //! unbatched operand is repeated over the batch, and a one-feature operand over the features.
 
+use crate::conventions::{ClampBounds, Conventions, Ties};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Identifies a node of one tape. Using it with another tape is a bug and panics.
@@ -86,10 +87,12 @@ pub enum UnaryOp {
     Sqrt,
     /// Identity that passes no gradient (a stop-gradient).
     Detach,
-    /// min(max(v, lo), hi); gradient 1 on the closed interval [lo, hi].
+    /// min(max(v, lo), hi); gradient 1 strictly inside, 0 outside, and at a bound as
+    /// `bounds` says.
     Clamp {
         lo: f32,
         hi: f32,
+        bounds: ClampBounds,
     },
     /// The indicator `[v < threshold]`; passes no gradient.
     Less {
@@ -110,10 +113,10 @@ pub enum BinaryOp {
     /// negative exponent gives 0 x inf = NaN, as sign(x) * |x|^w does): the NRU's signed
     /// power in one pass forward and backward.
     SignedPow,
-    /// Elementwise minimum; ties split the gradient half/half.
-    Min,
-    /// Elementwise maximum; ties split the gradient half/half.
-    Max,
+    /// Elementwise minimum; the gradient at a tie as the [`Ties`] say.
+    Min(Ties),
+    /// Elementwise maximum; the gradient at a tie as the [`Ties`] say.
+    Max(Ties),
     /// a gated by b: a b + (1 - b), the two products rounded as written (a gate between a
     /// value and 1, as the NRU and the Real NPU form their factors) in one pass.
     Gated,
@@ -284,9 +287,9 @@ pub struct Node {
     /// Indices of the input nodes, all smaller than this node's index.
     pub inputs: Vec<u32>,
     pub shape: Shape,
-    /// Whether the loss gradient with respect to this node is needed: the output depends on
-    /// the node, and the node on a parameter (or an input recorded with gradients) through
-    /// differentiable ops.
+    /// Whether the loss gradient with respect to this node is needed: the output's gradient
+    /// reaches the node through differentiable ops, and the node depends on a parameter (or
+    /// an input recorded with gradients) through differentiable ops.
     pub needs_grad: bool,
     /// Whether the output depends on this node. Nodes that do not feed the output are not
     /// evaluated by the forward pass.
@@ -310,6 +313,8 @@ pub struct Tape {
     pub(crate) nodes: Vec<Node>,
     pub(crate) params: Vec<ParamInfo>,
     pub(crate) output: NodeId,
+    pub(crate) conventions: Conventions,
+    pub(crate) labels: std::collections::HashMap<u32, String>,
 }
 
 impl Tape {
@@ -359,6 +364,17 @@ impl Tape {
     /// Total number of trainable values.
     pub fn param_len(&self) -> usize {
         self.params.last().map_or(0, |p| p.range.end)
+    }
+
+    /// What node `id` is in the model's formula, if the model labelled it.
+    pub fn label(&self, id: NodeId) -> Option<&str> {
+        self.check(id);
+        self.labels.get(&id.index).map(String::as_str)
+    }
+
+    /// The derivative conventions the tape's clamps, minima and maxima were recorded with.
+    pub fn conventions(&self) -> Conventions {
+        self.conventions
     }
 
     /// The node the backward pass differentiates (the loss).

@@ -1,4 +1,5 @@
-//! Gradient audit: every parameter's gradient of the training objective, four ways.
+//! Gradient audit: every gradient of the training objective, with respect to the parameters
+//! and to the inputs, four ways.
 //!
 //! 1. the f32 tape (what training uses),
 //! 2. the closed-form formulas of the spec evaluated in f32,
@@ -9,7 +10,19 @@
 //!
 //! The points are random batches from the nine interpolation ranges of the study and the
 //! singular points users audit: weights exactly -1, 0, +1, |w| = 0.5 ties, parameters on
-//! clamp bounds, saturated tanh and sigmoid, and x = 0 for the NPUs.
+//! clamp bounds, saturated tanh and sigmoid, x = 0 for the NPUs and the NRU, and x = -EPS
+//! for the NMRU family.
+//!
+//! Input gradients are those of the data term: the regularisers that read the inputs (the
+//! z-regularisers) read their batch means through a stop-gradient, as the reference does, so
+//! finite differences are taken of the data term alone.
+//!
+//! At a non-finite gradient the f32 results must be non-finite the same way (NaN for NaN,
+//! the same infinity): the rounding bound cannot judge them. Where the closed form and the
+//! tape differ from the reference, the choice is documented in `ops` and the units:
+//! the NMRU's product gradient is the product of the other factors, so at x = -EPS, where
+//! 1/(x + EPS) is infinite, the input gradient is a signed infinity where the reference,
+//! dividing the output by the infinite factor, gives NaN.
 
 use engine::gradcheck::{Derivative, agrees, fd_tolerance, finite_difference};
 use engine::reference::Reference;
@@ -41,6 +54,9 @@ pub struct Point {
     pub params: Vec<f32>,
     pub x: Vec<f32>,
     pub t: Vec<f32>,
+    /// The point sits on a singularity: some values or gradients are NaN or infinite by
+    /// design, and the audit checks that every evaluation agrees on which.
+    pub singular: bool,
 }
 
 /// One term's finite-difference check of one gradient element.
@@ -73,7 +89,7 @@ impl TermCheck {
 /// One gradient element compared four ways.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Parameter tensor and element, e.g. `W[1]`.
+    /// A parameter element (`W[1]`) or an input (`x[3,1]`: sample 3, input 1).
     pub param: String,
     pub tape: f32,
     pub closed_f32: f32,
@@ -131,6 +147,8 @@ fn relative(a: f64, reference: f64) -> f64 {
 #[derive(Clone, Debug)]
 pub struct PointAudit {
     pub label: String,
+    /// The point sits on a singularity (see [`Point::singular`]).
+    pub singular: bool,
     pub loss_tape: f32,
     pub loss_closed: Tracked,
     pub loss_ok: bool,
@@ -164,7 +182,7 @@ pub fn audit_point(
     coefficients: &Coefficients,
     point: &Point,
 ) -> PointAudit {
-    let tapes = Tapes::new(unit, spec);
+    let tapes = Tapes::with_input_gradients(unit, spec);
     let batch = point.t.len() / unit.outputs();
     let program = Program::new(&tapes.train, batch);
     let values_with = |coefficients: &Coefficients| {
@@ -227,6 +245,9 @@ pub fn audit_point(
         })
         .collect();
     let output = tracked.loss.value;
+    // where the loss itself is not finite, finite differences have nothing to measure (tape
+    // and closed form must still agree, NaN for NaN)
+    let measurable = output.is_finite();
 
     let mut entries = Vec::new();
     for (info, spec_param) in tapes.train.params().iter().zip(unit.params()) {
@@ -247,7 +268,9 @@ pub fn audit_point(
                     };
                     let closed = term.params[flat].value;
                     let tolerance = fd_tolerance(&fd, closed, output);
-                    let ok = fd.admits(closed, tolerance) || !term.params[flat].bound.is_finite();
+                    let ok = !measurable
+                        || fd.admits(closed, tolerance)
+                        || !term.params[flat].bound.is_finite();
                     TermCheck {
                         term: term.name,
                         closed,
@@ -266,18 +289,58 @@ pub fn audit_point(
                 tolerance: engine::gradcheck::TOLERANCE_FACTOR * exact.absolute_error(),
                 fd: terms.iter().map(TermCheck::matching_fd).sum(),
                 terms,
-                tape_ok: agrees(tape, exact),
-                closed_f32_ok: agrees(single.params[flat], exact),
+                tape_ok: matches(tape, exact),
+                closed_f32_ok: matches(single.params[flat], exact),
+            });
+        }
+    }
+    // Input gradients: the data term's (the regularisers read the inputs detached).
+    let x_node = tapes.train_nodes.x;
+    let inputs = unit.inputs();
+    for b in 0..batch {
+        for i in 0..inputs {
+            let at = b * inputs + i;
+            let exact = tracked.x[at];
+            let fd = finite_difference(&tapes.train, &data_only, x_node, i * batch + b);
+            let tolerance = fd_tolerance(&fd, exact.value, output);
+            let ok = !measurable || fd.admits(exact.value, tolerance) || !exact.bound.is_finite();
+            let tape = grads.feature(x_node, i)[b];
+            entries.push(Entry {
+                param: format!("x[{b},{i}]"),
+                tape,
+                closed_f32: single.x[at],
+                closed_f64: exact.value,
+                tolerance: engine::gradcheck::TOLERANCE_FACTOR * exact.absolute_error(),
+                fd: fd.central,
+                terms: vec![TermCheck {
+                    term: "data",
+                    closed: exact.value,
+                    fd,
+                    tolerance,
+                    ok,
+                }],
+                tape_ok: matches(tape, exact),
+                closed_f32_ok: matches(single.x[at], exact),
             });
         }
     }
     PointAudit {
         label: point.label.clone(),
+        singular: point.singular,
         loss_tape,
         loss_closed: tracked.loss,
         loss_ok: agrees(loss_tape, tracked.loss),
         entries,
     }
+}
+
+/// Whether an f32 gradient matches its f64 closed form: within the rounding bound where that
+/// can judge, and non-finite exactly when the closed form is (NaN for NaN).
+fn matches(got: f32, want: Tracked) -> bool {
+    if got.is_nan() || want.value.is_nan() {
+        return got.is_nan() && want.value.is_nan();
+    }
+    agrees(got, want)
 }
 
 /// The derivative of (f + term) minus that of f: the term's own derivative estimates.
@@ -328,6 +391,7 @@ pub fn standard_points(unit: &Unit, batch: usize, rng: &mut dyn Rng) -> Vec<Poin
             params,
             x,
             t,
+            singular: false,
         });
     }
     points.extend(singular_points(unit, batch, rng));
@@ -368,6 +432,7 @@ pub fn singular_points(unit: &Unit, batch: usize, rng: &mut dyn Rng) -> Vec<Poin
             params,
             x,
             t,
+            singular: false,
         });
     };
     let weights = |name: &str| matches!(name, "W" | "W_re");
@@ -412,7 +477,19 @@ pub fn singular_points(unit: &Unit, batch: usize, rng: &mut dyn Rng) -> Vec<Poin
                 label: "x = 0 in every third input".into(),
                 params: x_zero,
                 t: vec![1.0; batch * outputs],
+                x: x.clone(),
+                singular: false,
+            });
+            // an open gate reads |x| + EPS: ln r = ln EPS, finite, and d ln r / dx = sgn(x) / r
+            // is 0 at x = 0 only because sgn(0) = 0
+            points.push(Point {
+                label: "x = 0 in every third input, gates at 1".into(),
+                params: with(&[1.0], &|n, _| if n == "W_im" { 0.1 } else { 0.6 }, &|n| {
+                    n == "g"
+                }),
+                t: vec![1.0; batch * outputs],
                 x,
+                singular: false,
             });
         }
         Unit::Nru(_) => {
@@ -442,6 +519,19 @@ pub fn singular_points(unit: &Unit, batch: usize, rng: &mut dyn Rng) -> Vec<Poin
                 with(&[1.0, -1.0], &mid, &weights),
                 x,
             );
+            // sgn(x) |x|^w at x = 0: the input gradient is 0 for w = 1 and NaN for w in (0, 1)
+            // or w = -1 (0 times an infinite slope, as the reference computes it)
+            let mut x = batch_in(rng, inputs, batch, (1.0, 2.0));
+            for v in x.iter_mut().step_by(2) {
+                *v = 0.0;
+            }
+            points.push(Point {
+                label: "x = 0 in every other input, W in {0.3, 1, -1}".into(),
+                params: with(&[0.3, 1.0, -1.0], &mid, &weights),
+                t: vec![1.0; batch * outputs],
+                x,
+                singular: true,
+            });
         }
         Unit::Nmru(_) => {
             push(
@@ -461,6 +551,19 @@ pub fn singular_points(unit: &Unit, batch: usize, rng: &mut dyn Rng) -> Vec<Poin
                 with(&[1.0, 0.0, 0.0, 1.0], &mid, &weights),
                 x,
             );
+            // 1 / (x + EPS) is infinite at x = -EPS: the product of the other factors gives a
+            // signed infinity (the reference's output / factor gives NaN)
+            let mut x = batch_in(rng, inputs, batch, (1.0, 2.0));
+            for v in x.iter_mut().step_by(3) {
+                *v = -engine::EPS;
+            }
+            points.push(Point {
+                label: "x = -EPS in every third input".into(),
+                params: with(&[0.6, 0.3], &mid, &weights),
+                t: vec![1.0; batch * outputs],
+                x,
+                singular: true,
+            });
         }
         Unit::Nau(_) => {
             push(

@@ -1,6 +1,6 @@
 //! What every unit provides, and [`Unit`], the run-time choice among them.
 
-use engine::{Graph, Var};
+use engine::{Conventions, Graph, Var};
 use rand_core::Rng;
 
 use crate::scalar::Scalar;
@@ -162,15 +162,33 @@ pub trait Module {
     fn project(&self, params: &mut [f32]);
     /// The sparsity error of the main weight tensor: max over w of min(|w|, |1 - |w||).
     fn sparsity(&self, params: &[f32]) -> f32;
-    /// Closed-form outputs and derivatives for one sample `x` (train mode).
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S>;
+    /// The sparsity error of the gate the forward pass reads (clamped to [0, 1]), for units
+    /// with an input gate.
+    fn gate_sparsity(&self, _params: &[f32]) -> Option<f32> {
+        None
+    }
+    /// Closed-form outputs and derivatives for one sample `x` (train mode), with the
+    /// derivative `conventions` at clamp bounds and min/max ties.
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], conventions: Conventions) -> Jacobian<S>;
     /// Closed-form regulariser values and gradients for a batch `x` (sample-major).
-    fn penalty_grads<S: Scalar>(&self, params: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>>;
+    fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>>;
 }
 
 /// The sparsity error of a weight tensor: max over w of min(|w|, |1 - |w||).
 pub fn sparsity_error(w: &[f32]) -> f32 {
+    sparsity_error_within(w, f32::NEG_INFINITY, f32::INFINITY)
+}
+
+/// The sparsity error of the weights a forward pass uses when it clamps `w` to [lo, hi]
+/// (as the reference measures it for units that clamp inside the forward pass).
+pub fn sparsity_error_within(w: &[f32], lo: f32, hi: f32) -> f32 {
     w.iter().fold(0.0f32, |acc, &w| {
+        let w = w.clamp(lo, hi);
         acc.max(w.abs().min((1.0 - w.abs()).abs()))
     })
 }
@@ -300,10 +318,23 @@ impl Unit {
     pub fn sparsity(&self, params: &[f32]) -> f32 {
         dispatch!(self, u => u.sparsity(params))
     }
-    pub fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
-        dispatch!(self, u => u.jacobian(params, x))
+    pub fn gate_sparsity(&self, params: &[f32]) -> Option<f32> {
+        dispatch!(self, u => u.gate_sparsity(params))
     }
-    pub fn penalty_grads<S: Scalar>(&self, params: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
-        dispatch!(self, u => u.penalty_grads(params, x))
+    pub fn jacobian<S: Scalar>(
+        &self,
+        params: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> Jacobian<S> {
+        dispatch!(self, u => u.jacobian(params, x, conventions))
+    }
+    pub fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
+        dispatch!(self, u => u.penalty_grads(params, x, conventions))
     }
 }

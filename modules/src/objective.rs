@@ -6,7 +6,7 @@
 //! schedules (lambda times schedule value, formed in f64 and rounded to f32 once, as the
 //! reference applies it). A key is recorded only if the spec asks for it and the unit has it.
 
-use engine::{Graph, NodeId, Shape, Tape, Values, Var};
+use engine::{Conventions, Graph, NodeId, Shape, Tape, Values, Var};
 
 use crate::module::{Mode, RegKey, RegKeys, Unit};
 use crate::penalty::Lp;
@@ -21,6 +21,8 @@ pub struct ObjectiveSpec {
     pub keys: Vec<RegKey>,
     /// The sparsity term over all parameters, if on.
     pub lp: Option<Lp>,
+    /// The derivative conventions at clamp bounds and min/max ties.
+    pub conventions: Conventions,
 }
 
 /// The data term of the training loss (spec section 6).
@@ -50,6 +52,7 @@ impl ObjectiveSpec {
             criterion: Criterion::Mse,
             keys: vec![],
             lp: None,
+            conventions: Conventions::Paper,
         }
     }
 
@@ -59,6 +62,7 @@ impl ObjectiveSpec {
             criterion: Criterion::Mse,
             keys: RegKey::ALL.to_vec(),
             lp: Some(Lp::L1),
+            conventions: Conventions::Paper,
         }
     }
 }
@@ -118,14 +122,31 @@ pub struct Tapes {
 }
 
 impl Tapes {
+    /// The tapes training uses: gradients for the parameters only.
     pub fn new(unit: &Unit, spec: &ObjectiveSpec) -> Tapes {
-        let graph = Graph::new();
-        let x = graph.input(Shape::batched(unit.inputs()));
+        Self::build(unit, spec, false)
+    }
+
+    /// Tapes whose training tape also differentiates the loss with respect to the inputs
+    /// (read them with `Grads::feature(train_nodes.x, i)`): for audits, and for units stacked
+    /// on other layers.
+    pub fn with_input_gradients(unit: &Unit, spec: &ObjectiveSpec) -> Tapes {
+        Self::build(unit, spec, true)
+    }
+
+    fn build(unit: &Unit, spec: &ObjectiveSpec, input_gradients: bool) -> Tapes {
+        let graph = Graph::with_conventions(spec.conventions);
+        let input_shape = Shape::batched(unit.inputs());
+        let x = if input_gradients {
+            graph.input_with_grad(input_shape)
+        } else {
+            graph.input(input_shape)
+        };
         let t = graph.input(Shape::batched(unit.outputs()));
         let params = unit.declare_params(&graph);
         let y = unit.forward(x, &params, Mode::Train);
         let (data_loss, pcc_weight) = match spec.criterion {
-            Criterion::Mse => (y.mse(t), None),
+            Criterion::Mse => (y.mse(t).label("data term MSE(y, t)"), None),
             Criterion::Pcc => (pcc_loss(y, t), None),
             Criterion::Mape => (((t - y) / t).abs().mean_all(), None),
             Criterion::PccThenMse => {
@@ -142,6 +163,7 @@ impl Tapes {
         for (key, &value) in available.present() {
             if spec.keys.contains(&key) {
                 let coefficient = graph.input(Shape::scalar());
+                value.label(&format!("regulariser {}", key.name()));
                 loss = loss + coefficient * value;
                 keys.set(key, Some((value.id(), coefficient.id())));
             }
@@ -164,7 +186,7 @@ impl Tapes {
             lp,
         };
 
-        let graph = Graph::new();
+        let graph = Graph::with_conventions(spec.conventions);
         let x = graph.input(Shape::batched(unit.inputs()));
         let params = unit.declare_params(&graph);
         let y = unit.forward(x, &params, Mode::Eval);
@@ -299,7 +321,7 @@ pub fn closed_form_gradient<S: Scalar>(
     let mut squares = S::zero();
     for b in 0..batch {
         let sample = &x[b * inputs..(b + 1) * inputs];
-        let jac = unit.jacobian(params, sample);
+        let jac = unit.jacobian(params, sample, spec.conventions);
         for o in 0..outputs {
             let error = jac.y[o] - t[b * outputs + o];
             squares = squares + error * error;
@@ -308,7 +330,12 @@ pub fn closed_form_gradient<S: Scalar>(
                 .iter_mut()
                 .zip(&jac.dy_dparams[o * params.len()..(o + 1) * params.len()])
             {
-                *g = *g + d * j;
+                // a zero entry (a parameter this output does not read, or a masked
+                // derivative) adds nothing, even against an infinite error: the tape forms
+                // no product there either
+                if !Into::<bool>::into(j.equal(S::zero())) {
+                    *g = *g + d * j;
+                }
             }
             for i in 0..inputs {
                 let at = b * inputs + i;
@@ -326,7 +353,7 @@ pub fn closed_form_gradient<S: Scalar>(
         value: c * value,
         params: grad.iter().map(|&g| c * g).collect(),
     };
-    for (key, penalty) in unit.penalty_grads(params, x).present() {
+    for (key, penalty) in unit.penalty_grads(params, x, spec.conventions).present() {
         if spec.keys.contains(&key) {
             terms.push(weighted(
                 key.name(),

@@ -1,13 +1,14 @@
 //! The regulariser catalogue (spec section 5): each penalty recorded on the tape and, apart
 //! from it, its value and gradient in closed form.
 //!
-//! Closed-form gradients include the 1/N of the mean and use the tie rule of the spec: at
-//! |w| = 0.5 (NAU bias) or w = 0.5 (NMU bias) the two branches of the min share the gradient
-//! half/half, which makes it 0.
+//! Closed-form gradients include the 1/N of the mean and the tie rule of the derivative
+//! conventions: at |w| = 0.5 (NAU bias) or w = 0.5 (NMU bias) the two branches of the min
+//! share the gradient half/half (the spec's rule, which makes it 0), or it all goes to the
+//! first branch, |w|.
 
-use engine::Var;
+use engine::{Conventions, Var};
 
-use crate::scalar::Scalar;
+use crate::scalar::{Scalar, at_tie};
 
 /// Linear or squared form of a bias or out-of-bounds penalty ("none" turns it off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ impl Penalty {
     }
 
     /// d mean(term(w)) / dw for every element, by the formulas of the spec's table.
-    pub fn grad<S: Scalar>(self, w: &[S]) -> Vec<S> {
+    pub fn grad<S: Scalar>(self, w: &[S], conventions: Conventions) -> Vec<S> {
         let (one, half, two) = (S::one(), S::splat(0.5), S::splat(2.0));
         let n = S::from_f64(w.len() as f64);
         w.iter()
@@ -106,7 +107,7 @@ impl Penalty {
                         } else if a.gt(half).into() {
                             far
                         } else {
-                            half * (near + far)
+                            at_tie(near, far, conventions)
                         }
                     }
                     Penalty::NauBias(_) => {
@@ -121,7 +122,7 @@ impl Penalty {
                         } else if left.gt(right).into() {
                             far
                         } else {
-                            half * (near + far)
+                            at_tie(near, far, conventions)
                         }
                     }
                     Penalty::NmuBias(_) => {
@@ -287,25 +288,34 @@ mod tests {
         assert!((Penalty::NpuW.value(&[0.3f64, -0.2]) - 0.75).abs() < 1e-15);
         // ties: zero gradient at |w| = 0.5 (NAU) and w = 0.5 (NMU)
         assert_eq!(
-            Penalty::NauBias(RegShape::Linear).grad(&[0.5f64, -0.5]),
+            Penalty::NauBias(RegShape::Linear).grad(&[0.5f64, -0.5], Conventions::Paper),
             vec![0.0, 0.0]
         );
         assert_eq!(
-            Penalty::NmuBias(RegShape::Linear).grad(&[0.5f64]),
+            Penalty::NmuBias(RegShape::Linear).grad(&[0.5f64], Conventions::Paper),
             vec![0.0]
+        );
+        // the other convention: at a tie all of it goes to the first branch, |w|
+        assert_eq!(
+            Penalty::NauBias(RegShape::Linear).grad(&[0.5f64, -0.5], Conventions::TorchLegacy),
+            vec![0.5, -0.5]
+        );
+        assert_eq!(
+            Penalty::NmuBias(RegShape::Linear).grad(&[0.5f64], Conventions::TorchLegacy),
+            vec![1.0]
         );
         // zero gradient at the free points
         assert_eq!(
-            Penalty::NauBias(RegShape::Linear).grad(&[0.0f64, 1.0, -1.0]),
+            Penalty::NauBias(RegShape::Linear).grad(&[0.0f64, 1.0, -1.0], Conventions::Paper),
             vec![0.0, 0.0, 0.0]
         );
         assert_eq!(
-            Penalty::NpuW.grad(&[0.0f64, 1.0, -1.0]),
+            Penalty::NpuW.grad(&[0.0f64, 1.0, -1.0], Conventions::Paper),
             vec![0.0, 0.0, 0.0]
         );
         // away from ties: NAU linear at 0.25 -> sgn(w) / N = 0.5 (N = 2)
         assert_eq!(
-            Penalty::NauBias(RegShape::Linear).grad(&[0.25f64, -0.75]),
+            Penalty::NauBias(RegShape::Linear).grad(&[0.25f64, -0.75], Conventions::Paper),
             vec![0.5, 0.5]
         );
     }

@@ -1,6 +1,6 @@
 //! Scalars the closed-form gradients are written over: f32, f64 and `engine::Tracked`.
 
-use engine::Real;
+use engine::{ClampBounds, Conventions, Real, Ties};
 
 /// A scalar number type whose comparisons convert to plain booleans.
 pub trait Scalar: Real<Mask: Into<bool>> {
@@ -23,6 +23,24 @@ impl Scalar for f64 {
 impl Scalar for engine::Tracked {
     fn to_f64(self) -> f64 {
         self.value
+    }
+}
+
+/// Whether clamp(v, lo, hi) passes the gradient at `v`: strictly inside always, on a bound
+/// as `conventions` say.
+pub fn clamp_passes<S: Scalar>(v: S, lo: S, hi: S, conventions: Conventions) -> bool {
+    match conventions.clamp_bounds() {
+        ClampBounds::Pass => v.ge(lo).into() && v.le(hi).into(),
+        ClampBounds::Block => v.gt(lo).into() && v.lt(hi).into(),
+    }
+}
+
+/// The derivative of min(a, b) (or max) at a tie a = b, as the sum of the two arguments'
+/// derivatives weighted by their shares under `conventions`.
+pub fn at_tie<S: Scalar>(first: S, second: S, conventions: Conventions) -> S {
+    match conventions.ties() {
+        Ties::Split => S::splat(0.5) * (first + second),
+        Ties::First => first,
     }
 }
 

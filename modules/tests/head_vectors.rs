@@ -55,7 +55,7 @@ fn nru_head() {
     assert!(close(train, 0.793_342_1), "{train}");
     assert!(close(eval, 0.757_758_0), "{eval}");
     assert!(close(reg(&regs, RegKey::W), 0.3));
-    let closed = unit.jacobian(&[0.3f64, -0.7], &[6.0, 3.0]);
+    let closed = unit.jacobian(&[0.3f64, -0.7], &[6.0, 3.0], engine::Conventions::Paper);
     assert!((closed.y[0] - 0.793_342_1).abs() < 1e-6);
 }
 

@@ -2,10 +2,9 @@
 
 use tasks::train::{Run, RunRecord, Settings};
 
-#[test]
-fn a_diverging_run_stops_and_keeps_its_history() {
-    // an unclipped Real NPU with an absurd learning rate on data around 0
-    let settings = Settings {
+/// An unclipped Real NPU with an absurd learning rate on data around 0.
+fn diverging() -> Settings {
+    Settings {
         layer_type: "realnpu".into(),
         operation: tasks::data::Operation::Div,
         learning_rate: 1e10,
@@ -13,7 +12,12 @@ fn a_diverging_run_stops_and_keeps_its_history() {
         extrapolation_range: "[2,6]".parse().unwrap(),
         max_iterations: 3000,
         ..Settings::default()
-    };
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_history() {
+    let settings = diverging();
     let record = Run::prepare(&settings).unwrap().train(&mut |_| {});
     assert!(record.diverged);
     assert!(record.updates < 3001, "{} updates", record.updates);
@@ -43,4 +47,60 @@ fn a_diverging_run_stops_and_keeps_its_history() {
     };
     assert_eq!(bits(&back), bits(&record));
     assert_eq!(back.history, record.history);
+    assert_eq!(back.first_non_finite, record.first_non_finite);
+}
+
+#[test]
+fn a_diverging_run_records_where_its_first_non_finite_gradient_began() {
+    let settings = Settings {
+        log_interval: 100,
+        ..diverging()
+    };
+    let record = Run::prepare(&settings).unwrap().train(&mut |_| {});
+    // one health entry per logged row, the last for the updates after it
+    assert_eq!(record.gradient_health.len(), record.history.len());
+    let non_finite: u64 = record.gradient_health.iter().map(|h| h.non_finite).sum();
+    assert!(non_finite > 0, "{:?}", record.gradient_health);
+    assert!(record.gradient_health.iter().any(|h| h.norm > 0.0));
+    let first = record
+        .first_non_finite
+        .as_ref()
+        .expect("a diverged run says where its first non-finite number came from");
+    assert!(first.iteration < record.updates);
+    // the row of updates that holds it counts it
+    let row = record
+        .history
+        .iter()
+        .rposition(|r| r.step <= first.iteration)
+        .unwrap();
+    assert!(record.gradient_health[row].non_finite > 0);
+    // a node of the unit's formula, with its inputs' values to replay it
+    assert!(
+        !first.op.is_empty() && !first.summary.is_empty(),
+        "{first:?}"
+    );
+    assert!(
+        !first.inputs.is_empty() || first.op.contains("Param"),
+        "{first:?}"
+    );
+    assert!(!first.value.is_finite());
+}
+
+#[test]
+fn a_healthy_run_records_finite_gradients_and_no_finding() {
+    let settings = Settings {
+        layer_type: "nru".into(),
+        operation: tasks::data::Operation::Div,
+        max_iterations: 2000,
+        log_interval: 500,
+        ..Settings::default()
+    };
+    let record = Run::prepare(&settings).unwrap().train(&mut |_| {});
+    assert_eq!(record.gradient_health.len(), 5);
+    // row 0's entry covers updates 0..500: some gradient, none non-finite
+    assert!(record.gradient_health.iter().all(|h| h.non_finite == 0));
+    assert!(record.gradient_health[0].norm > 0.0);
+    let h = record.gradient_health[0];
+    assert!(h.largest <= h.norm * (1.0 + 1e-6), "{h:?}");
+    assert!(record.first_non_finite.is_none());
 }

@@ -6,10 +6,12 @@
 
 mod adam;
 mod clip;
+mod health;
 mod sgd;
 
 pub use adam::Adam;
 pub use clip::clip_grad_norm;
+pub use health::{GradientHealth, GradientTracker};
 pub use sgd::Sgd;
 
 /// An optimiser that updates parameters in place from their gradients.

@@ -1,7 +1,7 @@
 //! The Neural Accumulator (Trask et al., 2018), additive and multiplicative (MNAC):
 //! W = tanh(Ŵ) sigmoid(M̂); y = x W^T, or y = exp(ln(|x| + 1e-7) W^T).
 
-use engine::{Graph, Var, WeightLayout};
+use engine::{Conventions, Graph, Var, WeightLayout};
 use rand_core::Rng;
 
 use crate::init;
@@ -105,7 +105,7 @@ impl Module for Nac {
             .collect();
         sparsity_error(&w)
     }
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], _conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let n = i_n * o_n;
         let parts = nac_weight_parts(&params[..n], &params[n..]);
@@ -141,7 +141,12 @@ impl Module for Nac {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, _params: &[S], _x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        _params: &[S],
+        _x: &[S],
+        _conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         RegKeys::default()
     }
 }

@@ -2,7 +2,7 @@
 //! NAC and a multiplicative one, y = g (x W^T) + (1 - g) exp(ln(|x| + 1e-7) W^T) with
 //! g = sigmoid(x G^T + c).
 
-use engine::{Graph, Var, WeightLayout};
+use engine::{Conventions, Graph, Var, WeightLayout};
 use rand_core::Rng;
 
 use super::nac::{LOG_OFFSET, log_input, nac_weight, nac_weight_parts};
@@ -158,7 +158,7 @@ impl Module for Nalu {
             .collect();
         sparsity_error(&w)
     }
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], _conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n, n) = (self.inputs, self.outputs, self.n());
         let (g_at, c_at, m_at) = self.offsets();
         let one = S::one();
@@ -212,7 +212,12 @@ impl Module for Nalu {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, params: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        x: &[S],
+        _conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         if !self.gate_regulariser {
             return RegKeys::default();
         }

@@ -1,21 +1,38 @@
 //! The Neural Addition Unit (Madsen and Johansen, 2020): y = x W^T with W clamped to
 //! [-1, 1] in the forward pass.
 
-use engine::{Graph, Var, WeightLayout};
+use engine::{Conventions, Graph, Var, WeightLayout};
 use rand_core::Rng;
 
 use crate::init;
-use crate::module::{Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error};
+use crate::module::{
+    Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error_within,
+};
 use crate::penalty::{Penalty, RegShape, ZPenalty, feature_means};
-use crate::scalar::Scalar;
+use crate::scalar::{Scalar, clamp_passes};
 
-/// How weights outside the unit's range are handled (NAU and NMU).
+/// How weights outside the unit's range are handled (NAU, NMU, NRU and NMRU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OobMode {
     /// Clamp after every optimiser step; no regulariser.
     Clip,
-    /// No projection; a W-OOB regulariser of the given shape instead.
+    /// No projection; the forward pass reads the weights clamped, and a W-OOB regulariser
+    /// of the given shape pulls them back.
     Regularized(RegShape),
+}
+
+impl OobMode {
+    /// The weight the forward pass reads for the stored `w` (range [lo, hi]), and whether
+    /// its gradient reaches `w` (the clamp's, at its bounds as `conventions` say).
+    pub fn read<S: Scalar>(self, w: S, lo: S, hi: S, conventions: Conventions) -> (S, bool) {
+        match self {
+            OobMode::Clip => (w, true),
+            OobMode::Regularized(_) => (
+                w.maximum(lo).minimum(hi),
+                clamp_passes(w, lo, hi, conventions),
+            ),
+        }
+    }
 }
 
 /// The NAU. Parameters: W (O x I), uniform on [-r, r] with r = min(0.5, sqrt(6 / (I + O))).
@@ -85,10 +102,12 @@ impl Module for Nau {
             }
         }
     }
+    /// On the clamped weights the forward pass uses (the raw ones may leave [-1, 1] in the
+    /// regularised out-of-bounds mode).
     fn sparsity(&self, params: &[f32]) -> f32 {
-        sparsity_error(params)
+        sparsity_error_within(params, -1.0, 1.0)
     }
-    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let (lo, hi) = (S::splat(-1.0), S::one());
         let mut jac = Jacobian {
@@ -102,7 +121,7 @@ impl Module for Nau {
                 let wi = w[o * i_n + i];
                 let clamped = wi.maximum(lo).minimum(hi);
                 y = y + x[i] * clamped;
-                if wi.ge(lo).into() && wi.le(hi).into() {
+                if clamp_passes(wi, lo, hi, conventions) {
                     jac.dy_dparams[o * w.len() + o * i_n + i] = x[i];
                 }
                 jac.dy_dx[o * i_n + i] = clamped;
@@ -111,12 +130,17 @@ impl Module for Nau {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, w: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        w: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let bias = Penalty::NauBias(self.reg_shape);
         let xbar = feature_means(x, self.inputs);
         let grad = |p: Penalty| PenaltyGrad {
             value: p.value(w),
-            grad: p.grad(w),
+            grad: p.grad(w, conventions),
         };
         RegKeys {
             w: (!bias.is_off()).then(|| grad(bias)),

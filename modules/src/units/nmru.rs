@@ -4,15 +4,25 @@
 //! [x, 1/x] in eval mode, and multiplies one factor W_j u_j + 1 - W_j per element, so W_j = 1
 //! selects u_j and W_j = 0 ignores it. The sign variant (the paper's "NMRU") multiplies
 //! magnitudes |u_j| and applies the sign as cos(π sum_j W_j [u_j < 0]); the gated variant
-//! first scales u by a learned gate G.
+//! first scales u by a learned gate G. In the reference's `regualized` out-of-bounds mode
+//! the forward pass reads W clamped to [0, 1], a W-OOB regulariser replaces W's projection,
+//! and the sparsity error is that of the clamped weights.
+//!
+//! At x = -EPS the train-mode reciprocal 1/(x + EPS) is infinite. The gradient of the
+//! product is formed as the product of the other factors, so the input gradient there is a
+//! signed infinity; the reference forms it as output / factor and gets inf / inf = NaN.
+//! Both are non-finite and stop training alike, but they are not the same number.
 
-use engine::{EPS, Graph, PI32, Var, WeightLayout};
+use engine::{Conventions, EPS, Graph, PI32, Var, WeightLayout};
 use rand_core::Rng;
 
 use crate::init;
-use crate::module::{Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error};
+use crate::module::{
+    Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error_within,
+};
 use crate::penalty::{Penalty, RegShape, ZPenalty, feature_means};
 use crate::scalar::{Scalar, product, products_of_others};
+use crate::units::OobMode;
 
 /// Which member of the family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +44,9 @@ pub struct Nmru {
     pub variant: NmruVariant,
     /// Shape of the W regulariser (NMU-style: 0 and 1 are free).
     pub reg_shape: RegShape,
+    /// W outside [0, 1]: clamped after each step, or clamped in the forward pass and
+    /// penalised (the gate G is clamped after each step either way).
+    pub oob: OobMode,
 }
 
 impl Nmru {
@@ -43,6 +56,7 @@ impl Nmru {
             outputs,
             variant,
             reg_shape: RegShape::Linear,
+            oob: OobMode::Clip,
         }
     }
 
@@ -57,8 +71,8 @@ impl Nmru {
     /// u = [x, 1/(x + EPS)] (train) or [x, 1/x] (eval) on the tape.
     fn concatenated<'g>(x: Var<'g>, mode: Mode) -> Var<'g> {
         let reciprocal = match mode {
-            Mode::Train => (x + EPS).recip(),
-            Mode::Eval => x.recip(),
+            Mode::Train => (x + EPS).recip().label("1/(x + EPS)"),
+            Mode::Eval => x.recip().label("1/x"),
         };
         x.graph().concat(&[x, reciprocal])
     }
@@ -116,7 +130,10 @@ impl Module for Nmru {
         params[n..].fill(0.5);
     }
     fn forward<'g>(&self, x: Var<'g>, p: &[Var<'g>], mode: Mode) -> Var<'g> {
-        let w = p[0];
+        let w = match self.oob {
+            OobMode::Clip => p[0],
+            OobMode::Regularized(_) => p[0].clamp(0.0, 1.0),
+        };
         let (v, negative) = self.product_input(x, p, mode);
         let tiled = |v: Var<'g>| {
             if self.outputs > 1 {
@@ -125,10 +142,20 @@ impl Module for Nmru {
                 v
             }
         };
-        let magnitude = tiled(v).gated_nmu(w).prod_features(self.width());
+        let magnitude = tiled(v)
+            .gated_nmu(w)
+            .label("factor W u + 1 - W")
+            .prod_features(self.width())
+            .label("product of the factors");
         match negative {
             None => magnitude,
-            Some(n) => magnitude * (n * PI32).matmul(w, WeightLayout::OutIn).cos(),
+            Some(n) => {
+                let sign = (n * PI32)
+                    .matmul(w, WeightLayout::OutIn)
+                    .cos()
+                    .label("sign term cos(pi sum W [u < 0])");
+                (magnitude * sign).label("y = magnitude x sign term")
+            }
         }
     }
     fn regularisers<'g>(&self, _graph: &'g Graph, x: Var<'g>, p: &[Var<'g>]) -> RegKeys<Var<'g>> {
@@ -144,6 +171,7 @@ impl Module for Nmru {
         RegKeys {
             w: (!bias.is_off()).then(|| bias.record(p[0])),
             z: Some(ZPenalty::Nmu.record(p[0], v.mean_batch())),
+            w_oob: self.oob_penalty().map(|k| k.record(p[0])),
             g_npu: self
                 .gated()
                 .then(|| Penalty::NmuBias(RegShape::Linear).record(p[1])),
@@ -151,18 +179,25 @@ impl Module for Nmru {
         }
     }
     fn project(&self, params: &mut [f32]) {
-        for p in params {
+        let n_w = self.outputs * self.width();
+        let from = if self.oob == OobMode::Clip { 0 } else { n_w };
+        for p in &mut params[from..] {
             *p = p.clamp(0.0, 1.0);
         }
     }
+    /// On the weights the forward pass uses (clamped in the regularised mode).
     fn sparsity(&self, params: &[f32]) -> f32 {
-        sparsity_error(&params[..self.outputs * self.width()])
+        sparsity_error_within(&params[..self.outputs * self.width()], 0.0, 1.0)
     }
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n, width) = (self.inputs, self.outputs, self.width());
         let (zero, one, pi) = (S::zero(), S::one(), S::splat(PI32));
         let n_w = o_n * width;
-        let (w, gate) = params.split_at(n_w);
+        let (raw, gate) = params.split_at(n_w);
+        let (w, passes): (Vec<S>, Vec<bool>) = raw
+            .iter()
+            .map(|&w| self.oob.read(w, zero, one, conventions))
+            .unzip();
         // u and du_j/dx for its source input
         let mut u = x.to_vec();
         let mut du_dx = vec![one; i_n];
@@ -204,7 +239,16 @@ impl Module for Nmru {
             jac.y.push(magnitude * cos);
             let row = &mut jac.dy_dparams[o * params.len()..(o + 1) * params.len()];
             for j in 0..width {
-                row[o * width + j] = cos * others[j] * (v[j] - one) - magnitude * sin * k[j];
+                if passes[o * width + j] {
+                    let through_magnitude = cos * others[j] * (v[j] - one);
+                    // (the plain variant has no sign term: an infinite magnitude times its
+                    // zero sine would make a NaN the forward pass never forms)
+                    row[o * width + j] = if signed {
+                        through_magnitude
+                    } else {
+                        through_magnitude - magnitude * sin * k[j]
+                    };
+                }
                 let dv_dq = if signed { one } else { q[j].sgn() };
                 let dy_dq = cos * others[j] * wo[j] * dv_dq;
                 let dy_du = if self.gated() {
@@ -219,7 +263,12 @@ impl Module for Nmru {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, params: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let (i_n, width) = (self.inputs, self.width());
         let n_w = self.outputs * width;
         let (w, gate) = params.split_at(n_w);
@@ -249,17 +298,31 @@ impl Module for Nmru {
         RegKeys {
             w: (!bias.is_off()).then(|| PenaltyGrad {
                 value: bias.value(w),
-                grad: padded(bias.grad(w), 0),
+                grad: padded(bias.grad(w, conventions), 0),
             }),
             z: Some(PenaltyGrad {
                 value: ZPenalty::Nmu.value(w, &vbar),
                 grad: padded(ZPenalty::Nmu.grad(w, &vbar), 0),
             }),
+            w_oob: self.oob_penalty().map(|k| PenaltyGrad {
+                value: k.value(w),
+                grad: padded(k.grad(w, conventions), 0),
+            }),
             g_npu: self.gated().then(|| PenaltyGrad {
                 value: gate_penalty.value(gate),
-                grad: padded(gate_penalty.grad(gate), n_w),
+                grad: padded(gate_penalty.grad(gate, conventions), n_w),
             }),
             ..RegKeys::default()
+        }
+    }
+}
+
+impl Nmru {
+    /// The W-OOB penalty of the regularised out-of-bounds mode.
+    fn oob_penalty(&self) -> Option<Penalty> {
+        match self.oob {
+            OobMode::Regularized(shape) => Some(Penalty::NmuOob(shape)).filter(|k| !k.is_off()),
+            OobMode::Clip => None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The Neural Multiplication Unit (Madsen and Johansen, 2020):
 //! y_o = prod_i (W_oi x_i + 1 - W_oi), weights in [0, 1].
 
-use engine::{Graph, Var};
+use engine::{Conventions, Graph, Var};
 use rand_core::Rng;
 
 use crate::init;
-use crate::module::{Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error};
+use crate::module::{
+    Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error, sparsity_error_within,
+};
 use crate::penalty::{Penalty, RegShape, ZPenalty, feature_means};
 use crate::scalar::{Scalar, product, products_of_others};
 use crate::units::OobMode;
@@ -86,13 +88,17 @@ impl Module for Nmu {
             }
         }
     }
+    /// On the weights the forward pass uses: clamped to [0, 1] in the regularised
+    /// out-of-bounds mode.
     fn sparsity(&self, params: &[f32]) -> f32 {
-        sparsity_error(params)
+        match self.oob {
+            OobMode::Clip => sparsity_error(params),
+            OobMode::Regularized(_) => sparsity_error_within(params, 0.0, 1.0),
+        }
     }
-    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let (zero, one) = (S::zero(), S::one());
-        let clamped = matches!(self.oob, OobMode::Regularized(_));
         let mut jac = Jacobian {
             y: vec![],
             dy_dparams: vec![zero; o_n * w.len()],
@@ -100,22 +106,15 @@ impl Module for Nmu {
         };
         for o in 0..o_n {
             let raw = &w[o * i_n..(o + 1) * i_n];
-            let wf: Vec<S> = raw
+            let (wf, passes): (Vec<S>, Vec<bool>) = raw
                 .iter()
-                .map(|&w| {
-                    if clamped {
-                        w.maximum(zero).minimum(one)
-                    } else {
-                        w
-                    }
-                })
-                .collect();
+                .map(|&w| self.oob.read(w, zero, one, conventions))
+                .unzip();
             let factors: Vec<S> = wf.iter().zip(x).map(|(&w, &x)| w * x + one - w).collect();
             let others = products_of_others(&factors);
             jac.y.push(product(&factors));
             for i in 0..i_n {
-                let passes = !clamped || (raw[i].ge(zero).into() && raw[i].le(one).into());
-                if passes {
+                if passes[i] {
                     jac.dy_dparams[o * w.len() + o * i_n + i] = others[i] * (x[i] - one);
                 }
                 jac.dy_dx[o * i_n + i] = others[i] * wf[i];
@@ -123,12 +122,17 @@ impl Module for Nmu {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, w: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        w: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let bias = Penalty::NmuBias(self.reg_shape);
         let xbar = feature_means(x, self.inputs);
         let grad = |p: Penalty| PenaltyGrad {
             value: p.value(w),
-            grad: p.grad(w),
+            grad: p.grad(w, conventions),
         };
         RegKeys {
             w: (!bias.is_off()).then(|| grad(bias)),

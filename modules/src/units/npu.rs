@@ -5,13 +5,15 @@
 //! k_j = g_j [x_j < 0] π, so a closed gate turns input j into the constant 1. The real NPU
 //! computes y_o = exp(sum_j ln(r_j) W_jo) cos(sum_j k_j W_jo). W is stored `in x out`.
 
-use engine::{EPS, Graph, PI32, Var, WeightLayout};
+use engine::{Conventions, EPS, Graph, PI32, Var, WeightLayout};
 use rand_core::Rng;
 
 use crate::init;
-use crate::module::{Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error};
+use crate::module::{
+    Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error, sparsity_error_within,
+};
 use crate::penalty::{Penalty, RegShape};
-use crate::scalar::Scalar;
+use crate::scalar::{Scalar, clamp_passes};
 
 /// Which parameters the post-step projection clamps (W to [-1, 1], g to [0, 1]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,11 +113,11 @@ fn init_weights(init: NpuInit, inputs: usize, outputs: usize, rng: &mut dyn Rng,
 
 /// The gated input terms on the tape: (ln r, k), both [batch x I].
 fn gated_terms<'g>(x: Var<'g>, g: Var<'g>) -> (Var<'g>, Var<'g>) {
-    let gate = g.clamp(0.0, 1.0);
+    let gate = g.clamp(0.0, 1.0).label("gate clamp(g, 0, 1)");
     let magnitude = x.abs() + EPS;
-    let r = magnitude.gated(gate);
-    let k = gate * (x.less(0.0) * PI32);
-    (r.ln(), k)
+    let r = magnitude.gated(gate).label("r = g (|x| + EPS) + 1 - g");
+    let k = (gate * (x.less(0.0) * PI32)).label("k = g pi [x < 0]");
+    (r.ln().label("ln r"), k)
 }
 
 /// The gated input terms of one sample, with what their derivatives need.
@@ -128,11 +130,12 @@ struct Gated<S> {
     dk_dgate: Vec<S>,
     /// gate sgn(x) / r: d ln r / dx.
     dlnr_dx: Vec<S>,
-    /// [0 <= g <= 1]: the clamp passes gradient on its closed interval.
+    /// Whether the gate's clamp to [0, 1] passes the gradient (on the bounds as the
+    /// conventions say).
     inside: Vec<bool>,
 }
 
-fn gated_sample<S: Scalar>(x: &[S], g: &[S]) -> Gated<S> {
+fn gated_sample<S: Scalar>(x: &[S], g: &[S], conventions: Conventions) -> Gated<S> {
     let (zero, one, pi) = (S::zero(), S::one(), S::splat(PI32));
     let mut t = Gated {
         ln_r: vec![],
@@ -152,7 +155,7 @@ fn gated_sample<S: Scalar>(x: &[S], g: &[S]) -> Gated<S> {
         t.dlnr_dgate.push((a - one) / r);
         t.dk_dgate.push(n * pi);
         t.dlnr_dx.push(gate * x.sgn() / r);
-        t.inside.push(g.ge(zero).into() && g.le(one).into());
+        t.inside.push(clamp_passes(g, zero, one, conventions));
     }
     t
 }
@@ -192,8 +195,16 @@ impl Module for RealNpu {
     }
     fn forward<'g>(&self, x: Var<'g>, p: &[Var<'g>], _mode: Mode) -> Var<'g> {
         let (ln_r, k) = gated_terms(x, p[1]);
-        let magnitude = ln_r.matmul(p[0], WeightLayout::InOut).exp();
-        magnitude * k.matmul(p[0], WeightLayout::InOut).cos()
+        let magnitude = ln_r
+            .matmul(p[0], WeightLayout::InOut)
+            .label("sum W ln r")
+            .exp()
+            .label("exp(sum W ln r)");
+        let angle = k
+            .matmul(p[0], WeightLayout::InOut)
+            .cos()
+            .label("cos(sum W k)");
+        (magnitude * angle).label("y = exp(sum W ln r) cos(sum W k)")
     }
     fn regularisers<'g>(&self, _graph: &'g Graph, _x: Var<'g>, p: &[Var<'g>]) -> RegKeys<Var<'g>> {
         RegKeys {
@@ -214,10 +225,17 @@ impl Module for RealNpu {
     fn sparsity(&self, params: &[f32]) -> f32 {
         sparsity_error(&params[..self.inputs * self.outputs])
     }
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
+    fn gate_sparsity(&self, params: &[f32]) -> Option<f32> {
+        Some(sparsity_error_within(
+            &params[self.inputs * self.outputs..],
+            0.0,
+            1.0,
+        ))
+    }
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let (w, g) = params.split_at(i_n * o_n);
-        let t = gated_sample(x, g);
+        let t = gated_sample(x, g, conventions);
         let p_len = params.len();
         let mut jac = Jacobian {
             y: vec![],
@@ -245,7 +263,12 @@ impl Module for RealNpu {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, params: &[S], _x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        _x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let split = self.inputs * self.outputs;
         let (w, g) = params.split_at(split);
         let on = |grad_part: Vec<S>, offset: usize| {
@@ -258,11 +281,11 @@ impl Module for RealNpu {
         RegKeys {
             w_npu: Some(PenaltyGrad {
                 value: wp.value(w),
-                grad: on(wp.grad(w), 0),
+                grad: on(wp.grad(w, conventions), 0),
             }),
             g_npu: Some(PenaltyGrad {
                 value: gp.value(g),
-                grad: on(gp.grad(g), split),
+                grad: on(gp.grad(g, conventions), split),
             }),
             ..RegKeys::default()
         }
@@ -350,11 +373,15 @@ impl Module for Npu {
         let n = self.inputs * self.outputs;
         sparsity_error(&params[..n]) + sparsity_error(&params[n..2 * n])
     }
-    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S]) -> Jacobian<S> {
+    fn gate_sparsity(&self, params: &[f32]) -> Option<f32> {
+        let n = self.inputs * self.outputs;
+        Some(sparsity_error_within(&params[2 * n..], 0.0, 1.0))
+    }
+    fn jacobian<S: Scalar>(&self, params: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let n = i_n * o_n;
         let (re, im, g) = (&params[..n], &params[n..2 * n], &params[2 * n..]);
-        let t = gated_sample(x, g);
+        let t = gated_sample(x, g, conventions);
         let p_len = params.len();
         let mut jac = Jacobian {
             y: vec![],
@@ -387,11 +414,16 @@ impl Module for Npu {
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, params: &[S], _x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        params: &[S],
+        _x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let n = self.inputs * self.outputs;
         let (re, im, g) = (&params[..n], &params[n..2 * n], &params[2 * n..]);
         let mut w_grad = vec![S::zero(); params.len()];
-        w_grad[..n].copy_from_slice(&Penalty::NpuW.grad(re));
+        w_grad[..n].copy_from_slice(&Penalty::NpuW.grad(re, conventions));
         let mut w_value = Penalty::NpuW.value(re);
         if self.clip == NpuClip::WIG {
             w_value = w_value + im.iter().fold(S::zero(), |acc, &v| acc + v.abs());
@@ -401,7 +433,7 @@ impl Module for Npu {
         }
         let gate = Penalty::NmuBias(RegShape::Linear);
         let mut g_grad = vec![S::zero(); params.len()];
-        g_grad[2 * n..].copy_from_slice(&gate.grad(g));
+        g_grad[2 * n..].copy_from_slice(&gate.grad(g, conventions));
         RegKeys {
             w_npu: Some(PenaltyGrad {
                 value: w_value,

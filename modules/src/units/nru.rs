@@ -4,15 +4,20 @@
 //! the factor is s a^w A + (1 - A), where the weight magnitude A is tanh(1000 w)^2 in train
 //! mode and |w| in eval mode (spec quirk Q2). Weights -1, 0 and +1 select 1/x, 1 and x.
 //! The "separate sign" mode multiplies magnitudes a^w A + (1 - A) and applies the sign as
-//! s^round(w), which carries no gradient.
+//! s^round(w), which carries no gradient. In the reference's `regualized` out-of-bounds mode
+//! the forward pass reads W clamped to [-1, 1], a W-OOB regulariser replaces the projection,
+//! and the sparsity error is that of the clamped weights.
 
-use engine::{Graph, Var};
+use engine::{Conventions, Graph, Var};
 use rand_core::Rng;
 
 use crate::init;
-use crate::module::{Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error};
+use crate::module::{
+    Jacobian, Mode, Module, ParamSpec, PenaltyGrad, RegKeys, sparsity_error_within,
+};
 use crate::penalty::{Penalty, RegShape, ZPenalty, feature_means};
 use crate::scalar::{Scalar, product, products_of_others};
+use crate::units::OobMode;
 
 /// How the NRU handles the sign of its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +41,9 @@ pub struct Nru {
     pub mode: NruMode,
     /// Shape of the W regulariser (NAU-style: -1, 0 and +1 are free).
     pub reg_shape: RegShape,
+    /// Weights outside [-1, 1]: clamped after each step, or clamped in the forward pass and
+    /// penalised.
+    pub oob: OobMode,
 }
 
 impl Nru {
@@ -45,6 +53,7 @@ impl Nru {
             outputs,
             mode,
             reg_shape: RegShape::Linear,
+            oob: OobMode::Clip,
         }
     }
 }
@@ -76,7 +85,10 @@ impl Module for Nru {
         );
     }
     fn forward<'g>(&self, x: Var<'g>, p: &[Var<'g>], mode: Mode) -> Var<'g> {
-        let w = p[0];
+        let w = match self.oob {
+            OobMode::Clip => p[0],
+            OobMode::Regularized(_) => p[0].clamp(-1.0, 1.0),
+        };
         let tiled = |v: Var<'g>| {
             if self.outputs > 1 {
                 v.tile(self.outputs)
@@ -88,17 +100,21 @@ impl Module for Nru {
         // backward pass runs in reverse): powers first, then the gate magnitude, always.
         let (signed, power) = match self.mode {
             // s a^w, formed as sgn(x) |x|^w by one op
-            NruMode::Div => (None, tiled(x).signed_pow(w)),
+            NruMode::Div => (None, tiled(x).signed_pow(w).label("sgn(x) |x|^W")),
             NruMode::DivSepSign => {
                 let s = tiled(x.sign());
-                (Some(s), tiled(x.abs()).pow(w))
+                (Some(s), tiled(x.abs()).pow(w).label("|x|^W"))
             }
         };
         let magnitude = match mode {
-            Mode::Train => (w * 1000.0).tanh().square(),
-            Mode::Eval => w.abs(),
+            Mode::Train => (w * 1000.0).tanh().square().label("A = tanh(1000 W)^2"),
+            Mode::Eval => w.abs().label("A = |W|"),
         };
-        let factors = power.gated(magnitude).prod_features(self.inputs);
+        let factors = power
+            .gated(magnitude)
+            .label("factor sgn(x) |x|^W A + 1 - A")
+            .prod_features(self.inputs)
+            .label("y = product of the factors");
         match signed {
             None => factors,
             Some(s) => factors * s.pow(w.round()).prod_features(self.inputs),
@@ -109,18 +125,22 @@ impl Module for Nru {
         RegKeys {
             w: (!bias.is_off()).then(|| bias.record(p[0])),
             z: Some(ZPenalty::Nau.record(p[0], x.mean_batch())),
+            w_oob: self.oob_penalty().map(|k| k.record(p[0])),
             ..RegKeys::default()
         }
     }
     fn project(&self, params: &mut [f32]) {
-        for w in params {
-            *w = w.clamp(-1.0, 1.0);
+        if self.oob == OobMode::Clip {
+            for w in params {
+                *w = w.clamp(-1.0, 1.0);
+            }
         }
     }
+    /// On the weights the forward pass uses (clamped in the regularised mode).
     fn sparsity(&self, params: &[f32]) -> f32 {
-        sparsity_error(params)
+        sparsity_error_within(params, -1.0, 1.0)
     }
-    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S]) -> Jacobian<S> {
+    fn jacobian<S: Scalar>(&self, w: &[S], x: &[S], conventions: Conventions) -> Jacobian<S> {
         let (i_n, o_n) = (self.inputs, self.outputs);
         let (zero, one) = (S::zero(), S::one());
         let thousand = S::splat(1000.0);
@@ -129,13 +149,16 @@ impl Module for Nru {
             dy_dparams: vec![zero; o_n * w.len()],
             dy_dx: vec![zero; o_n * i_n],
         };
+        let (lo, hi) = (S::splat(-1.0), one);
         for o in 0..o_n {
             let mut factors = Vec::with_capacity(i_n);
             let mut signs = Vec::with_capacity(i_n);
             let mut dfactor_dw = Vec::with_capacity(i_n);
             let mut dfactor_dx = Vec::with_capacity(i_n);
+            let mut passes = Vec::with_capacity(i_n);
             for (i, &x) in x.iter().enumerate() {
-                let wi = w[o * i_n + i];
+                let (wi, reaches) = self.oob.read(w[o * i_n + i], lo, hi, conventions);
+                passes.push(reaches);
                 let (s, a) = (x.sgn(), x.abs());
                 let p = a.pow(wi);
                 let h = (thousand * wi).tanh();
@@ -170,25 +193,46 @@ impl Module for Nru {
             let others = products_of_others(&factors);
             jac.y.push(product(&factors) * sign);
             for i in 0..i_n {
-                jac.dy_dparams[o * w.len() + o * i_n + i] = sign * others[i] * dfactor_dw[i];
+                if passes[i] {
+                    jac.dy_dparams[o * w.len() + o * i_n + i] = sign * others[i] * dfactor_dw[i];
+                }
                 jac.dy_dx[o * i_n + i] = sign * others[i] * dfactor_dx[i];
             }
         }
         jac
     }
-    fn penalty_grads<S: Scalar>(&self, w: &[S], x: &[S]) -> RegKeys<PenaltyGrad<S>> {
+    fn penalty_grads<S: Scalar>(
+        &self,
+        w: &[S],
+        x: &[S],
+        conventions: Conventions,
+    ) -> RegKeys<PenaltyGrad<S>> {
         let bias = Penalty::NauBias(self.reg_shape);
         let xbar = feature_means(x, self.inputs);
         RegKeys {
             w: (!bias.is_off()).then(|| PenaltyGrad {
                 value: bias.value(w),
-                grad: bias.grad(w),
+                grad: bias.grad(w, conventions),
             }),
             z: Some(PenaltyGrad {
                 value: ZPenalty::Nau.value(w, &xbar),
                 grad: ZPenalty::Nau.grad(w, &xbar),
             }),
+            w_oob: self.oob_penalty().map(|k| PenaltyGrad {
+                value: k.value(w),
+                grad: k.grad(w, conventions),
+            }),
             ..RegKeys::default()
+        }
+    }
+}
+
+impl Nru {
+    /// The W-OOB penalty of the regularised out-of-bounds mode.
+    fn oob_penalty(&self) -> Option<Penalty> {
+        match self.oob {
+            OobMode::Regularized(shape) => Some(Penalty::NauOob(shape)).filter(|k| !k.is_off()),
+            OobMode::Clip => None,
         }
     }
 }

@@ -1,10 +1,12 @@
-//! `nalm grad-audit`: every parameter gradient of a unit's training objective, four ways.
+//! `nalm grad-audit`: every gradient of a unit's training objective, four ways.
 //!
 //! For each unit and input size, at a random batch from each of the nine interpolation
 //! ranges and at the unit's singular points (or at one point given with `--x` / `--w`),
-//! prints per parameter element: the f32 tape gradient, the closed-form gradient in f32 and
-//! f64, the f64 finite-difference derivative, their relative errors against the f64 closed
-//! form, and the tolerance. The tolerance of the f32 results is the closed form's own f32
+//! prints per parameter element and per input: the f32 tape gradient, the closed-form
+//! gradient in f32 and f64, the f64 finite-difference derivative, their relative errors
+//! against the f64 closed form, and the tolerance. With `--preset` the objective is a study
+//! configuration's, with its loss coefficients at `--iteration`: the gradient its training
+//! sees (how `nalm grad-stability` prints its worst points). The tolerance of the f32 results is the closed form's own f32
 //! rounding bound (see `engine::Tracked`); finite differences are judged term by term, and at
 //! a kink accept only the one-sided derivatives or their mean. Exit code 1 on any
 //! disagreement, 2 on bad arguments.
@@ -19,6 +21,10 @@ use modules::audit::{
 use modules::{Coefficients, ObjectiveSpec, Unit};
 use rand_core::Rng;
 
+use super::sweep::changes;
+use crate::train::preset::Preset;
+use crate::train::run::coefficients_at;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned columns for the terminal.
@@ -30,9 +36,20 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Unit to audit (realnpu, npu, nru, nru-sepsign, nmru, sign-nmru, gated-sign-nmru, nau,
-    /// nmu, nac, mnac, nalu) or `all`.
-    #[arg(long, default_value = "all")]
+    /// nmu, nac, mnac, nalu) or `all`, with every regulariser weighted 0.5 and the L1 term
+    /// 0.25.
+    #[arg(long, default_value = "all", conflicts_with = "preset")]
     pub module: String,
+    /// Audit a study configuration instead (`nalm train --preset`): its unit options, its
+    /// loss terms and their coefficients at `--iteration`. Needs one --input-size.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// With --preset: change a setting, by its `nalm train` flag name (repeat for several).
+    #[arg(long, value_name = "NAME=VALUE", requires = "preset")]
+    pub set: Vec<String>,
+    /// With --preset: the training iteration whose loss coefficients are used.
+    #[arg(long, default_value_t = 0, requires = "preset")]
+    pub iteration: u64,
     /// Input sizes to audit, comma separated.
     #[arg(long = "input-size", value_delimiter = ',', default_values_t = [2, 10])]
     pub input_sizes: Vec<usize>,
@@ -64,6 +81,10 @@ pub struct Args {
     /// Print only the points and gradients that disagree.
     #[arg(long)]
     pub failures_only: bool,
+    /// Derivative conventions at clamp bounds and min/max ties: paper (the spec's),
+    /// torch-current (PyTorch 2.x) or torch-legacy (PyTorch before 1.10).
+    #[arg(long, default_value_t = engine::Conventions::Paper)]
+    pub conventions: engine::Conventions,
 }
 
 /// One audited configuration.
@@ -72,8 +93,83 @@ struct Audit {
     points: Vec<PointAudit>,
 }
 
+/// What is audited: a unit, its objective and the objective's coefficients.
+struct Objective {
+    unit: Unit,
+    spec: ObjectiveSpec,
+    coefficients: Coefficients,
+}
+
+/// The objectives `args` name: every unit of `--module` at every input size, or the one
+/// study configuration of `--preset`.
+fn objectives(args: &Args) -> anyhow::Result<Vec<Objective>> {
+    if let Some(name) = &args.preset {
+        let [inputs] = args.input_sizes[..] else {
+            bail!(
+                "--input-size: give exactly one input size with --preset (got {:?})",
+                args.input_sizes
+            );
+        };
+        let preset = Preset::by_name(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--preset: unknown preset '{name}' (expected one of: {})",
+                crate::train::preset::PRESETS
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let mut settings = preset.settings(Some(inputs));
+        crate::sweep::plan::apply(&mut settings, &changes(&args.set)?)
+            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+        settings.conventions = args.conventions;
+        settings.validate()?;
+        let unit = settings.unit()?;
+        if args.outputs != 1 {
+            bail!("--outputs: a study configuration has one output");
+        }
+        let mut spec = settings.objective();
+        if args.data_only {
+            spec = ObjectiveSpec {
+                conventions: spec.conventions,
+                ..ObjectiveSpec::data_only()
+            };
+        }
+        if spec.criterion != modules::objective::Criterion::Mse {
+            bail!(
+                "--preset: the {} criterion has no closed form to audit against",
+                spec.criterion
+            );
+        }
+        return Ok(vec![Objective {
+            unit,
+            spec,
+            coefficients: coefficients_at(&settings, args.iteration),
+        }]);
+    }
+    let spec = ObjectiveSpec {
+        conventions: args.conventions,
+        ..if args.data_only {
+            ObjectiveSpec::data_only()
+        } else {
+            ObjectiveSpec::everything()
+        }
+    };
+    let mut all = Vec::new();
+    for name in unit_names(&args.module)? {
+        for &inputs in &args.input_sizes {
+            all.push(Objective {
+                unit: Unit::by_name(name, inputs, args.outputs).expect("names were checked"),
+                spec: spec.clone(),
+                coefficients: audit_coefficients(),
+            });
+        }
+    }
+    Ok(all)
+}
+
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let names = unit_names(&args.module)?;
     if args.batch == 0 {
         bail!("--batch: must be at least 1");
     }
@@ -89,22 +185,18 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             args.input_sizes
         );
     }
-    let spec = if args.data_only {
-        ObjectiveSpec::data_only()
-    } else {
-        ObjectiveSpec::everything()
-    };
-    let coefficients = audit_coefficients();
     let mut audits = Vec::new();
-    for name in &names {
-        for &inputs in &args.input_sizes {
-            let unit = Unit::by_name(name, inputs, args.outputs).expect("names were checked");
-            let points = points_for(&unit, args)?;
-            audits.push(Audit {
-                points: audit_all(&unit, &spec, &coefficients, &points),
-                unit,
-            });
-        }
+    for objective in objectives(args)? {
+        let points = points_for(&objective.unit, args)?;
+        audits.push(Audit {
+            points: audit_all(
+                &objective.unit,
+                &objective.spec,
+                &objective.coefficients,
+                &points,
+            ),
+            unit: objective.unit,
+        });
     }
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -201,6 +293,7 @@ fn points_for(unit: &Unit, args: &Args) -> anyhow::Result<Vec<Point>> {
             params: params(&mut rng),
             x: x.clone(),
             t,
+            singular: false,
         }]);
     }
     if args.t.is_some() {
@@ -261,10 +354,19 @@ fn print_table(out: &mut impl Write, audits: &[Audit], failures_only: bool) -> a
                 point.loss_closed.value,
                 status(point.loss_ok)
             )?;
+            if point.singular {
+                writeln!(
+                    out,
+                    "   (a singular point: NaN and infinities are expected, and tape and closed \
+                     form must agree on each; at x = -EPS the NMRU's input gradient is a signed \
+                     infinity, the product of the other factors, where the reference's \
+                     output / factor gives NaN)"
+                )?;
+            }
             writeln!(
                 out,
                 "   {:<10} {:>15} {:>15} {:>22} {:>22} {:>9} {:>9} {:>9} {:>9}  status",
-                "param",
+                "gradient",
                 "tape f32",
                 "closed f32",
                 "closed f64",

@@ -1,6 +1,8 @@
 //! The `nalm` command line: one file per subcommand.
 
 pub mod grad_audit;
+pub mod grad_stability;
+pub mod landscape;
 pub mod merge;
 pub mod mnist;
 pub mod report;
@@ -20,9 +22,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compare every parameter gradient four ways: tape, closed form (f32 and f64) and f64
-    /// finite differences, at points from the nine ranges and at singular points.
+    /// Compare every parameter and input gradient four ways: tape, closed form (f32 and
+    /// f64) and f64 finite differences, at points from the nine ranges and at singular
+    /// points.
     GradAudit(grad_audit::Args),
+    /// Measure how healthy each division model's gradients are across the study's input
+    /// settings: non-finite, exploding and vanishing shares, f32 error, worst points.
+    GradStability(grad_stability::Args),
+    /// A model's training loss over one or two of its parameters, with contour lines, the
+    /// gold solution and the paths of real training runs.
+    Landscape(landscape::Args),
     /// Train one unit on the single module task and score it as the study does.
     Train(Box<train::Args>),
     /// Run an experiment of the study (default: in2) on all cores, or one shard of it.
@@ -39,6 +48,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::GradAudit(args) => grad_audit::run(&args),
+        Command::GradStability(args) => grad_stability::run(&args),
+        Command::Landscape(args) => landscape::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Merge(args) => merge::run(&args),

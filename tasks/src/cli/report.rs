@@ -55,9 +55,16 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     let groups = groups(&manifest, &results);
     let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut conventions: Vec<String> = Vec::new();
+    for (run, _) in results.runs.values() {
+        let name = run.record.settings.conventions.name().to_string();
+        if !conventions.contains(&name) {
+            conventions.push(name);
+        }
+    }
     write_atomically(
         &out.join("report.md"),
-        tables::markdown(&manifest.name, &groups).as_bytes(),
+        tables::markdown(&manifest.name, &groups, &conventions).as_bytes(),
     )?;
     write_atomically(&out.join("groups.csv"), &tables::groups_csv(&groups)?)?;
     write_atomically(&out.join("runs.csv"), &tables::runs_csv(&results)?)?;

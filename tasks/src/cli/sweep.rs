@@ -80,7 +80,7 @@ fn load(name: &str) -> anyhow::Result<Plan> {
 }
 
 /// `NAME=VALUE` pairs as changes; values are read as JSON when they parse, else as text.
-fn changes(pairs: &[String]) -> anyhow::Result<Changes> {
+pub(super) fn changes(pairs: &[String]) -> anyhow::Result<Changes> {
     let mut changes = Changes::new();
     for pair in pairs {
         let (name, value) = pair

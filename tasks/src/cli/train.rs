@@ -67,7 +67,7 @@ pub struct Args {
     pub realnpu_reg_type: Option<NpuWReg>,
     #[arg(long, alias = "regularizer-shape", value_name = "SHAPE", help_heading = "Unit", help = help("Shape of the W and OOB regularisers: linear, squared, none", defaults().regualizer_shape))]
     pub regualizer_shape: Option<RegShape>,
-    #[arg(long, value_name = "MODE", help_heading = "Unit", help = help("NAU/NMU weights out of range: clip, regualized", defaults().oob_mode))]
+    #[arg(long, value_name = "MODE", help_heading = "Unit", help = help("NAU, NMU, NRU and NMRU weights out of range: clip (clamped after each step) or regualized (clamped in the forward pass, W-OOB regulariser)", defaults().oob_mode))]
     pub oob_mode: Option<OobChoice>,
     /// NALU: a learned bias in the gate [default: off].
     #[arg(long, help_heading = "Unit")]
@@ -170,6 +170,13 @@ pub struct Args {
         help_heading = "Scoring"
     )]
     pub threshold: Option<f64>,
+
+    /// Derivative conventions at clamp bounds and min/max ties: paper (gradient 1 at a
+    /// clamp's bounds, ties split half/half; the spec's), torch-current (PyTorch 2.x: 0 at
+    /// the bounds, ties split) or torch-legacy (PyTorch before 1.10: 1 at the bounds, ties
+    /// all to the first argument) [default: paper].
+    #[arg(long, value_name = "NAME", help_heading = "Engine")]
+    pub conventions: Option<engine::Conventions>,
 }
 
 /// Usage errors found after parsing (exit code 2).
@@ -238,7 +245,8 @@ impl Args {
             regualizer_beta_growth,
             lp_norm,
             regualizer_npu_w,
-            regualizer_gate
+            regualizer_gate,
+            conventions
         );
         if let Some(words) = &self.sample_distribution {
             s.sample_distribution = words
@@ -359,7 +367,20 @@ pub fn summary(record: &RunRecord, seconds: f64) -> String {
             .map(|i| format!("step {i}"))
             .unwrap_or_else(|| "never".into())
     ));
-    out.push_str(&format!("sparsity error: {:.6e}\n", v.chosen.sparsity));
+    out.push_str(&format!("sparsity error: {:.6e}", v.chosen.sparsity));
+    if let Some(gate) = v.chosen.gate_sparsity {
+        out.push_str(&format!(" (gate: {gate:.6e})"));
+    }
+    out.push('\n');
+    if let Some(f) = &record.first_non_finite {
+        out.push_str(&format!(
+            "first non-finite gradient at iteration {}: {}\n",
+            f.iteration, f.summary
+        ));
+    }
+    if s.conventions != engine::Conventions::Paper {
+        out.push_str(&format!("derivative conventions: {}\n", s.conventions));
+    }
     for tensor in &record.chosen_params {
         let values: Vec<String> = tensor.values.iter().map(|v| format!("{v:.6}")).collect();
         out.push_str(&format!(

@@ -103,6 +103,26 @@ pub mod list {
     }
 }
 
+/// The same for an optional value (with `default` and `skip_serializing_if =
+/// "Option::is_none"`).
+pub mod option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Float;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(bound = "")]
+    struct Item<T: Float>(#[serde(with = "super")] T);
+
+    pub fn serialize<T: Float, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(Item).serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Float, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        Ok(Option::<Item<T>>::deserialize(d)?.map(|i| i.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};

@@ -14,6 +14,13 @@ pub struct Row {
     pub test_mse: f32,
     #[serde(with = "super::float")]
     pub sparsity: f32,
+    /// The sparsity error of the clamped gate, for units with one (the Real NPU and NPU).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::float::option"
+    )]
+    pub gate_sparsity: Option<f32>,
 }
 
 /// The study's reading of a run's rows.
@@ -64,6 +71,7 @@ mod tests {
             valid_mse,
             test_mse,
             sparsity: step as f32 / 1e6,
+            gate_sparsity: None,
         }
     }
 

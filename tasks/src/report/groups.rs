@@ -30,6 +30,69 @@ pub struct Group {
     pub diverged: usize,
     /// Seeds of the unsolved runs.
     pub failed_seeds: Vec<u32>,
+    /// Gradient health of the runs (records from before it was recorded have none).
+    pub gradients: GradientSummary,
+}
+
+/// The gradients a group's runs met.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GradientSummary {
+    /// Runs whose records hold gradient health.
+    pub runs: usize,
+    /// Median over the runs of a run's largest gradient norm (before clipping).
+    pub median_largest_norm: Option<f64>,
+    /// The largest |g| any run met.
+    pub largest: Option<f64>,
+    /// Seeds of the runs that met a NaN or infinite gradient, with where the first began.
+    pub non_finite: Vec<(u32, String)>,
+}
+
+fn gradient_summary(runs: &[&StoredRun]) -> GradientSummary {
+    let with: Vec<&&StoredRun> = runs
+        .iter()
+        .filter(|r| !r.record.gradient_health.is_empty())
+        .collect();
+    let mut norms: Vec<f64> = with
+        .iter()
+        .map(|r| {
+            r.record
+                .gradient_health
+                .iter()
+                .map(|h| f64::from(h.norm))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    norms.sort_by(f64::total_cmp);
+    let largest = with
+        .iter()
+        .flat_map(|r| {
+            r.record
+                .gradient_health
+                .iter()
+                .map(|h| f64::from(h.largest))
+        })
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let mut non_finite: Vec<(u32, String)> = with
+        .iter()
+        .filter(|r| r.record.gradient_health.iter().any(|h| h.non_finite > 0))
+        .map(|r| {
+            let at = r
+                .record
+                .first_non_finite
+                .as_ref()
+                .map_or_else(String::new, |f| {
+                    format!("iteration {}: {}", f.iteration, f.summary)
+                });
+            (r.key.seed, at)
+        })
+        .collect();
+    non_finite.sort();
+    GradientSummary {
+        runs: with.len(),
+        median_largest_norm: (!norms.is_empty()).then(|| sample::quantile(&norms, 0.5)),
+        largest,
+        non_finite,
+    }
 }
 
 /// The groups of a sweep in the manifest's order (models, then settings), followed by any
@@ -100,5 +163,6 @@ fn summarise(model: &str, setting: &str, runs: &[&StoredRun], missing: usize) ->
         sparsity_mean: (!sparsity.is_empty()).then(|| sample::mean(&sparsity)),
         diverged: runs.iter().filter(|r| r.record.diverged).count(),
         failed_seeds,
+        gradients: gradient_summary(runs),
     }
 }

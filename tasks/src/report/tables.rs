@@ -125,9 +125,13 @@ fn method_text(e: &Option<Estimate>) -> &'static str {
 }
 
 /// The report in Markdown: the success matrix, every group's statistics, failed runs.
-pub fn markdown(name: &str, groups: &[Group]) -> String {
+/// The report of sweep `name`, whose runs used the derivative `conventions`.
+pub fn markdown(name: &str, groups: &[Group], conventions: &[String]) -> String {
     let (settings, models) = axes(groups);
-    let mut md = format!("# Sweep `{name}`\n\n## Success rate\n\n");
+    let mut md = format!(
+        "# Sweep `{name}`\n\nDerivative conventions (clamp bounds, min/max ties): {}.\n\n## Success rate\n\n",
+        conventions.join(", ")
+    );
     let _ = writeln!(md, "| setting | {} |", models.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(models.len()));
     for s in &settings {
@@ -160,6 +164,7 @@ pub fn markdown(name: &str, groups: &[Group]) -> String {
             g.diverged
         );
     }
+    md.push_str(&gradient_section(groups));
     md.push_str("\n## Failed runs (seeds)\n\n");
     let mut any = false;
     for g in groups.iter().filter(|g| !g.failed_seeds.is_empty()) {
@@ -169,6 +174,49 @@ pub fn markdown(name: &str, groups: &[Group]) -> String {
     }
     if !any {
         md.push_str("None.\n");
+    }
+    md
+}
+
+/// Gradient health per group, and every group whose runs met a non-finite gradient.
+fn gradient_section(groups: &[Group]) -> String {
+    if groups.iter().all(|g| g.gradients.runs == 0) {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n## Gradient health\n\nPer group: the median over runs of a run's largest gradient \
+         norm (before clipping), the largest |g| of any run, and the runs that met a NaN or \
+         infinite gradient entry.\n\n| model | setting | median largest norm | largest abs(g) | runs with non-finite gradients |\n|---|---|---|---|---|\n",
+    );
+    for g in groups.iter().filter(|g| g.gradients.runs > 0) {
+        let h = &g.gradients;
+        let flag = if h.non_finite.is_empty() {
+            ""
+        } else {
+            " **!**"
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {}/{}{flag} |",
+            g.model,
+            g.setting,
+            h.median_largest_norm.map_or("-".into(), small),
+            h.largest.map_or("-".into(), small),
+            h.non_finite.len(),
+            h.runs
+        );
+    }
+    let flagged: Vec<&Group> = groups
+        .iter()
+        .filter(|g| !g.gradients.non_finite.is_empty())
+        .collect();
+    if !flagged.is_empty() {
+        md.push_str("\nRuns with non-finite gradients, and where the first began:\n\n");
+        for g in flagged {
+            for (seed, at) in &g.gradients.non_finite {
+                let _ = writeln!(md, "- {} / {} seed {seed}: {at}", g.model, g.setting);
+            }
+        }
     }
     md
 }
@@ -200,6 +248,9 @@ pub fn groups_csv(groups: &[Group]) -> csv::Result<Vec<u8>> {
         "sparsity_mean",
         "diverged",
         "failed_seeds",
+        "median_largest_gradient_norm",
+        "largest_abs_gradient",
+        "runs_with_non_finite_gradients",
     ])?;
     for g in groups {
         let interval = |e: &Option<Estimate>| {
@@ -229,6 +280,9 @@ pub fn groups_csv(groups: &[Group]) -> csv::Result<Vec<u8>> {
             optional(g.sparsity_mean),
             g.diverged.to_string(),
             seeds.join(" "),
+            optional(g.gradients.median_largest_norm),
+            optional(g.gradients.largest),
+            g.gradients.non_finite.len().to_string(),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
@@ -247,9 +301,11 @@ pub fn runs_csv(results: &Collection) -> csv::Result<Vec<u8>> {
         "solved",
         "solved_at",
         "sparsity",
+        "gate_sparsity",
         "diverged",
         "updates",
         "threshold",
+        "first_non_finite_iteration",
     ])?;
     for (run, _) in results.runs.values() {
         let r = &run.record;
@@ -264,9 +320,15 @@ pub fn runs_csv(results: &Collection) -> csv::Result<Vec<u8>> {
             v.solved.to_string(),
             v.solved_at.map_or(String::new(), |s| s.to_string()),
             v.chosen.sparsity.to_string(),
+            v.chosen
+                .gate_sparsity
+                .map_or(String::new(), |s| s.to_string()),
             r.diverged.to_string(),
             r.updates.to_string(),
             r.threshold.value.to_string(),
+            r.first_non_finite
+                .as_ref()
+                .map_or(String::new(), |f| f.iteration.to_string()),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())

@@ -18,6 +18,17 @@ pub const RANGE_PAIRS: [(&str, &str); 9] = [
     ("[10,20]", "[20,40]"),
 ];
 
+/// Every input setting of the single module study, each once: the nine ranges, the
+/// mixed-sign settings M1-M4 (M0 is the range [-2, 2]), the six distributions and the five
+/// division-by-small ranges.
+pub fn study_settings() -> Vec<Setting> {
+    let mut all = ranges();
+    all.extend(mixed_signs().into_iter().skip(1));
+    all.extend(distributions());
+    all.extend(small_ranges());
+    all
+}
+
 /// A named experiment.
 pub struct Experiment {
     pub name: &'static str,

@@ -93,7 +93,9 @@ pub fn apply(settings: &mut Settings, changes: &Changes) -> Result<(), String> {
         unreachable!("settings serialise to an object");
     };
     for (name, value) in changes {
-        if !fields.contains_key(name) || name == "preset" {
+        // (settings left out of records at their default are settings all the same)
+        let known = fields.contains_key(name) || Settings::OMITTED_AT_DEFAULT.contains(&&**name);
+        if !known || name == "preset" {
             return Err(format!("unknown setting '{name}'"));
         }
         fields.insert(name.clone(), value.clone());

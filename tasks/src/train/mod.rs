@@ -1,6 +1,7 @@
 //! Training: settings and presets, the regulariser schedules, the compiled model and its
 //! update step, and the training loop.
 
+pub mod health;
 mod model;
 pub mod preset;
 pub mod run;

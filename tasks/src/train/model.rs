@@ -2,7 +2,8 @@
 
 use std::ops::Range;
 
-use engine::optim::{Adam, Optimizer, Sgd, clip_grad_norm};
+use engine::diagnose::{Finding, first_non_finite};
+use engine::optim::{Adam, GradientTracker, Optimizer, Sgd, clip_grad_norm};
 use engine::{Grads, Program, Values, backward, forward};
 use modules::{Coefficients, ObjectiveSpec, Tapes, Unit};
 use rand_core::Rng;
@@ -40,6 +41,13 @@ pub struct Model {
     optimizer: State,
     clip: Option<f32>,
     tensors: Vec<Range<usize>>,
+    /// The gradients' health since it was last taken.
+    pub health: GradientTracker,
+    /// Updates made so far.
+    steps: u64,
+    /// The first update whose loss or gradient was not finite, and where on the tape that
+    /// began.
+    pub first_non_finite: Option<Box<(u64, Finding)>>,
 }
 
 impl Model {
@@ -69,6 +77,9 @@ impl Model {
             optimizer,
             clip,
             tensors,
+            health: GradientTracker::default(),
+            steps: 0,
+            first_non_finite: None,
         }
     }
 
@@ -104,12 +115,16 @@ impl Model {
         self.values.feature_mut(self.tapes.train_nodes.t, o)
     }
 
-    /// One update on the batch in the input rows: forward, backward, gradient-norm clipping,
-    /// optimiser step, projection. Returns the loss before the update.
+    /// One update on the batch in the input rows: forward, backward, gradient health,
+    /// gradient-norm clipping, optimiser step, projection. Returns the loss before the update.
     pub fn step(&mut self, coefficients: &Coefficients) -> f32 {
         self.tapes.set_coefficients(&mut self.values, coefficients);
         forward(&self.params, &mut self.values);
         backward(&self.params, &self.values, &mut self.grads);
+        if self.health.observe(self.grads.params()) && self.first_non_finite.is_none() {
+            self.diagnose();
+        }
+        self.steps += 1;
         if let Some(max_norm) = self.clip {
             clip_grad_norm(self.grads.params_mut(), &self.tensors, max_norm);
         }
@@ -118,5 +133,20 @@ impl Model {
             .step(&mut self.params, self.grads.params());
         self.unit.project(&mut self.params);
         self.values.scalar(self.tapes.train_nodes.loss)
+    }
+
+    /// Finds where this update's first non-finite number appeared, before the optimiser
+    /// spreads it into the parameters.
+    #[cold]
+    fn diagnose(&mut self) {
+        let finding = first_non_finite(
+            &self.tapes.train,
+            &self.params,
+            &self.values,
+            Some(&self.grads),
+        );
+        if let Some(finding) = finding {
+            self.first_non_finite = Some(Box::new((self.steps, finding)));
+        }
     }
 }

@@ -6,6 +6,7 @@ use rand_core::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use super::health::{GradientRow, NonFinite};
 use super::model::Model;
 use super::schedule::{Beta, ScaleType, Window};
 use super::settings::{Settings, SettingsError};
@@ -48,6 +49,13 @@ pub struct RunRecord {
     pub chosen_params: Vec<Tensor>,
     /// Parameters after the last update.
     pub final_params: Vec<Tensor>,
+    /// One per history row: the gradients of the updates from that row to the next (the
+    /// last: to the end of the run).
+    #[serde(default)]
+    pub gradient_health: Vec<GradientRow>,
+    /// The first update whose gradient had a NaN or an infinity, and where it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_non_finite: Option<NonFinite>,
 }
 
 /// What an observer sees at every logged row.
@@ -185,11 +193,33 @@ impl Run {
             valid_mse,
             test_mse,
             sparsity: self.unit.sparsity(params),
+            gate_sparsity: self.unit.gate_sparsity(params),
         }
     }
 
     /// Trains for iterations 0..=max-iterations, calling `observe` at every logged row.
     pub fn train(self, observe: &mut dyn FnMut(&Progress)) -> RunRecord {
+        self.trained(observe).finish()
+    }
+
+    /// Trains as [`Run::train`] does and also returns the parameters at every logged row,
+    /// with the row's step: the run's path through parameter space.
+    pub fn train_with_trajectory(
+        self,
+        observe: &mut dyn FnMut(&Progress),
+    ) -> (RunRecord, Vec<(u64, Vec<f32>)>) {
+        let training = self.trained(observe);
+        let path = training
+            .history
+            .iter()
+            .map(|r| r.step)
+            .zip(training.snapshots.iter().cloned())
+            .collect();
+        (training.finish(), path)
+    }
+
+    /// Iterations 0..=max-iterations (or until divergence), logging as it goes.
+    fn trained(self, observe: &mut dyn FnMut(&Progress)) -> Training {
         let mut training = Training::new(self);
         let mut i = 0;
         while !training.done {
@@ -198,7 +228,7 @@ impl Run {
             training.update(i);
             i += 1;
         }
-        training.finish()
+        training
     }
 }
 
@@ -211,6 +241,7 @@ pub fn data_key(s: &Settings) -> String {
 struct Training {
     run: Run,
     history: Vec<Row>,
+    gradient_health: Vec<GradientRow>,
     snapshots: Vec<Vec<f32>>,
     diverged: bool,
     updates: u64,
@@ -224,6 +255,7 @@ impl Training {
         Training {
             run,
             history: Vec::new(),
+            gradient_health: Vec::new(),
             snapshots: Vec::new(),
             diverged: false,
             updates: 0,
@@ -235,6 +267,10 @@ impl Training {
     /// Step 3 of iteration `i`: scores and records the parameters when a row is due.
     fn log(&mut self, i: u64, observe: &mut dyn FnMut(&Progress)) {
         if i.is_multiple_of(self.run.settings.log_interval) {
+            if !self.history.is_empty() {
+                self.gradient_health
+                    .push(self.run.model.health.take().into());
+            }
             let row = self.run.evaluate(i);
             self.history.push(row);
             self.snapshots.push(self.run.model.params().to_vec());
@@ -261,13 +297,20 @@ impl Training {
 
     fn finish(self) -> RunRecord {
         let Training {
-            run,
+            mut run,
             history,
+            mut gradient_health,
             snapshots,
             diverged,
             updates,
             ..
         } = self;
+        gradient_health.push(run.model.health.take().into());
+        let first_non_finite = run
+            .model
+            .first_non_finite
+            .as_ref()
+            .map(|found| NonFinite::new(found.0, &found.1));
         let verdict = Verdict::of(&history, &run.threshold).expect("row 0 is always logged");
         let chosen = history
             .iter()
@@ -284,6 +327,8 @@ impl Training {
             verdict,
             chosen_params: tensors(&specs, &snapshots[chosen]),
             final_params: tensors(&specs, run.model.params()),
+            gradient_health,
+            first_non_finite,
             settings: run.settings,
         }
     }
@@ -339,6 +384,19 @@ pub fn train_together(runs: Vec<Run>) -> Vec<RunRecord> {
 /// How many batches [`train_together`] draws ahead.
 pub const BATCHES_AHEAD: usize = 16;
 
+/// The loss coefficients of iteration `i` of a run with settings `s`, beta moved through
+/// every step up to `i` as training moves it.
+pub fn coefficients_at(s: &Settings, i: u64) -> Coefficients {
+    let mut beta = Beta::new(s.beta());
+    let step = s.regualizer_beta_step;
+    let mut moved = step;
+    while moved < i {
+        beta.advance(moved);
+        moved += step;
+    }
+    coefficients(s, &s.window(), &mut beta, i)
+}
+
 /// The loss coefficients at iteration `i` (spec section 6), advancing beta. Each is lambda
 /// times schedule value in f64, rounded to f32 when written to the tape.
 fn coefficients(s: &Settings, window: &Window, beta: &mut Beta, i: u64) -> Coefficients {
@@ -374,4 +432,24 @@ fn tensors(specs: &[ParamSpec], flat: &[f32]) -> Vec<Tensor> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::preset::Preset;
+
+    #[test]
+    fn coefficients_at_an_iteration_are_those_the_loop_reaches() {
+        // the Real NPU baseline's beta grows tenfold every 10,000 iterations
+        let mut s = Preset::by_name("realnpu-baseline")
+            .unwrap()
+            .settings(Some(2));
+        s.regualizer_beta_step = 7;
+        let (window, mut beta) = (s.window(), Beta::new(s.beta()));
+        for i in 0..200 {
+            let walked = coefficients(&s, &window, &mut beta, i);
+            assert_eq!(coefficients_at(&s, i), walked, "iteration {i}");
+        }
+    }
 }

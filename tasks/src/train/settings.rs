@@ -1,6 +1,7 @@
 //! Every setting of one training run, named after the reference's command-line flags, with
 //! the reference's defaults; and its translation into the unit, the task and the objective.
 
+use engine::Conventions;
 use modules::objective::Criterion;
 use modules::penalty::{Lp, RegShape};
 use modules::units::{NpuClip, NpuInit, NpuWReg, NruMode, OobMode};
@@ -108,6 +109,34 @@ pub struct Settings {
     // scoring
     /// Overrides the study's success threshold on the test MSE.
     pub threshold: Option<f64>,
+
+    // the engine
+    /// Derivative conventions at clamp bounds and min/max ties (the reference has those of
+    /// its PyTorch version). Records leave it out when it is `paper`, the default.
+    #[serde(
+        default,
+        skip_serializing_if = "is_paper",
+        with = "conventions_by_name"
+    )]
+    pub conventions: Conventions,
+}
+
+fn is_paper(conventions: &Conventions) -> bool {
+    *conventions == Conventions::Paper
+}
+
+/// Conventions stored by name.
+mod conventions_by_name {
+    use engine::Conventions;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(c: &Conventions, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Conventions, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
 impl Default for Settings {
@@ -157,6 +186,7 @@ impl Default for Settings {
             regualizer_npu_w: 0.0,
             regualizer_gate: 0.0,
             threshold: None,
+            conventions: Conventions::Paper,
         }
     }
 }
@@ -196,6 +226,9 @@ pub fn canonical_layer(name: &str) -> Option<&'static str> {
 }
 
 impl Settings {
+    /// Settings that records leave out while they hold their default.
+    pub const OMITTED_AT_DEFAULT: [&'static str; 1] = ["conventions"];
+
     /// Checks every setting that would otherwise fail during the run.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.unit()?;
@@ -284,8 +317,12 @@ impl Settings {
                     u.mode = NruMode::DivSepSign;
                 }
                 u.reg_shape = self.regualizer_shape;
+                u.oob = oob;
             }
-            Unit::Nmru(u) => u.reg_shape = self.regualizer_shape,
+            Unit::Nmru(u) => {
+                u.reg_shape = self.regualizer_shape;
+                u.oob = oob;
+            }
             Unit::Nau(u) => {
                 u.reg_shape = self.regualizer_shape;
                 u.oob = oob;
@@ -331,6 +368,7 @@ impl Settings {
             criterion: self.train_criterion,
             keys,
             lp: self.regualizer_l1.then_some(self.lp_norm),
+            conventions: self.conventions,
         }
     }
 
@@ -396,6 +434,24 @@ mod tests {
         );
         let back: Settings = serde_json::from_str(&text).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn conventions_are_a_setting_recorded_only_when_not_the_default() {
+        let mut s = Settings::default();
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("conventions"), "{text}");
+        let mut changes = serde_json::Map::new();
+        changes.insert("conventions".into(), "torch-current".into());
+        crate::sweep::plan::apply(&mut s, &changes).unwrap();
+        assert_eq!(s.conventions, Conventions::TorchCurrent);
+        assert_eq!(s.objective().conventions, Conventions::TorchCurrent);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains("\"conventions\":\"torch-current\""), "{text}");
+        assert_eq!(serde_json::from_str::<Settings>(&text).unwrap(), s);
+        changes.insert("conventions".into(), "pytorch".into());
+        let err = crate::sweep::plan::apply(&mut s, &changes).unwrap_err();
+        assert!(err.contains("torch-legacy"), "{err}");
     }
 
     #[test]

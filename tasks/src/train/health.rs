@@ -1,0 +1,93 @@
+//! What a run's record says about its gradients: their health between logged rows, and
+//! where the first non-finite number came from.
+
+use engine::diagnose::{Finding, Pass};
+use engine::optim::GradientHealth;
+use serde::{Deserialize, Serialize};
+
+/// The gradients of the updates from one logged row to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GradientRow {
+    /// The largest gradient 2-norm of one update, before clipping.
+    #[serde(with = "crate::evaluate::float")]
+    pub norm: f32,
+    /// The largest |g| of any entry.
+    #[serde(with = "crate::evaluate::float")]
+    pub largest: f32,
+    /// Entries that were NaN or infinite.
+    pub non_finite: u64,
+}
+
+impl From<GradientHealth> for GradientRow {
+    fn from(h: GradientHealth) -> Self {
+        GradientRow {
+            norm: h.norm,
+            largest: h.largest,
+            non_finite: h.non_finite,
+        }
+    }
+}
+
+/// An input of the node where a non-finite number appeared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperandRecord {
+    pub node: usize,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(with = "crate::evaluate::float")]
+    pub value: f32,
+}
+
+/// The first update whose gradient was not finite, and the node of the tape where the first
+/// non-finite value (forward) or gradient (backward) of that update appeared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NonFinite {
+    pub iteration: u64,
+    /// "forward" or "backward".
+    pub pass: String,
+    pub node: usize,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub sample: usize,
+    pub feature: usize,
+    #[serde(with = "crate::evaluate::float")]
+    pub value: f32,
+    #[serde(with = "crate::evaluate::float")]
+    pub node_value: f32,
+    pub inputs: Vec<OperandRecord>,
+    /// The whole finding in one line.
+    pub summary: String,
+}
+
+impl NonFinite {
+    pub fn new(iteration: u64, finding: &Finding) -> NonFinite {
+        NonFinite {
+            iteration,
+            pass: match finding.pass {
+                Pass::Forward => "forward",
+                Pass::Backward => "backward",
+            }
+            .to_string(),
+            node: finding.node,
+            op: finding.op.clone(),
+            label: finding.label.clone(),
+            sample: finding.sample,
+            feature: finding.feature,
+            value: finding.value,
+            node_value: finding.node_value,
+            inputs: finding
+                .inputs
+                .iter()
+                .map(|i| OperandRecord {
+                    node: i.node,
+                    op: i.op.clone(),
+                    label: i.label.clone(),
+                    value: i.value,
+                })
+                .collect(),
+            summary: finding.to_string(),
+        }
+    }
+}
