@@ -104,3 +104,39 @@ fn a_healthy_run_records_finite_gradients_and_no_finding() {
     assert!(h.largest <= h.norm * (1.0 + 1e-6), "{h:?}");
     assert!(record.first_non_finite.is_none());
 }
+
+#[test]
+fn the_first_non_finite_sample_replays_through_grad_audit() {
+    let mut settings = tasks::train::preset::Preset::by_name("realnpu-baseline")
+        .unwrap()
+        .settings(Some(2));
+    settings.learning_rate = 1e10;
+    settings.interpolation_range = "[-2,2]".parse().unwrap();
+    settings.max_iterations = 3000;
+    let record = Run::prepare(&settings).unwrap().train(&mut |_| {});
+    let first = record.first_non_finite.expect("the run diverges");
+    let replay = first.replay.expect("a preset's run names its replay");
+    let words: Vec<&str> = replay.split_whitespace().collect();
+    assert_eq!(words[..2], ["nalm", "grad-audit"], "{replay}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nalm"))
+        .args(&words[1..])
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{replay}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    // the sample's gradient at those parameters is not finite either
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let tape = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "tape_f32")
+        .unwrap();
+    let values: Vec<f32> = reader
+        .records()
+        .map(|r| r.unwrap()[tape].parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), 6, "{text}");
+    assert!(values.iter().any(|v| !v.is_finite()), "{text}");
+}

@@ -377,6 +377,9 @@ pub fn summary(record: &RunRecord, seconds: f64) -> String {
             "first non-finite gradient at iteration {}: {}\n",
             f.iteration, f.summary
         ));
+        if let Some(replay) = &f.replay {
+            out.push_str(&format!("  replay that sample: {replay}\n"));
+        }
     }
     if s.conventions != engine::Conventions::Paper {
         out.push_str(&format!("derivative conventions: {}\n", s.conventions));

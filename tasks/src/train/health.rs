@@ -1,9 +1,13 @@
 //! What a run's record says about its gradients: their health between logged rows, and
 //! where the first non-finite number came from.
 
-use engine::diagnose::{Finding, Pass};
+use engine::Conventions;
+use engine::diagnose::Pass;
 use engine::optim::GradientHealth;
 use serde::{Deserialize, Serialize};
+
+use super::Settings;
+use super::model::Diagnosis;
 
 /// The gradients of the updates from one logged row to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,12 +63,47 @@ pub struct NonFinite {
     pub inputs: Vec<OperandRecord>,
     /// The whole finding in one line.
     pub summary: String,
+    /// The parameters before that update, and the training sample the finding is at.
+    #[serde(with = "crate::evaluate::float::list")]
+    pub params: Vec<f32>,
+    #[serde(with = "crate::evaluate::float::list")]
+    pub x: Vec<f32>,
+    #[serde(with = "crate::evaluate::float")]
+    pub t: f32,
+    /// The `nalm grad-audit` command that evaluates that sample's gradient at those
+    /// parameters, when the run started from a preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 impl NonFinite {
-    pub fn new(iteration: u64, finding: &Finding) -> NonFinite {
+    pub fn new(diagnosis: &Diagnosis, settings: &Settings) -> NonFinite {
+        let finding = &diagnosis.finding;
+        let list = |v: &[f32]| {
+            v.iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // (a preset's unit options and loss terms; settings changed beyond the preset's
+        // are not carried)
+        let replay = settings.preset.as_ref().map(|preset| {
+            let conventions = if settings.conventions == Conventions::Paper {
+                String::new()
+            } else {
+                format!(" --conventions {}", settings.conventions)
+            };
+            format!(
+                "nalm grad-audit --preset {preset} --input-size {}{conventions} --iteration {} --x={} --t={:?} --w={}",
+                settings.input_size,
+                diagnosis.step,
+                list(&diagnosis.x),
+                diagnosis.t,
+                list(&diagnosis.params)
+            )
+        });
         NonFinite {
-            iteration,
+            iteration: diagnosis.step,
             pass: match finding.pass {
                 Pass::Forward => "forward",
                 Pass::Backward => "backward",
@@ -88,6 +127,10 @@ impl NonFinite {
                 })
                 .collect(),
             summary: finding.to_string(),
+            params: diagnosis.params.clone(),
+            x: diagnosis.x.clone(),
+            t: diagnosis.t,
+            replay,
         }
     }
 }

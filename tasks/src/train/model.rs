@@ -47,7 +47,19 @@ pub struct Model {
     steps: u64,
     /// The first update whose loss or gradient was not finite, and where on the tape that
     /// began.
-    pub first_non_finite: Option<Box<(u64, Finding)>>,
+    pub first_non_finite: Option<Box<Diagnosis>>,
+}
+
+/// Where an update's first non-finite number began, with what replays it: the parameters
+/// before the update and the training sample the finding is at.
+#[derive(Clone, Debug)]
+pub struct Diagnosis {
+    /// The update's number (iterations count from 0).
+    pub step: u64,
+    pub finding: Finding,
+    pub params: Vec<f32>,
+    pub x: Vec<f32>,
+    pub t: f32,
 }
 
 impl Model {
@@ -146,7 +158,19 @@ impl Model {
             Some(&self.grads),
         );
         if let Some(finding) = finding {
-            self.first_non_finite = Some(Box::new((self.steps, finding)));
+            let nodes = &self.tapes.train_nodes;
+            let sample = finding.sample.min(self.values.batch() - 1);
+            let x = (0..self.unit.inputs())
+                .map(|i| self.values.feature(nodes.x, i)[sample])
+                .collect();
+            let t = self.values.feature(nodes.t, 0)[sample];
+            self.first_non_finite = Some(Box::new(Diagnosis {
+                step: self.steps,
+                params: self.params.clone(),
+                finding,
+                x,
+                t,
+            }));
         }
     }
 }

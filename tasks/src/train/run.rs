@@ -310,7 +310,7 @@ impl Training {
             .model
             .first_non_finite
             .as_ref()
-            .map(|found| NonFinite::new(found.0, &found.1));
+            .map(|d| NonFinite::new(d, &run.settings));
         let verdict = Verdict::of(&history, &run.threshold).expect("row 0 is always logged");
         let chosen = history
             .iter()
