@@ -69,7 +69,21 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     write_atomically(&out.join("groups.csv"), &tables::groups_csv(&groups)?)?;
     write_atomically(&out.join("runs.csv"), &tables::runs_csv(&results)?)?;
     let figure_path = out.join("figure.svg");
-    figure::draw(&figure_path, &format!("Sweep {}", manifest.name), &groups)
+    let mut sizes: Vec<usize> = results
+        .runs
+        .values()
+        .map(|(run, _)| run.record.settings.input_size)
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    let title = format!(
+        "Sweep {}: {} inputs, {} runs",
+        manifest.name,
+        sizes.join(" and "),
+        results.runs.len()
+    );
+    figure::draw(&figure_path, &title, &groups)
         .map_err(|e| anyhow::anyhow!("{}: {e}", figure_path.display()))?;
 
     println!("{}", tables::success_matrix(&groups));

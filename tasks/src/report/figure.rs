@@ -1,9 +1,11 @@
-//! The study's three-panel figure as SVG: success rate, solved-at iteration and sparsity
-//! error per setting, one colour per model, points at the group estimates with their 95%
-//! intervals as error bars (`../shared/spec/data-and-evaluation.md` 4.7).
+//! The study's figure as SVG, laid out as the paper's: three panels stacked on a shared x axis
+//! of settings (success rate with its 95% interval, solved-at iteration, sparsity error on a
+//! log scale), the models side by side within each setting in a colour that is the same in
+//! every figure, the legend above the panels (`../shared/spec/data-and-evaluation.md` 4.7).
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::groups::Group;
@@ -13,10 +15,22 @@ use crate::stats::Estimate;
 /// A point estimate and its interval, if any.
 type Point = (f64, Option<(f64, f64)>);
 
-/// One panel: which statistic, its axis title.
+/// How a panel's y axis runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Scale {
+    /// Success rates: 0 to 100%, with room above so that points at 100% are not clipped.
+    Share,
+    /// From 0 to a little above the largest value.
+    Linear,
+    /// Decades around the values; zeros drawn as hollow markers on the bottom edge.
+    Log,
+}
+
+/// One panel: its axis title, its statistic, its scale.
 struct Panel {
     title: &'static str,
     value: fn(&Group) -> Option<Point>,
+    scale: Scale,
 }
 
 fn estimate(e: &Option<Estimate>) -> Option<Point> {
@@ -27,16 +41,73 @@ const PANELS: [Panel; 3] = [
     Panel {
         title: "Success rate",
         value: |g| g.success.map(|s| (s.point, Some((s.lower, s.upper)))),
+        scale: Scale::Share,
     },
     Panel {
         title: "Solved at iteration",
         value: |g| estimate(&g.solved_at),
+        scale: Scale::Linear,
     },
     Panel {
-        title: "Sparsity error (beta fit)",
-        value: |g| estimate(&g.sparsity_beta_fit),
+        title: "Sparsity error",
+        value: |g| {
+            // an all-exact group is 0 (its beta fit would show the fit's floor)
+            if g.sparsity_mean == Some(0.0) {
+                Some((0.0, None))
+            } else {
+                estimate(&g.sparsity_beta_fit)
+            }
+        },
+        scale: Scale::Log,
     },
 ];
+
+/// The study's models in fixed colours, so that a model looks the same in every figure;
+/// other labels take the remaining colours in order.
+const NAMED: [(&str, RGBColor); 6] = [
+    ("realnpu-baseline", RGBColor(31, 119, 180)),
+    ("realnpu-modified", RGBColor(255, 127, 14)),
+    ("nru", RGBColor(44, 160, 44)),
+    ("nmru", RGBColor(214, 39, 40)),
+    ("npu", RGBColor(148, 103, 189)),
+    ("realnpu", RGBColor(140, 86, 75)),
+];
+
+const OTHERS: [RGBColor; 6] = [
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(57, 59, 121),
+    RGBColor(173, 73, 74),
+];
+
+/// The colour of `model`: a study model's own (matched by the label's first word), else the
+/// next unnamed colour in the figure's model order.
+fn colours(models: &[&str]) -> Vec<RGBColor> {
+    let mut next = 0;
+    models
+        .iter()
+        .map(|m| {
+            let first = m.split_whitespace().next().unwrap_or(m);
+            match NAMED.iter().find(|(name, _)| *name == first) {
+                Some(&(_, c)) if models.iter().filter(|o| o.starts_with(first)).count() == 1 => c,
+                _ => {
+                    next += 1;
+                    OTHERS[(next - 1) % OTHERS.len()]
+                }
+            }
+        })
+        .collect()
+}
+
+fn plot_error(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+const PANEL_HEIGHT: u32 = 300;
+const HEADER: u32 = 90;
+const FOOTER: u32 = 60;
 
 /// Draws the figure of `groups` into an SVG file at `path`.
 pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
@@ -44,101 +115,246 @@ pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
     if settings.is_empty() {
         return Err("no groups to draw".into());
     }
-    // wide enough for the setting labels side by side
-    let width = 160 + 90 * settings.len() as u32;
-    let root = SVGBackend::new(path, (3 * width, 460)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let root = root
-        .titled(title, ("sans-serif", 22))
-        .map_err(|e| e.to_string())?;
-    let panels = root.split_evenly((1, 3));
-    let spread = 0.6 / models.len().max(1) as f64;
-    let offset = |m: usize| (m as f64 - (models.len() as f64 - 1.0) / 2.0) * spread;
+    let longest = settings
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(1);
+    // room for every setting's label side by side at 13 px
+    let per_setting = (8 * longest as u32 + 24).max(90);
+    let width = (110 + per_setting * settings.len() as u32).max(900);
+    let height = HEADER + 3 * PANEL_HEIGHT + FOOTER;
+    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let (header, body) = root.split_vertically(HEADER);
+    header
+        .draw(&Text::new(
+            title,
+            (width as i32 / 2, 22),
+            ("sans-serif", 22).into_font().color(&BLACK).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            ),
+        ))
+        .map_err(plot_error)?;
+    let colours = colours(&models);
+    draw_legend(&header, &models, &colours, width)?;
 
-    for (panel, area) in PANELS.iter().zip(panels.iter()) {
-        let top = groups
+    let spread = 0.7 / models.len().max(1) as f64;
+    let offset = |m: usize| (m as f64 - (models.len() as f64 - 1.0) / 2.0) * spread;
+    let panels = body.split_evenly((3, 1));
+    for (p, (panel, area)) in PANELS.iter().zip(panels.iter()).enumerate() {
+        let last = p == PANELS.len() - 1;
+        let area = if last {
+            area.clone()
+        } else {
+            area.margin(0, 0, 0, 0)
+        };
+        let values: Vec<f64> = groups
             .iter()
             .filter_map(|g| (panel.value)(g))
-            .map(|(p, i)| i.map_or(p, |i| i.1.max(p)))
-            .fold(0.0f64, f64::max);
-        let top = if panel.title == "Success rate" {
-            1.0
-        } else {
-            (top * 1.1).max(1e-9)
-        };
-        let mut chart = ChartBuilder::on(area)
-            .caption(panel.title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..settings.len() as f64 - 0.5, 0.0f64..top)
-            .map_err(|e| e.to_string())?;
-        let labels = settings.clone();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(settings.len() * 4 + 1)
-            .x_label_formatter(&move |x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].to_string()
-                } else {
-                    String::new()
-                }
-            })
-            .x_label_style(("sans-serif", 12))
-            .y_label_formatter(&|y| {
-                if top > 100.0 {
-                    format!("{y:.0}")
-                } else if top >= 1.0 {
-                    format!("{y:.1}")
-                } else {
-                    format!("{y:.3}")
-                }
-            })
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (m, model) in models.iter().enumerate() {
-            let colour = Palette99::pick(m).to_rgba();
-            let points: Vec<(f64, Point)> = settings
+            .flat_map(|(v, i)| [Some(v), i.map(|i| i.0), i.map(|i| i.1)])
+            .flatten()
+            .filter(|v| v.is_finite())
+            .collect();
+        let points_of = |m: usize, model: &str| -> Vec<(f64, Point)> {
+            settings
                 .iter()
                 .enumerate()
                 .filter_map(|(s, setting)| {
                     let g = groups
                         .iter()
-                        .find(|g| g.model == *model && g.setting == *setting)?;
-                    let (point, interval) = (panel.value)(g)?;
-                    Some((s as f64 + offset(m), (point, interval)))
+                        .find(|g| g.model == model && g.setting == *setting)?;
+                    Some((s as f64 + offset(m), (panel.value)(g)?))
                 })
-                .collect();
-            chart
-                .draw_series(points.iter().filter_map(|&(x, (_, interval))| {
-                    let (lo, hi) = interval?;
-                    Some(PathElement::new(
-                        vec![(x, lo), (x, hi)],
-                        colour.stroke_width(2),
-                    ))
-                }))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(|&(x, (y, _))| Circle::new((x, y), 4, colour.filled())),
-                )
-                .map_err(|e| e.to_string())?
-                .label(model.to_string())
-                .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
-        }
-        if panel.title == "Success rate" {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::LowerLeft)
-                .draw()
-                .map_err(|e| e.to_string())?;
+                .collect()
+        };
+        match panel.scale {
+            Scale::Log => {
+                let positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+                let lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = positive.iter().copied().fold(0.0, f64::max);
+                let (lo, hi) = if lo.is_finite() {
+                    (
+                        10f64.powf(lo.log10().floor()),
+                        10f64.powf(hi.log10().ceil()).max(lo * 10.0),
+                    )
+                } else {
+                    (1e-6, 1.0)
+                };
+                let mut chart = chart_on(&area, last, settings.len())
+                    .build_cartesian_2d(
+                        -0.5f64..settings.len() as f64 - 0.5,
+                        (lo / 2.0..hi * 2.0).log_scale(),
+                    )
+                    .map_err(plot_error)?;
+                mesh(
+                    &mut chart,
+                    &settings,
+                    last,
+                    &format!("{} (log; hollow: 0)", panel.title),
+                    &|v| format!("{v:.0e}"),
+                )?;
+                for (m, model) in models.iter().enumerate() {
+                    let colour = colours[m];
+                    let points = points_of(m, model);
+                    // zeros sit on the bottom edge, hollow
+                    let floor = lo / 2.0;
+                    chart
+                        .draw_series(points.iter().filter_map(|&(x, (_, i))| {
+                            let (a, b) = i?;
+                            Some(PathElement::new(
+                                vec![(x, a.max(floor)), (x, b.max(floor))],
+                                colour.stroke_width(2),
+                            ))
+                        }))
+                        .map_err(plot_error)?;
+                    chart
+                        .draw_series(points.iter().map(|&(x, (y, _))| {
+                            if y > 0.0 {
+                                Circle::new((x, y), 5, colour.filled())
+                            } else {
+                                Circle::new((x, floor), 5, colour.stroke_width(2))
+                            }
+                        }))
+                        .map_err(plot_error)?;
+                }
+            }
+            Scale::Share | Scale::Linear => {
+                let top = match panel.scale {
+                    Scale::Share => 1.08,
+                    _ => values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.1,
+                };
+                let mut chart = chart_on(&area, last, settings.len())
+                    .build_cartesian_2d(-0.5f64..settings.len() as f64 - 0.5, 0.0f64..top)
+                    .map_err(plot_error)?;
+                let ticks: &dyn Fn(&f64) -> String = match panel.scale {
+                    Scale::Share => &|v| format!("{:.0}%", 100.0 * v),
+                    _ => &|v| format!("{v:.0}"),
+                };
+                mesh(&mut chart, &settings, last, panel.title, ticks)?;
+                for (m, model) in models.iter().enumerate() {
+                    let colour = colours[m];
+                    let points = points_of(m, model);
+                    chart
+                        .draw_series(points.iter().filter_map(|&(x, (_, i))| {
+                            let (a, b) = i?;
+                            Some(PathElement::new(
+                                vec![(x, a), (x, b)],
+                                colour.stroke_width(2),
+                            ))
+                        }))
+                        .map_err(plot_error)?;
+                    chart
+                        .draw_series(
+                            points
+                                .iter()
+                                .map(|&(x, (y, _))| Circle::new((x, y), 5, colour.filled())),
+                        )
+                        .map_err(plot_error)?;
+                }
+            }
         }
     }
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(plot_error)
+}
+
+/// A panel's chart builder: setting labels under the last panel only.
+fn chart_on<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    last: bool,
+    _settings: usize,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_left(12)
+        .margin_right(20)
+        .margin_top(8)
+        .margin_bottom(if last { 8 } else { 4 })
+        .x_label_area_size(if last { 40 } else { 8 })
+        .y_label_area_size(80);
+    builder
+}
+
+/// Axes of one panel: the y axis titled, the settings named under the last panel, vertical
+/// rules between settings.
+fn mesh<Y>(
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
+    settings: &[&str],
+    last: bool,
+    title: &str,
+    ticks: &dyn Fn(&f64) -> String,
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let labels: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(settings.len() * 2 + 1)
+        .x_label_formatter(&move |x| {
+            let i = x.round();
+            if last && (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .x_label_style(("sans-serif", 13))
+        .y_label_style(("sans-serif", 13))
+        .y_label_formatter(ticks)
+        .light_line_style(WHITE)
+        .y_desc(title)
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(plot_error)?;
+    // light rules between the settings
+    let (y0, y1) = {
+        let range = chart.y_range();
+        (range.start, range.end)
+    };
+    chart
+        .draw_series((1..settings.len()).map(|s| {
+            PathElement::new(
+                vec![(s as f64 - 0.5, y0), (s as f64 - 0.5, y1)],
+                RGBColor(220, 220, 220).stroke_width(1),
+            )
+        }))
+        .map_err(plot_error)?;
+    Ok(())
+}
+
+/// The models in one row under the title: a marker and the label each.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    models: &[&str],
+    colours: &[RGBColor],
+    width: u32,
+) -> Result<(), String> {
+    let widths: Vec<i32> = models
+        .iter()
+        .map(|m| 36 + 9 * m.chars().count() as i32)
+        .collect();
+    let total: i32 = widths.iter().sum();
+    let mut x = (width as i32 - total).max(0) / 2;
+    let y = 62;
+    for ((model, colour), w) in models.iter().zip(colours).zip(widths) {
+        area.draw(&Circle::new((x + 6, y), 6, colour.filled()))
+            .map_err(plot_error)?;
+        area.draw(&Text::new(
+            model.to_string(),
+            (x + 18, y - 8),
+            ("sans-serif", 15).into_font().color(&BLACK),
+        ))
+        .map_err(plot_error)?;
+        x += w;
+    }
+    Ok(())
 }

@@ -31,8 +31,8 @@ fn cell(group: Option<&Group>) -> String {
                 String::new()
             };
             format!(
-                "{}% {}/{}{missing}",
-                (100 * g.solved) / g.runs,
+                "{} {}/{}{missing}",
+                percent(g.solved, g.runs),
                 g.solved,
                 g.runs
             )
@@ -40,6 +40,11 @@ fn cell(group: Option<&Group>) -> String {
         Some(g) if g.missing > 0 => format!("- (0/{} run)", g.missing),
         _ => "-".to_string(),
     }
+}
+
+/// A share as a whole percentage, rounded to nearest (2 of 3 is 67%).
+fn percent(part: usize, whole: usize) -> String {
+    format!("{:.0}%", 100.0 * part as f64 / whole as f64)
 }
 
 fn find<'a>(groups: &'a [Group], model: &str, setting: &str) -> Option<&'a Group> {
@@ -124,8 +129,8 @@ fn method_text(e: &Option<Estimate>) -> &'static str {
     }
 }
 
-/// The report in Markdown: the success matrix, every group's statistics, failed runs.
-/// The report of sweep `name`, whose runs used the derivative `conventions`.
+/// The report of sweep `name` in Markdown, whose runs used the derivative `conventions`:
+/// the success matrix, every group's statistics, gradient health, failed runs.
 pub fn markdown(name: &str, groups: &[Group], conventions: &[String]) -> String {
     let (settings, models) = axes(groups);
     let mut md = format!(
@@ -159,7 +164,12 @@ pub fn markdown(name: &str, groups: &[Group], conventions: &[String]) -> String 
             g.solved,
             g.runs,
             estimate_text(&g.solved_at, whole),
-            estimate_text(&g.sparsity_beta_fit, small),
+            // every solved run exact: no distribution to fit (the fit would show its floor)
+            if g.sparsity_mean == Some(0.0) {
+                "0 (every run exact)".to_string()
+            } else {
+                estimate_text(&g.sparsity_beta_fit, small)
+            },
             g.sparsity_mean.map_or("-".into(), small),
             g.diverged
         );
@@ -332,4 +342,17 @@ pub fn runs_csv(results: &Collection) -> csv::Result<Vec<u8>> {
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_rounded_to_the_nearest_percent() {
+        assert_eq!(percent(2, 3), "67%");
+        assert_eq!(percent(1, 3), "33%");
+        assert_eq!(percent(25, 25), "100%");
+        assert_eq!(percent(0, 7), "0%");
+    }
 }
