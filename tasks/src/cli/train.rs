@@ -273,6 +273,12 @@ impl Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if args.preset.is_none() && args.layer_type.is_none() {
+        eprintln!(
+            "note: no --preset or --layer-type: training the reference's default, a NALU on \
+             addition (for division: --preset nru, nmru, realnpu-modified or realnpu-baseline)"
+        );
+    }
     let settings = match args.settings() {
         Ok(s) => s,
         Err(e) => {
@@ -385,14 +391,45 @@ pub fn summary(record: &RunRecord, seconds: f64) -> String {
         out.push_str(&format!("derivative conventions: {}\n", s.conventions));
     }
     for tensor in &record.chosen_params {
-        let values: Vec<String> = tensor.values.iter().map(|v| format!("{v:.6}")).collect();
         out.push_str(&format!(
-            "{} at the chosen step = [{}]\n",
+            "{} at the chosen step = {}\n",
             tensor.name,
-            values.join(", ")
+            by_input(&tensor.values, s.input_size, &record.operands)
         ));
     }
     out
+}
+
+/// A parameter tensor's values; above two inputs, each named by the input it reads (x3, or
+/// 1/x3 for an NMRU's reciprocals) with the operands marked, so that a user sees which
+/// weights select a and b among the distractors.
+fn by_input(values: &[f32], inputs: usize, operands: &[[usize; 2]]) -> String {
+    let plain: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+    if inputs <= 2 || !(values.len() == inputs || values.len() == 2 * inputs) {
+        return format!("[{}]", plain.join(", "));
+    }
+    let role = |i: usize| {
+        let names = ["a", "b", "c", "d"];
+        operands
+            .iter()
+            .position(|&[start, end]| (start..end).contains(&i))
+            .map(|k| format!(" ({})", names.get(k).copied().unwrap_or("operand")))
+            .unwrap_or_default()
+    };
+    let named: Vec<String> = plain
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            let i = k % inputs;
+            let input = if k < inputs {
+                format!("x{i}")
+            } else {
+                format!("1/x{i}")
+            };
+            format!("{input}{} {v}", role(i))
+        })
+        .collect();
+    format!("[{}]", named.join(", "))
 }
 
 fn history_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
@@ -407,4 +444,24 @@ fn history_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
         ])?;
     }
     Ok(w.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_input;
+
+    #[test]
+    fn weights_of_ten_inputs_are_named_by_input_with_the_operands_marked() {
+        let w = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0];
+        let text = by_input(&w, 10, &[[3, 4], [7, 8]]);
+        assert!(text.contains("x3 (a) 1.000000"), "{text}");
+        assert!(text.contains("x7 (b) -1.000000"), "{text}");
+        assert!(text.starts_with("[x0 0.000000, x1 0.000000"), "{text}");
+        let nmru = by_input(&[0.5; 20], 10, &[[3, 4], [7, 8]]);
+        assert!(nmru.contains("1/x7 (b) 0.500000"), "{nmru}");
+        assert_eq!(
+            by_input(&[1.0, -1.0], 2, &[[0, 1], [1, 2]]),
+            "[1.000000, -1.000000]"
+        );
+    }
 }
