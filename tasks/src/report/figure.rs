@@ -82,17 +82,28 @@ const OTHERS: [RGBColor; 6] = [
     RGBColor(173, 73, 74),
 ];
 
-/// The colour of `model`: a study model's own (matched by the label's first word), else the
-/// next unnamed colour in the figure's model order.
+/// The colour of each model: a study model's own, matched by the label's first word (the
+/// second label of one model, `nru in10` after `nru in2`, a darker shade of it), else the next
+/// unnamed colour in the figure's model order.
 fn colours(models: &[&str]) -> Vec<RGBColor> {
     let mut next = 0;
+    let first_word = |m: &str| m.split_whitespace().next().unwrap_or(m).to_string();
     models
         .iter()
-        .map(|m| {
-            let first = m.split_whitespace().next().unwrap_or(m);
+        .enumerate()
+        .map(|(k, m)| {
+            let first = first_word(m);
             match NAMED.iter().find(|(name, _)| *name == first) {
-                Some(&(_, c)) if models.iter().filter(|o| o.starts_with(first)).count() == 1 => c,
-                _ => {
+                Some(&(_, RGBColor(r, g, b))) => {
+                    let earlier = models[..k]
+                        .iter()
+                        .filter(|o| first_word(o) == first)
+                        .count();
+                    let shade = 0.55f64.powi(earlier as i32);
+                    let dim = |c: u8| (f64::from(c) * shade).round() as u8;
+                    RGBColor(dim(r), dim(g), dim(b))
+                }
+                None => {
                     next += 1;
                     OTHERS[(next - 1) % OTHERS.len()]
                 }
@@ -357,4 +368,21 @@ fn draw_legend(
         x += w;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_study_model_keeps_its_colour_in_every_figure() {
+        let alone = colours(&["nru", "nmru"]);
+        let with_others = colours(&["lr 0.1", "nmru", "nru in2", "nru in10"]);
+        assert_eq!(alone[0], with_others[2]);
+        assert_eq!(alone[1], with_others[1]);
+        // the second label of one model: a darker shade, not another model's colour
+        let RGBColor(r, g, b) = with_others[3];
+        assert_eq!((r, g, b), (24, 88, 24));
+        assert_eq!(with_others[0], OTHERS[0]);
+    }
 }
