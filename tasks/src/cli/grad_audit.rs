@@ -22,7 +22,7 @@ use modules::{Coefficients, ObjectiveSpec, Unit};
 use rand_core::Rng;
 
 use super::sweep::changes;
-use crate::train::preset::Preset;
+use crate::stability::lab::LabModel;
 use crate::train::run::coefficients_at;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -110,21 +110,10 @@ fn objectives(args: &Args) -> anyhow::Result<Vec<Objective>> {
                 args.input_sizes
             );
         };
-        let preset = Preset::by_name(name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "--preset: unknown preset '{name}' (expected one of: {})",
-                crate::train::preset::PRESETS
-                    .iter()
-                    .map(|p| p.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-        let mut settings = preset.settings(Some(inputs));
-        crate::sweep::plan::apply(&mut settings, &changes(&args.set)?)
-            .map_err(|e| anyhow::anyhow!("--set: {e}"))?;
-        settings.conventions = args.conventions;
-        settings.validate()?;
+        // (the lab's models are built the same way, so its replays audit its very objective)
+        let settings = LabModel::new(name, inputs, &changes(&args.set)?, args.conventions)
+            .map_err(|e| anyhow::anyhow!("--preset {name}: {e}"))?
+            .settings;
         let unit = settings.unit()?;
         if args.outputs != 1 {
             bail!("--outputs: a study configuration has one output");

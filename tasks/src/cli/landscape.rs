@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
+use engine::Conventions;
 
 use super::sweep::changes;
 use crate::data::TaskData;
 use crate::evaluate::{Formula, gold_params};
+use crate::stability::lab::LabModel;
 use crate::stability::landscape::{Axis, evaluate};
 use crate::stability::landscape_figure::{Path2, draw};
 use crate::sweep::experiments::study_settings;
@@ -16,7 +18,6 @@ use crate::sweep::plan::apply;
 use crate::sweep::store::write_atomically;
 use crate::sweep::{Collection, StoredRun};
 use crate::train::Run;
-use crate::train::preset::Preset;
 
 /// Evaluate a model's training loss (and optionally its gradient norm) over a line or a
 /// plane of its parameters, the others held at the gold solution (or --base); write
@@ -92,10 +93,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     if args.samples == 0 {
         bail!("--samples: must be at least 1");
     }
-    let preset = Preset::by_name(&args.preset)
-        .with_context(|| format!("--preset: unknown preset '{}'", args.preset))?;
-    let mut settings = preset.settings(Some(args.input_size));
-    apply(&mut settings, &changes(&args.set)?).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
+    let mut settings = LabModel::new(
+        &args.preset,
+        args.input_size,
+        &changes(&args.set)?,
+        Conventions::Paper,
+    )
+    .map_err(|e| anyhow::anyhow!("--preset {}: {e}", args.preset))?
+    .settings;
     let setting = study_settings()
         .into_iter()
         .find(|s| s.label == args.setting)

@@ -9,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::groups::Group;
+use super::plot_error;
 use super::tables::axes;
 use crate::stats::Estimate;
 
@@ -110,10 +111,6 @@ fn colours(models: &[&str]) -> Vec<RGBColor> {
             }
         })
         .collect()
-}
-
-fn plot_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 const PANEL_HEIGHT: u32 = 300;

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::lab::Cell;
+use crate::report::plot_error;
 
 /// One panel: its title, the value of a cell and how to colour and print it.
 struct Indicator {
@@ -106,10 +107,6 @@ fn colour(intensity: f64) -> RGBColor {
     let t = intensity.clamp(0.0, 1.0);
     let mix = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
     RGBColor(mix(255.0, 165.0), mix(255.0, 15.0), mix(255.0, 21.0))
-}
-
-fn plot_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 /// Draws the heat maps of `cells` (models in `models` order down, settings in `settings`

@@ -11,7 +11,8 @@ use super::probe::Probe;
 use crate::data::TaskData;
 use crate::sweep::plan::{Changes, Setting, apply};
 use crate::train::Settings;
-use crate::train::preset::Preset;
+use crate::train::preset::{PRESETS, Preset};
+use crate::train::replay::{grad_audit_command, preset_changes};
 use crate::train::run::coefficients_at;
 
 /// The study's division models the lab measures by default: the four of the main results
@@ -28,13 +29,10 @@ pub const DEFAULT_MODELS: [&str; 8] = [
     "nmru-gated",
 ];
 
-/// A model of the lab: a preset at an input size, with optional changes to its settings.
+/// A model of the lab: a study preset's settings (with any changes), under a label.
 #[derive(Clone, Debug)]
 pub struct LabModel {
     pub label: String,
-    pub preset: String,
-    pub input_size: usize,
-    pub changes: Changes,
     pub settings: Settings,
 }
 
@@ -46,61 +44,30 @@ impl LabModel {
         changes: &Changes,
         conventions: Conventions,
     ) -> Result<LabModel, String> {
-        let preset = Preset::by_name(name).ok_or_else(|| format!("unknown preset '{name}'"))?;
+        let preset = Preset::by_name(name).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
+            format!(
+                "unknown preset '{name}' (expected one of: {})",
+                names.join(", ")
+            )
+        })?;
         let mut settings = preset.settings(Some(input_size));
         apply(&mut settings, changes)?;
         settings.conventions = conventions;
         settings.validate().map_err(|e| e.to_string())?;
         Ok(LabModel {
             label: name.to_string(),
-            preset: name.to_string(),
-            input_size,
-            changes: changes.clone(),
             settings,
         })
     }
-}
 
-impl LabModel {
-    /// The model of a sweep's run: its settings exactly, described for replays as its preset
-    /// with the settings that differ from it (the task's settings aside: a replay gives its
-    /// inputs and target).
+    /// The model of a sweep's run: its settings exactly, which must start from a preset so
+    /// that its worst points can be replayed.
     pub fn of_run(label: &str, settings: &Settings) -> Result<LabModel, String> {
-        let name = settings
-            .preset
-            .clone()
-            .ok_or_else(|| format!("{label}: the run's settings name no preset"))?;
-        let preset = Preset::by_name(&name).ok_or_else(|| format!("unknown preset '{name}'"))?;
-        let base = serde_json::to_value(preset.settings(Some(settings.input_size)))
-            .map_err(|e| e.to_string())?;
-        let own = serde_json::to_value(settings).map_err(|e| e.to_string())?;
-        // (the conventions travel as their own flag)
-        const TASK: [&str; 11] = [
-            "conventions",
-            "preset",
-            "seed",
-            "operation",
-            "input-size",
-            "subset-ratio",
-            "overlap-ratio",
-            "num-subsets",
-            "interpolation-range",
-            "extrapolation-range",
-            "sample-distribution",
-        ];
-        let mut changes = Changes::new();
-        if let (Some(base), Some(own)) = (base.as_object(), own.as_object()) {
-            for (key, value) in own {
-                if !TASK.contains(&key.as_str()) && base.get(key) != Some(value) {
-                    changes.insert(key.clone(), value.clone());
-                }
-            }
-        }
+        preset_changes(settings)
+            .ok_or_else(|| format!("{label}: the run's settings name no known preset"))?;
         Ok(LabModel {
             label: label.to_string(),
-            preset: name,
-            input_size: settings.input_size,
-            changes,
             settings: settings.clone(),
         })
     }
@@ -369,32 +336,12 @@ pub fn measure_all(plans: &[CellPlan], points: usize, seed: u32) -> Result<Vec<C
 
 /// The `nalm grad-audit` command that replays a worst point of `model`.
 pub fn replay_command(model: &LabModel, worst: &Worst) -> String {
-    let list = |v: &[f32]| {
-        v.iter()
-            .map(|v| format!("{v:?}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let mut command = format!(
-        "nalm grad-audit --preset {} --input-size {}",
-        model.preset, model.input_size
-    );
-    for (name, value) in &model.changes {
-        let value = value
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
-        command.push_str(&format!(" --set '{name}={value}'"));
-    }
-    if model.settings.conventions != Conventions::Paper {
-        command.push_str(&format!(" --conventions {}", model.settings.conventions));
-    }
-    command.push_str(&format!(
-        " --iteration {} --x={} --t={:?} --w={}",
+    grad_audit_command(
+        &model.settings,
         worst.iteration,
-        list(&worst.x),
+        &worst.x,
         worst.t,
-        list(&worst.params)
-    ));
-    command
+        &worst.params,
+    )
+    .expect("lab models start from a preset")
 }

@@ -8,13 +8,10 @@ use plotters::prelude::*;
 
 use super::contour::segments;
 use super::landscape::Landscape;
+use crate::report::plot_error;
 
 /// A run's path projected onto the axes: (x, y) at every logged row.
 pub type Path2 = Vec<(f64, f64)>;
-
-fn plot_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 /// A perceptual ramp from dark blue (low loss) through green to yellow (high).
 fn ramp(t: f64) -> RGBColor {

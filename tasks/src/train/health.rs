@@ -1,13 +1,13 @@
 //! What a run's record says about its gradients: their health between logged rows, and
 //! where the first non-finite number came from.
 
-use engine::Conventions;
 use engine::diagnose::Pass;
 use engine::optim::GradientHealth;
 use serde::{Deserialize, Serialize};
 
 use super::Settings;
 use super::model::Diagnosis;
+use super::replay::grad_audit_command;
 
 /// The gradients of the updates from one logged row to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,7 +71,8 @@ pub struct NonFinite {
     #[serde(with = "crate::evaluate::float")]
     pub t: f32,
     /// The `nalm grad-audit` command that evaluates that sample's gradient at those
-    /// parameters, when the run started from a preset.
+    /// parameters (with the settings that differ from the run's preset), when the run
+    /// started from a preset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
 }
@@ -79,29 +80,13 @@ pub struct NonFinite {
 impl NonFinite {
     pub fn new(diagnosis: &Diagnosis, settings: &Settings) -> NonFinite {
         let finding = &diagnosis.finding;
-        let list = |v: &[f32]| {
-            v.iter()
-                .map(|v| format!("{v:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        // (a preset's unit options and loss terms; settings changed beyond the preset's
-        // are not carried)
-        let replay = settings.preset.as_ref().map(|preset| {
-            let conventions = if settings.conventions == Conventions::Paper {
-                String::new()
-            } else {
-                format!(" --conventions {}", settings.conventions)
-            };
-            format!(
-                "nalm grad-audit --preset {preset} --input-size {}{conventions} --iteration {} --x={} --t={:?} --w={}",
-                settings.input_size,
-                diagnosis.step,
-                list(&diagnosis.x),
-                diagnosis.t,
-                list(&diagnosis.params)
-            )
-        });
+        let replay = grad_audit_command(
+            settings,
+            diagnosis.step,
+            &diagnosis.x,
+            diagnosis.t,
+            &diagnosis.params,
+        );
         NonFinite {
             iteration: diagnosis.step,
             pass: match finding.pass {

@@ -4,6 +4,7 @@
 pub mod health;
 mod model;
 pub mod preset;
+pub mod replay;
 pub mod run;
 pub mod schedule;
 pub mod settings;

@@ -3,10 +3,7 @@
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-/// A plotting error as text.
-pub fn plot_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
+use crate::report::plot_error;
 
 /// The chart's axes: head `h` centred at x = h and named there, `y_title` up the y axis.
 pub fn head_axis<DB: DrawingBackend>(

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::axes::{head_axis, plot_error};
+use super::axes::head_axis;
 use super::summary::{HeadSummary, PAPER_METRICS, REPORTED};
+use crate::report::plot_error;
 
 /// One colour per metric (matplotlib's first four), pale for the training split.
 const COLOURS: [RGBColor; PAPER_METRICS] = [

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::axes::{head_axis, head_colour, plot_error};
+use super::axes::{head_axis, head_colour};
 use super::summary::HeadSummary;
+use crate::report::plot_error;
 use crate::stats::density::{gaussian_kde, scott_bandwidth};
 use crate::stats::sample::quantile;
 
