@@ -5,7 +5,7 @@
 use wide::f64x4;
 
 use super::mt19937::Mt19937;
-use super::normal::{ndtr, ndtri};
+use super::normal::{ndtr, ndtri, ndtri4};
 use super::range::{Interval, Range};
 
 /// Mean and standard deviation of a normal distribution.
@@ -251,11 +251,20 @@ impl Sampler {
                 } else {
                     (ndtr(beta), ndtr(alpha))
                 };
-                for v in out.iter_mut() {
-                    let u = *v;
-                    let q = ndtri(u * at_beta + (1.0 - u) * at_alpha);
+                let z = |q: f64| {
                     let z = if right { -q } else { q };
-                    *v = z * std + mean;
+                    z * std + mean
+                };
+                let p = |u: f64| u * at_beta + (1.0 - u) * at_alpha;
+                let mut fours = out.chunks_exact_mut(4);
+                for four in &mut fours {
+                    let q = ndtri4([p(four[0]), p(four[1]), p(four[2]), p(four[3])]);
+                    for (v, q) in four.iter_mut().zip(q) {
+                        *v = z(q);
+                    }
+                }
+                for v in fours.into_remainder() {
+                    *v = z(ndtri(p(*v)));
                 }
             }
             Distribution::Benford => {
@@ -264,13 +273,18 @@ impl Sampler {
                 let (low, high) = ((lo / 10.0) as i64, (hi / 10.0) as i64);
                 for v in out.iter_mut() {
                     let u = *v;
-                    let digit = 1 + cumulative.iter().position(|&c| c > u).unwrap_or(8) as i64;
+                    // the first digit whose cumulative share exceeds u, counted without
+                    // branches (the shares rise, and the last is 1 > u)
+                    let below = cumulative[..8]
+                        .iter()
+                        .map(|&c| i64::from(c <= u))
+                        .sum::<i64>();
+                    let digit = 1 + below;
                     *v = digit as f64; // the remainder follows once all digits are drawn
                 }
                 for v in out.iter_mut() {
                     let remainder = low + i64::from(rng.bounded((high - low - 1) as u32));
-                    let digits = remainder.to_string().len() as u32;
-                    *v = (*v as i64 * 10i64.pow(digits) + remainder) as f64;
+                    *v = (*v as i64 * 10i64.pow(decimal_width(remainder)) + remainder) as f64;
                 }
             }
             Distribution::Exponential { scale } => {
@@ -283,6 +297,13 @@ impl Sampler {
     }
 }
 
+/// How many characters `n` takes in decimal (with its minus sign): the reference appends the
+/// remainder's text to the leading digit.
+fn decimal_width(n: i64) -> u32 {
+    let digits = n.unsigned_abs().checked_ilog10().unwrap_or(0) + 1;
+    digits + u32::from(n < 0)
+}
+
 /// The cumulative Benford probabilities, normalised by the last as NumPy's `choice` does.
 fn benford_cdf() -> [f64; 9] {
     let mut cdf = [0.0; 9];
@@ -293,4 +314,29 @@ fn benford_cdf() -> [f64; 9] {
     }
     let last = cdf[8];
     cdf.map(|c| c / last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_width_counts_the_characters_of_the_text() {
+        for n in [
+            0i64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            -1,
+            -10,
+            -999,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(decimal_width(n) as usize, n.to_string().len(), "{n}");
+        }
+    }
 }

@@ -8,6 +8,8 @@
 
 #![allow(clippy::excessive_precision, clippy::unreadable_literal)]
 
+use wide::f64x4;
+
 /// 1/sqrt(2).
 const SQRT1_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 /// ln(2^1022): below exp(-MAXLOG), erfc underflows.
@@ -199,6 +201,39 @@ pub fn ndtr(a: f64) -> f64 {
     }
 }
 
+/// [`polevl`] on four lanes (separate multiply and add, so each lane rounds as the scalar).
+fn polevl4(x: f64x4, c: &[f64]) -> f64x4 {
+    c[1..]
+        .iter()
+        .fold(f64x4::splat(c[0]), |acc, &k| acc * x + f64x4::splat(k))
+}
+
+/// [`p1evl`] on four lanes.
+fn p1evl4(x: f64x4, c: &[f64]) -> f64x4 {
+    c[1..]
+        .iter()
+        .fold(x + f64x4::splat(c[0]), |acc, &k| acc * x + f64x4::splat(k))
+}
+
+/// [`ndtri`] of four values, bit for bit: the central region (where most values of a
+/// truncated normal fall) on four lanes at once, the lanes in the tails (which need the
+/// platform's `ln`) one at a time.
+pub fn ndtri4(y0: [f64; 4]) -> [f64; 4] {
+    let y = f64x4::from(y0);
+    let central = y.simd_gt(f64x4::splat(EXP_MINUS_2)) & y.simd_le(f64x4::splat(1.0 - EXP_MINUS_2));
+    let c = y - f64x4::HALF;
+    let c2 = c * c;
+    let x = (c + c * (c2 * polevl4(c2, &NDTRI_P0) / p1evl4(c2, &NDTRI_Q0))) * f64x4::splat(S2PI);
+    let mut out = x.to_array();
+    let mask = central.to_bitmask();
+    for (lane, out) in out.iter_mut().enumerate() {
+        if mask & (1 << lane) == 0 {
+            *out = ndtri(y0[lane]);
+        }
+    }
+    out
+}
+
 /// The inverse of Φ: the x with Φ(x) = y0 (±infinity at 0 and 1, NaN outside [0, 1]).
 pub fn ndtri(y0: f64) -> f64 {
     if y0 == 0.0 {
@@ -249,6 +284,41 @@ mod tests {
         assert_eq!(ndtri(1e-10), -6.361340902404056);
         assert_eq!(ndtri(0.0), f64::NEG_INFINITY);
         assert!(ndtri(1.5).is_nan());
+    }
+
+    #[test]
+    fn four_lanes_equal_one_at_a_time() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values: Vec<f64> = (0..40_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        let edges = [
+            0.0,
+            1.0,
+            EXP_MINUS_2,
+            1.0 - EXP_MINUS_2,
+            0.5,
+            1e-300,
+            -0.5,
+            1.5,
+        ];
+        values.extend(
+            edges
+                .iter()
+                .flat_map(|&e| [e, f64::from_bits(e.to_bits() + 1)]),
+        );
+        values.extend([f64::NAN, 0.3, 0.9, 1e-20]);
+        for four in values.chunks_exact(4) {
+            let lanes = ndtri4([four[0], four[1], four[2], four[3]]);
+            for (&y, x) in four.iter().zip(lanes) {
+                assert_eq!(x.to_bits(), ndtri(y).to_bits(), "{y:e}");
+            }
+        }
     }
 
     #[test]
