@@ -97,6 +97,47 @@ fn results_do_not_depend_on_threads_or_shards() {
 }
 
 #[test]
+fn a_study_of_several_sweeps_gives_each_sweeps_own_records() {
+    let small = file::parse(SMALL).unwrap();
+    let other = file::parse(
+        &SMALL
+            .replace("name = \"small\"", "name = \"other\"")
+            .replace("seeds = \"0-2\"", "seeds = \"3-4\""),
+    )
+    .unwrap();
+    let alone = scratch("study-alone");
+    runner::run(&small, &alone.join("small"), options(1, Shard::WHOLE)).unwrap();
+    runner::run(&other, &alone.join("other"), options(1, Shard::WHOLE)).unwrap();
+    let parts = |root: &Path| {
+        [&small, &other].map(|plan| runner::Part {
+            plan,
+            dir: root.join(&plan.name),
+        })
+    };
+    let together = scratch("study-together");
+    let (outcomes, _) = runner::run_parts(&parts(&together), options(2, Shard::WHOLE)).unwrap();
+    assert_eq!(outcomes[0].finished, 12);
+    assert_eq!(outcomes[1].finished, 8);
+    let sharded = scratch("study-sharded");
+    let mut finished = 0;
+    for index in 1..=3 {
+        let shard = Shard { index, count: 3 };
+        let (o, _) = runner::run_parts(&parts(&sharded), options(1, shard)).unwrap();
+        finished += o.iter().map(|o| o.finished).sum::<usize>();
+    }
+    assert_eq!(finished, 20, "the shards together run every run once");
+    for name in ["small", "other"] {
+        let expected = contents(&alone.join(name));
+        assert!(!expected.is_empty());
+        assert!(
+            expected == contents(&together.join(name)),
+            "{name}: together"
+        );
+        assert!(expected == contents(&sharded.join(name)), "{name}: sharded");
+    }
+}
+
+#[test]
 fn a_killed_sweep_resumes_and_loses_nothing() {
     let dir = scratch("killed");
     let sweep_file = dir.join("long.toml");

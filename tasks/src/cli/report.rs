@@ -6,9 +6,9 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 
 use crate::mnist;
-use crate::report::{self, figure, groups, tables};
-use crate::sweep::store::{self, Task, write_atomically};
-use crate::sweep::{Collection, Manifest};
+use crate::report::{self, claims, figure, groups, study, tables};
+use crate::sweep::store::{self, StudyManifest, Task, write_atomically};
+use crate::sweep::{Collection, Experiment, Manifest};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
 /// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
@@ -29,10 +29,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Prints the success matrix and writes report.md, groups.csv, runs.csv and figure.svg.
+/// Prints the success matrix and writes report.md, groups.csv, runs.csv and the figure;
+/// for a study, every experiment's report and the study's index with its claims.
 pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a sweep directory", dir.display());
+    }
+    if let Some(study) = store::read_study(dir)? {
+        return study_report(dir, out, &study);
     }
     let task = match store::read_manifest(dir)? {
         Some(m) => m.task,
@@ -44,6 +48,37 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     if task == Task::Mnist {
         return mnist_report(dir, out);
     }
+    let written = sweep_report(dir, out)?;
+    println!("{}", tables::success_matrix(&written.groups));
+    let missing: usize = written.groups.iter().map(|g| g.missing).sum();
+    if missing > 0 {
+        println!("{missing} planned runs have no result yet (re-run the sweep to finish them)");
+    }
+    let out = &written.out;
+    println!(
+        "report: {}  tables: {}, {}  figures: {}, {}",
+        out.join("report.md").display(),
+        out.join("groups.csv").display(),
+        out.join("runs.csv").display(),
+        out.join(FIGURE_SVG).display(),
+        out.join(FIGURE_PNG).display()
+    );
+    Ok(())
+}
+
+/// The figure of a sweep's report, as a vector and as a bitmap.
+const FIGURE_SVG: &str = "figure.svg";
+const FIGURE_PNG: &str = "figure.png";
+
+/// A sweep's report as written: its groups and where the files are.
+struct Written {
+    name: String,
+    groups: Vec<report::Group>,
+    out: PathBuf,
+}
+
+/// Writes the report files of the single-module sweep in `dir`.
+fn sweep_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<Written> {
     let results: Collection = Collection::of_dir(dir)?;
     let manifest = match store::read_manifest(dir)? {
         Some(m) => m,
@@ -68,7 +103,6 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     )?;
     write_atomically(&out.join("groups.csv"), &tables::groups_csv(&groups)?)?;
     write_atomically(&out.join("runs.csv"), &tables::runs_csv(&results)?)?;
-    let figure_path = out.join("figure.svg");
     let mut sizes: Vec<usize> = results
         .runs
         .values()
@@ -83,22 +117,86 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
         sizes.join(" and "),
         results.runs.len()
     );
-    figure::draw(&figure_path, &title, &groups)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", figure_path.display()))?;
-
-    println!("{}", tables::success_matrix(&groups));
-    let missing: usize = groups.iter().map(|g| g.missing).sum();
-    if missing > 0 {
-        println!("{missing} planned runs have no result yet (re-run the sweep to finish them)");
+    for name in [FIGURE_SVG, FIGURE_PNG] {
+        let path = out.join(name);
+        figure::draw(&path, &title, &groups)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
-    println!(
-        "report: {}  tables: {}, {}  figure: {}",
-        out.join("report.md").display(),
-        out.join("groups.csv").display(),
-        out.join("runs.csv").display(),
-        figure_path.display()
-    );
+    Ok(Written {
+        name: manifest.name,
+        groups,
+        out,
+    })
+}
+
+/// The study's report: each experiment's report in its own directory, and `index.md` with
+/// every success table and figure and the paper's claims checked against them.
+fn study_report(dir: &Path, out: Option<&Path>, study: &StudyManifest) -> anyhow::Result<()> {
+    let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    let mut absent = Vec::new();
+    for name in &study.experiments {
+        let sub = dir.join(name);
+        if store::results_files(&sub).map_or(true, |files| files.is_empty()) {
+            absent.push(name.as_str());
+            continue;
+        }
+        written.push(sweep_report(&sub, None)?);
+    }
+    let relative = |w: &Written, file: &str| -> String {
+        let target = w.out.join(file);
+        pathdiff(&target, &out)
+    };
+    let entries: Vec<study::Entry> = written
+        .iter()
+        .map(|w| study::Entry {
+            name: &w.name,
+            about: Experiment::by_name(&w.name).map_or("", |e| e.about),
+            groups: &w.groups,
+            figure: relative(w, FIGURE_PNG),
+            report: relative(w, "report.md"),
+        })
+        .collect();
+    let index = out.join("index.md");
+    write_atomically(&index, study::index(&entries, &absent).as_bytes())?;
+    for w in &written {
+        let runs: usize = w.groups.iter().map(|g| g.runs).sum();
+        let solved: usize = w.groups.iter().map(|g| g.solved).sum();
+        println!("{:<18} {solved:>5}/{runs:<5} solved", w.name);
+    }
+    let study: claims::Study = entries.iter().map(|e| (e.name, e.groups)).collect();
+    for (k, claim) in claims::check(&study).iter().enumerate() {
+        println!(
+            "claim {}: {} — {}",
+            k + 1,
+            claim.verdict.text(),
+            claim.statement
+        );
+    }
+    println!("study report: {}", index.display());
     Ok(())
+}
+
+/// `target` relative to the directory `base` when it lies below the same root (the study's
+/// report links into its experiments' directories), else `target` as given.
+fn pathdiff(target: &Path, base: &Path) -> String {
+    let (t, b) = (
+        target.components().collect::<Vec<_>>(),
+        base.components().collect::<Vec<_>>(),
+    );
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.display().to_string();
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c);
+    }
+    rel.display().to_string()
 }
 
 /// The MNIST study's report: the per-head table, report.md, two CSV files, two figures.

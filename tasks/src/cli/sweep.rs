@@ -9,12 +9,15 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 
 use super::report;
-use crate::sweep::plan::{Changes, Plan, apply, parse_seeds};
-use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Shard, file, runner};
+use crate::sweep::plan::{Changes, Plan, apply, deal, parse_seeds};
+use crate::sweep::runner::Part;
+use crate::sweep::store::{self, StudyManifest};
+use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Outcome, Shard, file, runner};
 
 fn experiments_help() -> String {
-    let mut text =
-        String::from("A named experiment of the study, or a sweep file (TOML; see the README):");
+    let mut text = String::from(
+        "A named experiment of the study, `all` for every one of them (each in its own subdirectory of --out, default results/study), or a sweep file (TOML; see the README):",
+    );
     for e in EXPERIMENTS {
         text.push_str(&format!("\n  {:<16} {}", e.name, e.about));
     }
@@ -25,9 +28,9 @@ fn experiments_help() -> String {
 /// appended as runs finish; the same command resumes an interrupted sweep.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    #[arg(value_name = "EXPERIMENT|FILE", default_value = "in2", long_help = experiments_help(), help = "A named experiment (see --list) or a sweep file [default: in2]")]
+    #[arg(value_name = "EXPERIMENT|FILE", default_value = "in2", long_help = experiments_help(), help = "A named experiment (see --list), `all` for the whole study, or a sweep file [default: in2]")]
     pub sweep: String,
-    /// Directory of the results [default: results/<sweep name>].
+    /// Directory of the results [default: results/<sweep name>, results/study for `all`].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// List the experiments and exit.
@@ -101,16 +104,11 @@ fn shard(args: &Args) -> anyhow::Result<Shard> {
     Ok(from_slurm.unwrap_or(Shard::WHOLE))
 }
 
-pub fn run(args: &Args) -> anyhow::Result<i32> {
-    if args.list {
-        let mut out = std::io::stdout().lock();
-        for e in EXPERIMENTS {
-            let runs = e.grid().plan().map(|p| p.runs.len()).unwrap_or(0);
-            writeln!(out, "{:<18} {:>5} runs  {}", e.name, runs, e.about)?;
-        }
-        return Ok(0);
-    }
-    let mut plan = load(&args.sweep)?;
+/// The sweep name that runs every experiment of the study.
+pub const STUDY: &str = "all";
+
+/// `plan` with the seed filter and the `--set` changes of `args` applied.
+fn narrowed(mut plan: Plan, args: &Args) -> anyhow::Result<Plan> {
     let seeds = args
         .seeds
         .as_deref()
@@ -129,6 +127,51 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     if plan.runs.is_empty() {
         bail!("the filters leave no run");
     }
+    Ok(plan)
+}
+
+/// How progress is shown, from `--quiet` and whether stderr is a terminal.
+fn options(args: &Args, shard: Shard) -> Options {
+    Options {
+        threads: args.threads.unwrap_or(0),
+        shard,
+        progress: match (args.quiet, std::io::stderr().is_terminal()) {
+            (true, _) => Display::Off,
+            (false, true) => Display::Bar,
+            (false, false) => Display::Lines,
+        },
+    }
+}
+
+fn workers(options: &Options) -> usize {
+    if options.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        options.threads
+    }
+}
+
+fn shard_note(shard: Shard) -> String {
+    if shard.count > 1 {
+        format!(", shard {shard}")
+    } else {
+        String::new()
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for e in EXPERIMENTS {
+            let runs = e.grid().plan().map(|p| p.runs.len()).unwrap_or(0);
+            writeln!(out, "{:<18} {:>5} runs  {}", e.name, runs, e.about)?;
+        }
+        return Ok(0);
+    }
+    if args.sweep == STUDY {
+        return study(args);
+    }
+    let plan = narrowed(load(&args.sweep)?, args)?;
     let shard = shard(args)?;
     if args.dry_run {
         let mut out = std::io::stdout().lock();
@@ -141,32 +184,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("results").join(&plan.name));
-    let terminal = std::io::stderr().is_terminal();
-    let threads = args.threads.unwrap_or(0);
-    let options = Options {
-        threads,
-        shard,
-        progress: match (args.quiet, terminal) {
-            (true, _) => Display::Off,
-            (false, true) => Display::Bar,
-            (false, false) => Display::Lines,
-        },
-    };
-    let workers = if threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        threads
-    };
+    let options = options(args, shard);
     if !args.quiet {
         eprintln!(
-            "sweep '{}': {} runs{}, {workers} threads, results in {}",
+            "sweep '{}': {} runs{}, {} threads, results in {}",
             plan.name,
             plan.runs.len(),
-            if shard.count > 1 {
-                format!(", shard {shard}")
-            } else {
-                String::new()
-            },
+            shard_note(shard),
+            workers(&options),
             dir.display()
         );
     }
@@ -190,6 +215,93 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `nalm sweep all`: every experiment of the study on one pool, each experiment's results in
+/// its own subdirectory of `--out`, then the study's report.
+fn study(args: &Args) -> anyhow::Result<i32> {
+    if !args.model.is_empty() || !args.setting.is_empty() {
+        bail!(
+            "--model and --setting choose within one experiment; the whole study takes --seeds and --set"
+        );
+    }
+    let plans = EXPERIMENTS
+        .iter()
+        .map(|e| narrowed(e.grid().plan()?, args))
+        .collect::<anyhow::Result<Vec<Plan>>>()?;
+    let shard = shard(args)?;
+    if args.dry_run {
+        let refs: Vec<&Plan> = plans.iter().collect();
+        let mut out = std::io::stdout().lock();
+        for (plan, positions) in plans.iter().zip(deal(&refs, shard)) {
+            for i in positions {
+                writeln!(out, "{:<18} {i:>5}  {}", plan.name, describe(&plan.runs[i]))?;
+            }
+        }
+        return Ok(0);
+    }
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join("study"));
+    store::write_study(
+        &dir,
+        StudyManifest {
+            experiments: plans.iter().map(|p| p.name.clone()).collect(),
+        },
+    )?;
+    let parts: Vec<Part> = plans
+        .iter()
+        .map(|plan| Part {
+            plan,
+            dir: dir.join(&plan.name),
+        })
+        .collect();
+    let options = options(args, shard);
+    let total: usize = plans.iter().map(|p| p.runs.len()).sum();
+    if !args.quiet {
+        eprintln!(
+            "the study: {} experiments, {total} runs{}, {} threads, results in {}",
+            plans.len(),
+            shard_note(shard),
+            workers(&options),
+            dir.display()
+        );
+    }
+    let (outcomes, seconds) = runner::run_parts(&parts, options)?;
+    if !args.quiet {
+        eprintln!("{}", timing_table(&plans, &outcomes, seconds));
+        if shard.count > 1 {
+            eprintln!(
+                "shard {shard} done; when every shard is, `nalm report {}`",
+                dir.display()
+            );
+        } else {
+            report::report(&dir, None)?;
+        }
+    }
+    Ok(0)
+}
+
+/// Per experiment: runs, solved, and the core time its runs took; then the wall time.
+fn timing_table(plans: &[Plan], outcomes: &[Outcome], seconds: f64) -> String {
+    let mut text = format!(
+        "{:<18} {:>6} {:>6} {:>7} {:>10}\n",
+        "experiment", "runs", "done", "solved", "core s"
+    );
+    for (plan, o) in plans.iter().zip(outcomes) {
+        text.push_str(&format!(
+            "{:<18} {:>6} {:>6} {:>7} {:>10.1}\n",
+            plan.name, o.planned, o.finished, o.solved, o.cpu_seconds
+        ));
+    }
+    let finished: usize = outcomes.iter().map(|o| o.finished).sum();
+    let skipped: usize = outcomes.iter().map(|o| o.skipped).sum();
+    let core: f64 = outcomes.iter().map(|o| o.cpu_seconds).sum();
+    text.push_str(&format!(
+        "{finished} runs finished in {seconds:.1} s wall ({core:.1} core s); {skipped} were already done"
+    ));
+    text
 }
 
 /// One run as a line: its key and the `nalm train` command that repeats it.

@@ -1,4 +1,4 @@
-//! The study's figure as SVG, laid out as the paper's: three panels stacked on a shared x axis
+//! The study's figure as SVG or PNG, laid out as the paper's: three panels stacked on a shared x axis
 //! of settings (success rate with its 95% interval, solved-at iteration, sparsity error on a
 //! log scale), the models side by side within each setting in a colour that is the same in
 //! every figure, the legend above the panels (`../shared/spec/data-and-evaluation.md` 4.7).
@@ -86,9 +86,30 @@ const OTHERS: [RGBColor; 6] = [
 /// The colour of each model: a study model's own, matched by the label's first word (the
 /// second label of one model, `nru in10` after `nru in2`, a darker shade of it), else the next
 /// unnamed colour in the figure's model order.
+///
+/// An ablation's variants of one setting (`lr 0.001`, `lr 0.01`, ...: one first word that is
+/// not a study model's) take a ramp from light to dark in their order instead, so that the
+/// varied value reads off the shade.
 fn colours(models: &[&str]) -> Vec<RGBColor> {
     let mut next = 0;
     let first_word = |m: &str| m.split_whitespace().next().unwrap_or(m).to_string();
+    let first = first_word(models.first().copied().unwrap_or(""));
+    let one_setting_varied = models.len() >= 3
+        && models
+            .iter()
+            .all(|m| m.contains(' ') && first_word(m) == first)
+        && NAMED.iter().all(|(name, _)| *name != first);
+    if one_setting_varied {
+        let (light, dark) = ([158.0, 202.0, 225.0], [8.0, 48.0, 107.0]);
+        let last = (models.len() - 1) as f64;
+        return (0..models.len())
+            .map(|k| {
+                let t = k as f64 / last;
+                let c = |i: usize| (light[i] + t * (dark[i] - light[i])).round() as u8;
+                RGBColor(c(0), c(1), c(2))
+            })
+            .collect();
+    }
     models
         .iter()
         .enumerate()
@@ -117,9 +138,9 @@ const PANEL_HEIGHT: u32 = 300;
 const HEADER: u32 = 90;
 const FOOTER: u32 = 60;
 
-/// Draws the figure of `groups` into an SVG file at `path`.
+/// Draws the figure of `groups` into `path`: PNG when its extension says so, else SVG.
 pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
-    let (settings, models) = axes(groups);
+    let (settings, _) = axes(groups);
     if settings.is_empty() {
         return Err("no groups to draw".into());
     }
@@ -132,7 +153,27 @@ pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
     let per_setting = (8 * longest as u32 + 24).max(90);
     let width = (110 + per_setting * settings.len() as u32).max(900);
     let height = HEADER + 3 * PANEL_HEIGHT + FOOTER;
-    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
+    super::use_bundled_font();
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+        draw_on(root, width, title, groups)
+    } else {
+        let root = SVGBackend::new(path, (width, height)).into_drawing_area();
+        draw_on(root, width, title, groups)
+    }
+}
+
+/// The figure on a drawing area `width` wide.
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    width: u32,
+    title: &str,
+    groups: &[Group],
+) -> Result<(), String> {
+    let (settings, models) = axes(groups);
     root.fill(&WHITE).map_err(plot_error)?;
     let (header, body) = root.split_vertically(HEADER);
     header
@@ -270,11 +311,11 @@ pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
 }
 
 /// A panel's chart builder: setting labels under the last panel only.
-fn chart_on<'a, 'b>(
-    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+fn chart_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
     last: bool,
     _settings: usize,
-) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+) -> ChartBuilder<'a, 'b, DB> {
     let mut builder = ChartBuilder::on(area);
     builder
         .margin_left(12)
@@ -288,12 +329,8 @@ fn chart_on<'a, 'b>(
 
 /// Axes of one panel: the y axis titled, the settings named under the last panel, vertical
 /// rules between settings.
-fn mesh<Y>(
-    chart: &mut ChartContext<
-        '_,
-        SVGBackend<'_>,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
-    >,
+fn mesh<DB: DrawingBackend, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     settings: &[&str],
     last: bool,
     title: &str,
@@ -340,8 +377,8 @@ where
 }
 
 /// The models in one row under the title: a marker and the label each.
-fn draw_legend(
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
     models: &[&str],
     colours: &[RGBColor],
     width: u32,
@@ -381,5 +418,16 @@ mod tests {
         let RGBColor(r, g, b) = with_others[3];
         assert_eq!((r, g, b), (24, 88, 24));
         assert_eq!(with_others[0], OTHERS[0]);
+    }
+
+    #[test]
+    fn an_ablations_values_run_from_light_to_dark() {
+        let ramp = colours(&["lr 0.001", "lr 0.01", "lr 0.1", "lr 1"]);
+        assert_eq!(ramp[0], RGBColor(158, 202, 225));
+        assert_eq!(ramp[3], RGBColor(8, 48, 107));
+        let brightness = |RGBColor(r, g, b): RGBColor| u32::from(r) + u32::from(g) + u32::from(b);
+        assert!(ramp.windows(2).all(|w| brightness(w[0]) > brightness(w[1])));
+        // variants of a study model keep the model's colours
+        assert_eq!(colours(&["nru a", "nru b", "nru c"])[0], NAMED[2].1);
     }
 }

@@ -129,20 +129,26 @@ fn method_text(e: &Option<Estimate>) -> &'static str {
     }
 }
 
-/// The report of sweep `name` in Markdown, whose runs used the derivative `conventions`:
-/// the success matrix, every group's statistics, gradient health, failed runs.
-pub fn markdown(name: &str, groups: &[Group], conventions: &[String]) -> String {
+/// The success matrix as a markdown table: settings down, models across.
+pub fn success_markdown(groups: &[Group]) -> String {
     let (settings, models) = axes(groups);
-    let mut md = format!(
-        "# Sweep `{name}`\n\nDerivative conventions (clamp bounds, min/max ties): {}.\n\n## Success rate\n\n",
-        conventions.join(", ")
-    );
-    let _ = writeln!(md, "| setting | {} |", models.join(" | "));
+    let mut md = format!("| setting | {} |\n", models.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(models.len()));
     for s in &settings {
         let cells: Vec<String> = models.iter().map(|m| cell(find(groups, m, s))).collect();
         let _ = writeln!(md, "| {s} | {} |", cells.join(" | "));
     }
+    md
+}
+
+/// The report of sweep `name` in Markdown, whose runs used the derivative `conventions`:
+/// the success matrix, every group's statistics, gradient health, failed runs.
+pub fn markdown(name: &str, groups: &[Group], conventions: &[String]) -> String {
+    let mut md = format!(
+        "# Sweep `{name}`\n\nDerivative conventions (clamp bounds, min/max ties): {}.\n\n## Success rate\n\n",
+        conventions.join(", ")
+    );
+    md.push_str(&success_markdown(groups));
     md.push_str(
         "\n## Groups\n\nSuccess: Wilson 95% interval. Solved-at: gamma fit as the reference \
          computes it (profile likelihood with the variance held at the fit). Sparsity: the \

@@ -121,6 +121,7 @@ pub fn draw(
     let panel_h = CELL_H * models.len() as i32 + PANEL_GAP;
     let width = (LEFT + CELL_W * settings.len() as i32 + 30) as u32;
     let height = (TOP + panel_h * INDICATORS.len() as i32) as u32;
+    crate::report::use_bundled_font();
     let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let centred = |size| {

@@ -64,6 +64,7 @@ fn draw_line(path: &Path, title: &str, land: &Landscape, gold: Option<f64>) -> R
     } else {
         (-1.0, 1.0)
     };
+    crate::report::use_bundled_font();
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
@@ -130,6 +131,7 @@ fn draw_plane(
         (x1 - x0) / (nx.max(2) - 1) as f64,
         (y1 - y0) / (ny.max(2) - 1) as f64,
     );
+    crate::report::use_bundled_font();
     let root = SVGBackend::new(path, (860, 760)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let (plot, legend) = root.split_horizontally(760);

@@ -1,18 +1,16 @@
 //! Runs a plan on a thread pool: finished runs are appended as they come, finished runs
 //! already in the directory are skipped, and a progress bar shows the pace and the tally.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
-
-use super::plan::{Plan, PlannedRun, by_data};
+use super::plan::{Plan, PlannedRun, by_data, data_cost, deal, run_cost};
 use super::shard::Shard;
 use super::store::{self, Appender, Collection, Manifest, StoreError, StoredRun};
 use crate::train::{Run, RunError, train_together};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
@@ -59,140 +57,237 @@ pub struct Outcome {
     /// Finished now.
     pub finished: usize,
     pub solved: usize,
+    /// Wall time of the invocation.
     pub seconds: f64,
+    /// Time the workers spent on these runs (the sum over threads).
+    pub cpu_seconds: f64,
+}
+
+/// One experiment of a job: its plan and the directory its results go to.
+pub struct Part<'a> {
+    pub plan: &'a Plan,
+    pub dir: PathBuf,
 }
 
 /// Runs this shard's runs of `plan` that `dir` does not hold yet.
 pub fn run(plan: &Plan, dir: &Path, options: Options) -> Result<Outcome, SweepError> {
-    std::fs::create_dir_all(dir).map_err(store::io(dir))?;
-    store::write_manifest(dir, Manifest::of(plan))?;
-    let shard = (options.shard.count > 1).then_some((options.shard.index, options.shard.count));
-    let path = store::results_file(dir, shard);
-    let mut appender = Appender::open(&path)?;
-    let done: Collection = Collection::of_dir(dir)?;
+    let part = Part {
+        plan,
+        dir: dir.to_path_buf(),
+    };
+    let (mut outcomes, seconds) = run_parts(&[part], options)?;
+    let mut outcome = outcomes.remove(0);
+    outcome.seconds = seconds;
+    Ok(outcome)
+}
 
-    let mine: Vec<&PlannedRun> = plan
-        .shard_positions(options.shard)
-        .into_iter()
-        .map(|i| &plan.runs[i])
-        .collect();
-    let mut pending = Vec::new();
-    for run in &mine {
-        match done.runs.get(&run.key) {
-            Some((stored, file)) if stored.record.settings != run.settings => {
-                return Err(SweepError::Changed {
-                    key: run.key.to_string(),
-                    path: file.display().to_string(),
-                });
+/// A unit of work for one thread: runs of one part that share their training batches.
+struct Task<'a> {
+    part: usize,
+    runs: Vec<&'a PlannedRun>,
+    /// Estimated cost of each run, with its share of drawing the data (microseconds).
+    costs: Vec<f64>,
+}
+
+/// A finished task's runs, or why it failed.
+struct Finished {
+    part: usize,
+    runs: Result<Vec<(StoredRun, f64)>, SweepError>,
+    seconds: f64,
+}
+
+/// Runs this shard's runs of every part that its directory does not hold yet, on one pool:
+/// the most costly groups of runs first, so that no core idles at the end of an experiment.
+/// Returns each part's outcome and the wall time.
+pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64), SweepError> {
+    let plans: Vec<&Plan> = parts.iter().map(|p| p.plan).collect();
+    let dealt = deal(&plans, options.shard);
+    let shard = (options.shard.count > 1).then_some((options.shard.index, options.shard.count));
+    let mut appenders = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut tasks: Vec<Task> = Vec::new();
+    for (p, (part, mine)) in parts.iter().zip(&dealt).enumerate() {
+        let dir = &part.dir;
+        std::fs::create_dir_all(dir).map_err(store::io(dir))?;
+        store::write_manifest(dir, Manifest::of(part.plan))?;
+        appenders.push(Appender::open(&store::results_file(dir, shard))?);
+        let done: Collection = Collection::of_dir(dir)?;
+        let mut pending = Vec::new();
+        for run in mine.iter().map(|&i| &part.plan.runs[i]) {
+            match done.runs.get(&run.key) {
+                Some((stored, file)) if stored.record.settings != run.settings => {
+                    return Err(SweepError::Changed {
+                        key: run.key.to_string(),
+                        path: file.display().to_string(),
+                    });
+                }
+                Some(_) => {}
+                None => pending.push(run),
             }
-            Some(_) => {}
-            None => pending.push(*run),
+        }
+        outcomes.push(Outcome {
+            planned: mine.len(),
+            skipped: mine.len() - pending.len(),
+            ..Outcome::default()
+        });
+        for runs in by_data(pending.iter(), |run| **run, |run| &run.settings) {
+            let data = data_cost(&runs[0].settings) / runs.len() as f64;
+            let costs = runs.iter().map(|r| run_cost(&r.settings) + data).collect();
+            tasks.push(Task {
+                part: p,
+                runs,
+                costs,
+            });
         }
     }
-    let mut outcome = Outcome {
-        planned: mine.len(),
-        skipped: mine.len() - pending.len(),
-        ..Outcome::default()
-    };
-
-    let bar = progress_bar(
-        pending.len() as u64,
-        options.progress == Display::Bar,
-        "{bar:30} {pos}/{len} runs  {per_sec}  ETA {eta}  {msg}",
-    );
-    let tenth = pending.len().div_ceil(10).max(1);
-    let start = Instant::now();
-    let stop = AtomicBool::new(false);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
         .map_err(|e| SweepError::Pool(e.to_string()))?;
-    let (tx, rx) = mpsc::channel::<Result<StoredRun, SweepError>>();
-    let tasks = side_by_side(&pending, pool.current_num_threads());
+    let threads = pool.current_num_threads();
+    split_for(&mut tasks, threads);
+    // the most costly first: the cheap ones fill the gaps at the end
+    tasks.sort_by(|a, b| total(b).total_cmp(&total(a)));
+
+    let pending: usize = tasks.iter().map(|t| t.runs.len()).sum();
+    let work: f64 = tasks.iter().map(total).sum();
+    let bar = progress_bar(
+        work.ceil() as u64,
+        options.progress == Display::Bar,
+        "{bar:30} {percent:>3}%  ETA {eta}  {msg}",
+    );
+    let mut tally = Tally::default();
+    bar.set_message(tally.line(pending));
+    let tenth = work / 10.0;
+    let start = Instant::now();
+    let stop = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<Finished>();
     let mut failure = None;
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            pool.install(|| {
-                tasks
-                    .par_iter()
-                    .with_max_len(1)
-                    .for_each_with(tx, |tx, runs| {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        match train(runs) {
-                            Ok(stored) => {
-                                for s in stored {
-                                    let _ = tx.send(Ok(s));
-                                }
+        let tasks = &tasks;
+        let (stop, next) = (&stop, &next);
+        scope.spawn(move || {
+            pool.scope(|workers| {
+                for _ in 0..threads {
+                    let tx = tx.clone();
+                    workers.spawn(move |_| {
+                        // each worker takes the next task in order, until none is left
+                        while !stop.load(Ordering::Relaxed) {
+                            let Some(task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                break;
+                            };
+                            let began = Instant::now();
+                            let runs = train(&task.runs).map(|stored| {
+                                stored.into_iter().zip(task.costs.iter().copied()).collect()
+                            });
+                            let seconds = began.elapsed().as_secs_f64();
+                            let part = task.part;
+                            if tx
+                                .send(Finished {
+                                    part,
+                                    runs,
+                                    seconds,
+                                })
+                                .is_err()
+                            {
+                                break;
                             }
-                            Err(e) => {
-                                let _ = tx.send(Err(e));
-                            }
                         }
-                    })
-            })
-        });
-        for message in rx {
-            let result = message.and_then(|stored| {
-                appender.append(&stored)?;
-                Ok(stored)
+                    });
+                }
             });
-            match result {
-                Ok(stored) => {
+            drop(tx);
+        });
+        let mut reported = 0.0;
+        for finished in rx {
+            let outcome = &mut outcomes[finished.part];
+            outcome.cpu_seconds += finished.seconds;
+            let appended = finished.runs.and_then(|runs| {
+                for (stored, cost) in runs {
+                    appenders[finished.part].append(&stored)?;
                     outcome.finished += 1;
-                    outcome.solved += usize::from(stored.record.verdict.solved);
-                    bar.set_message(format!("solved {}/{}", outcome.solved, outcome.finished));
-                    bar.inc(1);
-                    if options.progress == Display::Lines
-                        && (outcome.finished.is_multiple_of(tenth)
-                            || outcome.finished == pending.len())
-                    {
-                        let seconds = start.elapsed().as_secs_f64();
-                        let rate = outcome.finished as f64 / seconds.max(1e-9);
-                        eprintln!(
-                            "{}/{} runs, {rate:.1} runs/s, {:.0} s left, solved {}/{}",
-                            outcome.finished,
-                            pending.len(),
-                            (pending.len() - outcome.finished) as f64 / rate,
-                            outcome.solved,
-                            outcome.finished
-                        );
-                    }
+                    let solved = stored.record.verdict.solved;
+                    outcome.solved += usize::from(solved);
+                    tally.add(solved, cost);
+                    bar.inc(cost as u64);
                 }
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    failure.get_or_insert(e);
-                }
+                Ok(())
+            });
+            if let Err(e) = appended {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+                continue;
+            }
+            bar.set_message(tally.line(pending));
+            if options.progress == Display::Lines
+                && (tally.work - reported >= tenth || tally.runs == pending)
+            {
+                reported = tally.work;
+                let seconds = start.elapsed().as_secs_f64();
+                let left = seconds * (work - tally.work) / tally.work.max(1e-9);
+                eprintln!(
+                    "{:.0}% of the work, {}, {left:.0} s left",
+                    100.0 * tally.work / work.max(1e-9),
+                    tally.line(pending)
+                );
             }
         }
     });
     bar.finish_and_clear();
-    appender.sync()?;
-    outcome.seconds = start.elapsed().as_secs_f64();
+    for appender in &appenders {
+        appender.sync()?;
+    }
     match failure {
         Some(e) => Err(e),
-        None => Ok(outcome),
+        None => Ok((outcomes, start.elapsed().as_secs_f64())),
     }
 }
 
-/// The pending runs as tasks of runs that share their training batches (trained side by
-/// side); groups are halved while there are fewer than two tasks per thread, so that every
-/// core has work. How runs are grouped changes the speed only, never a result.
-fn side_by_side<'a>(pending: &[&'a PlannedRun], threads: usize) -> Vec<Vec<&'a PlannedRun>> {
-    let mut tasks = by_data(pending.iter(), |run| **run, |run| &run.settings);
+/// The runs finished so far in this invocation.
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    solved: usize,
+    /// Their estimated cost.
+    work: f64,
+}
+
+impl Tally {
+    fn add(&mut self, solved: bool, cost: f64) {
+        self.runs += 1;
+        self.solved += usize::from(solved);
+        self.work += cost;
+    }
+
+    fn line(&self, pending: usize) -> String {
+        format!(
+            "{}/{pending} runs, solved {}/{}",
+            self.runs, self.solved, self.runs
+        )
+    }
+}
+
+fn total(task: &Task) -> f64 {
+    task.costs.iter().sum()
+}
+
+/// Halves the largest tasks while there are fewer than two per thread, so that every core
+/// has work. How runs are grouped changes the speed only, never a result.
+fn split_for(tasks: &mut Vec<Task>, threads: usize) {
     while tasks.len() < 2 * threads {
         let Some(largest) = (0..tasks.len())
-            .filter(|&t| tasks[t].len() > 1)
-            .max_by_key(|&t| tasks[t].len())
+            .filter(|&t| tasks[t].runs.len() > 1)
+            .max_by_key(|&t| tasks[t].runs.len())
         else {
             break;
         };
-        let half = tasks[largest].len() / 2;
-        let rest = tasks[largest].split_off(half);
-        tasks.push(rest);
+        let half = tasks[largest].runs.len() / 2;
+        let runs = tasks[largest].runs.split_off(half);
+        let costs = tasks[largest].costs.split_off(half);
+        let part = tasks[largest].part;
+        tasks.push(Task { part, runs, costs });
     }
-    tasks
 }
 
 /// Trains a task's runs side by side.

@@ -1,5 +1,5 @@
-//! Deterministic slices of a sweep for clusters: shard K of N (1-based) takes items K-1,
-//! K-1+N, K-1+2N, ... (the plan deals its groups of runs that share data this way).
+//! Deterministic slices of a sweep for clusters: shard K of N (1-based); the plan deals its
+//! groups of runs that share data among the shards by cost (`plan::deal`).
 
 use std::fmt;
 

@@ -177,6 +177,53 @@ pub fn check_writable(path: &Path) -> Result<(), StoreError> {
     std::fs::remove_file(&probe).map_err(io(&probe))
 }
 
+/// The file naming a study directory's experiments (each in its own subdirectory).
+pub const STUDY_MANIFEST: &str = "study.json";
+
+/// What `study.json` holds: the study's experiments, in the study's order; each one's
+/// results are in the subdirectory of its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyManifest {
+    pub experiments: Vec<String>,
+}
+
+/// Reads `study.json` of `dir`, if there is one.
+pub fn read_study(dir: &Path) -> Result<Option<StudyManifest>, StoreError> {
+    let path = dir.join(STUDY_MANIFEST);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Invalid {
+                path,
+                problem: format!("not a study manifest: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Records a study's experiments in `dir` (joined with those already listed there); refuses
+/// a directory that holds a single sweep.
+pub fn write_study(dir: &Path, mine: StudyManifest) -> Result<(), StoreError> {
+    if dir.join(MANIFEST).exists() {
+        return Err(StoreError::Invalid {
+            path: dir.join(MANIFEST),
+            problem: "the directory holds a single sweep, not a study; choose another --out".into(),
+        });
+    }
+    let mut study = read_study(dir)?.unwrap_or(StudyManifest {
+        experiments: Vec::new(),
+    });
+    for name in mine.experiments {
+        if !study.experiments.contains(&name) {
+            study.experiments.push(name);
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let text = serde_json::to_string_pretty(&study).expect("a study manifest serialises");
+    write_atomically(&dir.join(STUDY_MANIFEST), text.as_bytes())
+}
+
 /// Reads `sweep.json` of `dir`, if there is one.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
     let path = dir.join(MANIFEST);

@@ -32,6 +32,7 @@ fn colour(metric: usize, train: bool) -> RGBAColor {
 /// Draws the bar chart of `heads` into an SVG file at `path`.
 pub fn draw(path: &Path, title: &str, heads: &[HeadSummary]) -> Result<(), String> {
     let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
+    crate::report::use_bundled_font();
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let (plot, legend) = root.split_horizontally(960);

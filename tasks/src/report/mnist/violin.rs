@@ -61,6 +61,8 @@ pub fn draw(path: &Path, title: &str, heads: &[&HeadSummary]) -> Result<(), Stri
         .flat_map(|o| o.iter().map(|p| p.1))
         .fold(0.0, f64::max);
 
+    crate::report::use_bundled_font();
+
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
