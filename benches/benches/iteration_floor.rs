@@ -5,7 +5,8 @@
 //! of them alike, and each configuration reports its fastest batch (what the code costs when
 //! nothing else competes for the core) next to its median batch.
 //!
-//! `cargo bench -p benches --bench iteration_floor`
+//! `cargo bench -p benches --bench iteration_floor` (`-- profile`: where each
+//! configuration's forward and backward passes spend their time, node by node)
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -41,6 +42,12 @@ fn main() {
             }
         })
         .collect();
+    if std::env::args().any(|a| a == "profile") {
+        for config in &mut configs {
+            profile(config);
+        }
+        return;
+    }
     for _ in 0..ROUNDS {
         for config in &mut configs {
             let start = Instant::now();
@@ -61,6 +68,39 @@ fn main() {
             config.label,
             fastest * 1e6,
             median * 1e6
+        );
+    }
+}
+
+/// Sums each node's time over many passes and prints the nodes by their share.
+fn profile(config: &mut Config) {
+    let mut total: Vec<(String, f64, f64)> = Vec::new();
+    for _ in 0..ITERATIONS {
+        config.iteration += 1;
+        for (k, (name, f, b)) in config.run.profile(config.iteration).into_iter().enumerate() {
+            if k == total.len() {
+                total.push((name, 0.0, 0.0));
+            }
+            total[k].1 += f;
+            total[k].2 += b;
+        }
+    }
+    let all: f64 = total.iter().map(|(_, f, b)| f + b).sum();
+    println!(
+        "{}: {:.3} µs per forward and backward pass",
+        config.label,
+        1e6 * all / ITERATIONS as f64
+    );
+    total.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)));
+    for (name, f, b) in total.iter().take(14) {
+        let per = |s: f64| 1e6 * s / ITERATIONS as f64;
+        let mut name = name.clone();
+        name.truncate(70);
+        println!(
+            "  {:>5.1}%  fwd {:>6.3} µs  bwd {:>6.3} µs  {name}",
+            100.0 * (f + b) / all,
+            per(*f),
+            per(*b)
         );
     }
 }

@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, default_value_t = engine::Conventions::Paper)]
     pub conventions: engine::Conventions,
     /// Worker threads [default: one per core].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     pub threads: Option<usize>,
     /// Worst points printed (the worst of each cell, worst cells first).
     #[arg(long, default_value_t = 10, value_name = "N")]

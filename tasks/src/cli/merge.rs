@@ -6,7 +6,7 @@ use clap::Args as ClapArgs;
 
 use crate::mnist;
 use crate::sweep::store::{self, Appender, StoredRecord, Task, write_atomically};
-use crate::sweep::{Collection, Manifest, RunKey};
+use crate::sweep::{Collection, Manifest, RunKey, verify};
 use crate::train::RunRecord;
 
 /// Combine shard outputs (directories or results files) into one directory: identical
@@ -29,13 +29,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             if let Some(m) = store::read_manifest(source)? {
                 manifest = Some(match manifest {
                     None => m,
-                    Some(old) if old.name != m.name || old.task != m.task => anyhow::bail!(
-                        "{}: holds the sweep '{}', the others '{}'",
-                        source.display(),
-                        m.name,
-                        old.name
-                    ),
-                    Some(old) => old.union(&m),
+                    Some(old) => match old.differs(&m) {
+                        Some(other) => anyhow::bail!(
+                            "{}: holds {other}, which the other sources are not; merge only the shards of one sweep",
+                            source.display()
+                        ),
+                        None => old.union(&m),
+                    },
                 });
             }
             files.extend(store::results_files(source)?);
@@ -66,6 +66,12 @@ fn merge<R: StoredRecord>(
     let mut results = Collection::<R>::default();
     for file in files {
         results.add_file(file)?;
+    }
+    if results.runs.is_empty() {
+        anyhow::bail!("no finished runs in the sources: nothing to merge");
+    }
+    if let Some(problem) = manifest.and_then(|m| verify::foreign(m, &results)) {
+        anyhow::bail!("{problem}");
     }
     std::fs::create_dir_all(out)?;
     if !store::results_files(out)?.is_empty() {

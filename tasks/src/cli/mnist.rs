@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Threads [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     pub threads: Option<usize>,
     /// Write the run record (settings, history, chosen epoch, head parameters) as JSON.
     /// With --all: the study's directory [default: results/mnist-<preset>].

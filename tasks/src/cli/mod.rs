@@ -57,3 +57,34 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Mnist(args) => mnist::run(&args),
     }
 }
+
+/// The most worker threads a command takes.
+pub const MAX_THREADS: usize = 1024;
+
+/// A `--threads` value: 1 to [`MAX_THREADS`] (leave the flag out for one per core).
+pub fn threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number of threads"))?;
+    match n {
+        0 => Err("must be at least 1 (leave --threads out for one per core)".into()),
+        n if n > MAX_THREADS => Err(format!("at most {MAX_THREADS}, got {n}")),
+        n => Ok(n),
+    }
+}
+
+/// A whole-number flag value, with a message that says what is wrong (a negative number, a
+/// word, a number too large for the setting).
+pub fn whole<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "'{text}' is negative: give a whole number, 0 or more"
+        ));
+    }
+    let n: u64 = t
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number (0 to {})", u64::MAX))?;
+    T::try_from(n).map_err(|_| format!("{n} is too large for this setting"))
+}

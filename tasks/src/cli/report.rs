@@ -8,7 +8,7 @@ use clap::Args as ClapArgs;
 use crate::mnist;
 use crate::report::{self, claims, figure, groups, study, tables};
 use crate::sweep::store::{self, StudyManifest, Task, write_atomically};
-use crate::sweep::{Collection, Experiment, Manifest};
+use crate::sweep::{Collection, Experiment, Manifest, verify};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
 /// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
@@ -81,7 +81,12 @@ struct Written {
 fn sweep_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<Written> {
     let results: Collection = Collection::of_dir(dir)?;
     let manifest = match store::read_manifest(dir)? {
-        Some(m) => m,
+        Some(m) => {
+            if let Some(problem) = verify::foreign(&m, &results) {
+                anyhow::bail!("{problem}; report it from its own directory");
+            }
+            m
+        }
         None => manifest_of(dir, Task::Modules, &results),
     };
     if results.runs.is_empty() {
@@ -225,15 +230,14 @@ fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
 
 /// A manifest for results without one: groups in the order found.
 fn manifest_of<R>(dir: &Path, task: Task, results: &Collection<R>) -> Manifest {
-    let mut m = Manifest {
-        name: dir
-            .file_name()
+    let mut m = Manifest::new(
+        dir.file_name()
             .map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),
         task,
-        models: Vec::new(),
-        settings: Vec::new(),
-        runs: Vec::new(),
-    };
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for key in results.runs.keys() {
         if !m.models.contains(&key.model) {
             m.models.push(key.model.clone());

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Worker threads [default: one per core].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::threads)]
     pub threads: Option<usize>,
     /// Run only the K-th of N deterministic slices (1-based). Inside a SLURM job array the
     /// slice comes from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT.
@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(long, value_name = "LABEL")]
     pub setting: Vec<String>,
     /// Only these seeds, e.g. 0-24 or 0,3,5-7.
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub seeds: Option<String>,
     /// Change a setting of every run, by its `nalm train` flag name, e.g.
     /// --set max-iterations=5000 (repeat for several). Changed runs are different runs:
@@ -118,6 +118,7 @@ fn narrowed(mut plan: Plan, args: &Args) -> anyhow::Result<Plan> {
     plan.filter(&args.model, &args.setting, seeds.as_deref())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let extra = changes(&args.set)?;
+    plan.changes.extend(extra.clone());
     for run in &mut plan.runs {
         apply(&mut run.settings, &extra).map_err(|e| anyhow::anyhow!("--set: {e}"))?;
         run.settings
@@ -128,6 +129,21 @@ fn narrowed(mut plan: Plan, args: &Args) -> anyhow::Result<Plan> {
         bail!("the filters leave no run");
     }
     Ok(plan)
+}
+
+/// `--out`, or `results/NAME`; a file in its place is refused before any work.
+fn results_dir(args: &Args, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(name));
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--out: {} is a file; name a folder for the results",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
 /// How progress is shown, from `--quiet` and whether stderr is a terminal.
@@ -180,10 +196,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("results").join(&plan.name));
+    let dir = results_dir(args, &plan.name)?;
     let options = options(args, shard);
     if !args.quiet {
         eprintln!(
@@ -240,10 +253,7 @@ fn study(args: &Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("results").join("study"));
+    let dir = results_dir(args, "study")?;
     store::write_study(
         &dir,
         StudyManifest {

@@ -11,7 +11,7 @@ use modules::penalty::{Lp, RegShape};
 use modules::units::{NpuClip, NpuInit, NpuWReg, NruMode};
 
 use crate::data::{Distribution, Operation, Range};
-use crate::sweep::store::write_atomically;
+use crate::sweep::store::{check_writable, write_atomically};
 use crate::train::preset::{PRESETS, Preset};
 use crate::train::schedule::ScaleType;
 use crate::train::settings::{LAYER_TYPES, OobChoice, OptimizerName, Scaling};
@@ -79,13 +79,13 @@ pub struct Args {
     // the task
     #[arg(long, value_name = "OP", help_heading = "Task", help = help("Target: add, sub, mul, div, reciprocal, squared, root (presets: div)", defaults().operation))]
     pub operation: Option<Operation>,
-    #[arg(long, allow_negative_numbers = true, value_name = "N", help_heading = "Task", help = help("Number of inputs (presets: 2; above 2 they use the study's input size 10 settings)", defaults().input_size))]
+    #[arg(long, value_parser = super::whole::<usize>, allow_negative_numbers = true, value_name = "N", help_heading = "Task", help = help("Number of inputs (presets: 2; above 2 they use the study's input size 10 settings)", defaults().input_size))]
     pub input_size: Option<usize>,
     #[arg(long, allow_negative_numbers = true, value_name = "RATIO", help_heading = "Task", help = help("Operand subset size as a fraction of the input size (presets: 0.1 above 2 inputs)", defaults().subset_ratio))]
     pub subset_ratio: Option<f64>,
     #[arg(long, allow_negative_numbers = true, value_name = "RATIO", help_heading = "Task", help = help("Overlap of consecutive subsets as a fraction of their size", defaults().overlap_ratio))]
     pub overlap_ratio: Option<f64>,
-    #[arg(long, allow_negative_numbers = true, value_name = "K", help_heading = "Task", help = help("Number of operand subsets", defaults().num_subsets))]
+    #[arg(long, value_parser = super::whole::<usize>, allow_negative_numbers = true, value_name = "K", help_heading = "Task", help = help("Number of operand subsets", defaults().num_subsets))]
     pub num_subsets: Option<usize>,
     #[arg(long, value_name = "RANGE", allow_hyphen_values = true, help_heading = "Task", help = help("Training and validation range: [lo,hi], union [[l0,h0],[l1,h1]] or split [[l0,h0],[l1,h1],[]]", defaults().interpolation_range))]
     pub interpolation_range: Option<Range>,
@@ -95,11 +95,11 @@ pub struct Args {
     pub sample_distribution: Option<Vec<String>>,
 
     // training
-    #[arg(long, allow_negative_numbers = true, value_name = "SEED", help_heading = "Training", help = help("Run seed: operand position, training stream and initialisation", defaults().seed))]
+    #[arg(long, value_parser = super::whole::<u32>, allow_negative_numbers = true, value_name = "SEED", help_heading = "Training", help = help("Run seed: operand position, training stream and initialisation", defaults().seed))]
     pub seed: Option<u32>,
-    #[arg(long, allow_negative_numbers = true, value_name = "N", help_heading = "Training", help = help("Last iteration; N + 1 updates are made (presets: 50000, 100000 above 2 inputs)", defaults().max_iterations))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, value_name = "N", help_heading = "Training", help = help("Last iteration; N + 1 updates are made (presets: 50000, 100000 above 2 inputs)", defaults().max_iterations))]
     pub max_iterations: Option<u64>,
-    #[arg(long, allow_negative_numbers = true, value_name = "B", help_heading = "Training", help = help("Training samples per iteration", defaults().batch_size))]
+    #[arg(long, value_parser = super::whole::<usize>, allow_negative_numbers = true, value_name = "B", help_heading = "Training", help = help("Training samples per iteration", defaults().batch_size))]
     pub batch_size: Option<usize>,
     #[arg(long, value_name = "NAME", help_heading = "Training", help = help("Optimiser: adam, sgd", defaults().optimizer))]
     pub optimizer: Option<OptimizerName>,
@@ -115,9 +115,9 @@ pub struct Args {
     pub clip_grad_norm: Option<f64>,
     #[arg(long, value_name = "LOSS", help_heading = "Training", help = help("Data term: mse, pcc, mape, pcc-mse (unlike the reference, really trained on)", defaults().train_criterion))]
     pub train_criterion: Option<Criterion>,
-    #[arg(long, allow_negative_numbers = true, value_name = "I", help_heading = "Training", help = help("pcc-mse: first iteration trained on MSE", defaults().pcc2mse_iteration))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, value_name = "I", help_heading = "Training", help = help("pcc-mse: first iteration trained on MSE", defaults().pcc2mse_iteration))]
     pub pcc2mse_iteration: Option<u64>,
-    #[arg(long, allow_negative_numbers = true, value_name = "I", help_heading = "Training", help = help("Iterations between evaluations", defaults().log_interval))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, value_name = "I", help_heading = "Training", help = help("Iterations between evaluations", defaults().log_interval))]
     pub log_interval: Option<u64>,
 
     // the loss
@@ -129,9 +129,9 @@ pub struct Args {
     pub regualizer_oob: Option<f64>,
     #[arg(long, alias = "regularizer-scaling", value_name = "KIND", help_heading = "Regularisers", help = help("Window s_W: linear (between start and end) or exp", defaults().regualizer_scaling))]
     pub regualizer_scaling: Option<Scaling>,
-    #[arg(long, allow_negative_numbers = true, alias = "regularizer-scaling-start", value_name = "I", help_heading = "Regularisers", help = help("First iteration of the linear window", defaults().regualizer_scaling_start))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, alias = "regularizer-scaling-start", value_name = "I", help_heading = "Regularisers", help = help("First iteration of the linear window", defaults().regualizer_scaling_start))]
     pub regualizer_scaling_start: Option<u64>,
-    #[arg(long, allow_negative_numbers = true, alias = "regularizer-scaling-end", value_name = "I", help_heading = "Regularisers", help = help("Iteration where the linear window reaches 1", defaults().regualizer_scaling_end))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, alias = "regularizer-scaling-end", value_name = "I", help_heading = "Regularisers", help = help("Iteration where the linear window reaches 1", defaults().regualizer_scaling_end))]
     pub regualizer_scaling_end: Option<u64>,
     #[arg(long, value_name = "TYPE", help_heading = "Regularisers", help = help("Scaling of W-NPU and g-NPU: heim (beta) or madsen (window)", defaults().reg_scale_type))]
     pub reg_scale_type: Option<ScaleType>,
@@ -139,9 +139,9 @@ pub struct Args {
     pub regualizer_beta_start: Option<f64>,
     #[arg(long, allow_negative_numbers = true, alias = "regularizer-beta-end", value_name = "BETA", help_heading = "Regularisers", help = help("Final beta", defaults().regualizer_beta_end))]
     pub regualizer_beta_end: Option<f64>,
-    #[arg(long, allow_negative_numbers = true, alias = "regularizer-beta-step", value_name = "I", help_heading = "Regularisers", help = help("Iterations between beta moves", defaults().regualizer_beta_step))]
+    #[arg(long, value_parser = super::whole::<u64>, allow_negative_numbers = true, alias = "regularizer-beta-step", value_name = "I", help_heading = "Regularisers", help = help("Iterations between beta moves", defaults().regualizer_beta_step))]
     pub regualizer_beta_step: Option<u64>,
-    #[arg(long, allow_negative_numbers = true, alias = "regularizer-beta-growth", value_name = "G", help_heading = "Regularisers", help = help("Factor of one beta move", defaults().regualizer_beta_growth))]
+    #[arg(long, value_parser = super::whole::<u32>, allow_negative_numbers = true, alias = "regularizer-beta-growth", value_name = "G", help_heading = "Regularisers", help = help("Factor of one beta move", defaults().regualizer_beta_growth))]
     pub regualizer_beta_growth: Option<u32>,
     /// Add the Lp term over all parameters, weighted by beta [default: off].
     #[arg(
@@ -286,6 +286,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
+    if let Err(e) = check_outputs(args) {
+        eprintln!("error: {e}");
+        return Ok(2);
+    }
     let run = match Run::prepare(&settings) {
         Ok(run) => run,
         Err(e) => {
@@ -313,6 +317,25 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         write_atomically(path, &history_csv(&record)?)?;
     }
     Ok(0)
+}
+
+/// `--out` and `--csv` can be written, before any training: a run must not be lost to a
+/// typo in a path.
+fn check_outputs(args: &Args) -> Result<(), String> {
+    if let (Some(out), Some(csv)) = (&args.out, &args.csv)
+        && out == csv
+    {
+        return Err(format!(
+            "--out and --csv both name {}; give each its own file",
+            out.display()
+        ));
+    }
+    for (flag, path) in [("--out", &args.out), ("--csv", &args.csv)] {
+        if let Some(path) = path {
+            check_writable(path).map_err(|e| format!("{flag}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn progress_line(p: &Progress) {

@@ -42,6 +42,13 @@ pub enum RangeError {
     Empty { lo: f64, hi: f64 },
     #[error("the two intervals must be equally wide, got widths {0} and {1}")]
     UnequalWidths(f64, f64),
+    #[error("bound {0} lies beyond the largest f32 (about 3.4e38): the inputs are f32")]
+    BeyondF32(f64),
+    #[error(
+        "the union's intervals [{}, {}] and [{}, {}] overlap: a union draws from two separate intervals",
+        .0.lo, .0.hi, .1.lo, .1.hi
+    )]
+    Overlapping(Interval, Interval),
 }
 
 fn interval(value: &Value) -> Result<Interval, RangeError> {
@@ -56,6 +63,9 @@ fn interval(value: &Value) -> Result<Interval, RangeError> {
     );
     if !(lo.is_finite() && hi.is_finite()) {
         return Err(malformed());
+    }
+    if let Some(&beyond) = [lo, hi].iter().find(|v| v.abs() > f64::from(f32::MAX)) {
+        return Err(RangeError::BeyondF32(beyond));
     }
     if lo >= hi {
         return Err(RangeError::Empty { lo, hi });
@@ -83,7 +93,13 @@ impl FromStr for Range {
             .ok_or_else(|| RangeError::Malformed(format!("{value} is not a list")))?;
         match items.as_slice() {
             [lo, _] if lo.is_number() => interval(&value).map(Range::Single),
-            [first, second] => pair(first, second).map(|(a, b)| Range::Union(a, b)),
+            [first, second] => {
+                let (a, b) = pair(first, second)?;
+                if a.lo < b.hi && b.lo < a.hi {
+                    return Err(RangeError::Overlapping(a, b));
+                }
+                Ok(Range::Union(a, b))
+            }
             [first, second, marker] if marker.as_array().is_some_and(Vec::is_empty) => {
                 pair(first, second).map(|(a, b)| Range::Split(a, b))
             }
@@ -102,6 +118,14 @@ pub fn number(v: f64) -> String {
 }
 
 impl Range {
+    /// The lowest value the range can draw.
+    pub fn lowest(&self) -> f64 {
+        match self {
+            Range::Single(i) => i.lo,
+            Range::Union(a, b) | Range::Split(a, b) => a.lo.min(b.lo),
+        }
+    }
+
     /// The label of the study's plots: `U[lo,hi]`, or `U[l0,h0] & U[l1,h1]` for both unions
     /// and splits (the plots do not tell them apart).
     pub fn label(&self) -> String {
@@ -182,6 +206,23 @@ mod tests {
             "[[-6,-2],[2,7]]".parse::<Range>(),
             Err(RangeError::UnequalWidths(4.0, 5.0))
         );
+        // inputs are f32: bounds beyond it would be infinite inputs (or an infinite width)
+        assert_eq!(
+            "[1e39,1e40]".parse::<Range>(),
+            Err(RangeError::BeyondF32(1e39))
+        );
+        assert_eq!(
+            "[-1e308,1e308]".parse::<Range>(),
+            Err(RangeError::BeyondF32(-1e308))
+        );
+        assert!("[-3e38,3e38]".parse::<Range>().is_ok());
+        // a union of overlapping intervals; a split may overlap (its features are apart)
+        assert!(matches!(
+            "[[1,3],[2,4]]".parse::<Range>(),
+            Err(RangeError::Overlapping(..))
+        ));
+        assert!("[[1,3],[3,5]]".parse::<Range>().is_ok());
+        assert!("[[1,3],[2,4],[]]".parse::<Range>().is_ok());
         for bad in [
             "",
             "1,2",

@@ -182,6 +182,8 @@ pub enum TaskError {
     },
     #[error("--overlap-ratio: must be in [0, 1), got {0}")]
     BadOverlap(f64),
+    #[error("--subset-ratio: must be in (0, 1], a fraction of the input size, got {0}")]
+    BadSubsetRatio(f64),
     #[error("--num-subsets: at most {MAX_SUBSETS} subsets, got {0}")]
     TooManySubsets(usize),
 }
@@ -198,6 +200,9 @@ impl TaskSpec {
         }
         if !(0.0..1.0).contains(&self.overlap_ratio) {
             return Err(TaskError::BadOverlap(self.overlap_ratio));
+        }
+        if !(self.subset_ratio > 0.0 && self.subset_ratio <= 1.0) {
+            return Err(TaskError::BadSubsetRatio(self.subset_ratio));
         }
         if self.num_subsets > MAX_SUBSETS {
             return Err(TaskError::TooManySubsets(self.num_subsets));

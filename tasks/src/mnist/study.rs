@@ -74,13 +74,13 @@ impl Study {
     }
 
     pub fn manifest(&self) -> Manifest {
-        Manifest {
-            name: self.name.clone(),
-            task: Task::Mnist,
-            models: self.heads.iter().map(|h| h.label().to_string()).collect(),
-            settings: self.folds.iter().map(|&f| fold_label(f)).collect(),
-            runs: self.runs.iter().map(|r| r.key.clone()).collect(),
-        }
+        Manifest::new(
+            self.name.clone(),
+            Task::Mnist,
+            self.heads.iter().map(|h| h.label().to_string()).collect(),
+            self.folds.iter().map(|&f| fold_label(f)).collect(),
+            self.runs.iter().map(|r| r.key.clone()).collect(),
+        )
     }
 
     /// The positions of shard `shard`'s runs: every N-th run (the runs cost about the same).
@@ -164,9 +164,11 @@ pub fn run(
     let io = store::io;
     let checkpoints = dir.join("checkpoints");
     std::fs::create_dir_all(&checkpoints).map_err(io(&checkpoints))?;
-    store::write_manifest(dir, study.manifest())?;
     let shard = options.shard;
-    let results = store::results_file(dir, (shard.count > 1).then_some((shard.index, shard.count)));
+    let slice = (shard.count > 1).then_some((shard.index, shard.count));
+    let _lock = store::lock(dir, slice)?;
+    store::write_manifest(dir, study.manifest())?;
+    let results = store::results_file(dir, slice);
     let mut appender = Appender::open(&results)?;
     let done = Collection::<Record>::of_dir(dir)?;
 

@@ -7,6 +7,7 @@ pub mod plan;
 pub mod runner;
 pub mod shard;
 pub mod store;
+pub mod verify;
 
 pub use experiments::{EXPERIMENTS, Experiment};
 pub use plan::{Grid, Plan, PlannedRun, RunKey};

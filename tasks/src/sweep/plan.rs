@@ -73,6 +73,8 @@ pub struct Plan {
     pub models: Vec<String>,
     /// Setting labels in the grid's order.
     pub settings: Vec<String>,
+    /// Changes made to every run after the grid (`--set`); recorded in the manifest.
+    pub changes: Changes,
 }
 
 /// A model or setting that cannot be built, naming it.
@@ -97,6 +99,13 @@ pub fn apply(settings: &mut Settings, changes: &Changes) -> Result<(), String> {
         let known = fields.contains_key(name) || Settings::OMITTED_AT_DEFAULT.contains(&&**name);
         if !known || name == "preset" {
             return Err(format!("unknown setting '{name}'"));
+        }
+        if name == "seed" {
+            // two runs of different seeds would become the same run, counted twice
+            return Err(
+                "the seed is part of a run's identity: choose seeds with --seeds (or `seeds =` in a sweep file)"
+                    .into(),
+            );
         }
         fields.insert(name.clone(), value.clone());
     }
@@ -153,6 +162,7 @@ impl Grid {
             runs,
             models: self.models.iter().map(|m| m.label.clone()).collect(),
             settings: self.settings.iter().map(|s| s.label.clone()).collect(),
+            changes: Changes::new(),
         })
     }
 }
@@ -234,20 +244,39 @@ pub fn deal(plans: &[&Plan], shard: Shard) -> Vec<Vec<usize>> {
     mine
 }
 
+/// The most seeds a sweep takes (the study's experiments have 25).
+pub const MAX_SEEDS: u32 = 100_000;
+
 /// Parses a seed list such as `0-24` or `0,3,5-7`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
     let mut seeds = BTreeSet::new();
     for part in text.split(',').map(str::trim) {
         let number = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("'{s}' is not a seed (a whole number)"))
+            s.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "'{}' is not a seed (a whole number from 0 to {})",
+                    s.trim(),
+                    u32::MAX
+                )
+            })
         };
+        if part.starts_with('-') {
+            return Err(format!(
+                "'{part}' is negative: seeds are whole numbers from 0 to {}",
+                u32::MAX
+            ));
+        }
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b) = (number(a)?, number(b)?);
                 if a > b {
                     return Err(format!("empty seed range '{part}'"));
+                }
+                if b - a >= MAX_SEEDS {
+                    return Err(format!(
+                        "'{part}' names {} seeds; a sweep takes at most {MAX_SEEDS}",
+                        u64::from(b - a) + 1
+                    ));
                 }
                 seeds.extend(a..=b);
             }
@@ -255,6 +284,12 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
                 seeds.insert(number(part)?);
             }
         }
+    }
+    if seeds.len() > MAX_SEEDS as usize {
+        return Err(format!(
+            "{} seeds; a sweep takes at most {MAX_SEEDS}",
+            seeds.len()
+        ));
     }
     Ok(seeds.into_iter().collect())
 }
@@ -357,6 +392,17 @@ mod tests {
         assert_eq!(parse_seeds("5, 1,2-3").unwrap(), vec![1, 2, 3, 5]);
         assert!(parse_seeds("3-1").is_err());
         assert!(parse_seeds("x").is_err());
+        assert!(
+            parse_seeds("0-4294967295")
+                .unwrap_err()
+                .contains("at most 100000")
+        );
+        assert!(parse_seeds("-3").unwrap_err().contains("negative"));
+        assert!(
+            parse_seeds("1-x")
+                .unwrap_err()
+                .contains("whole number from 0")
+        );
     }
 
     #[test]
@@ -380,5 +426,7 @@ mod tests {
             .unwrap()
             .clone();
         assert!(apply(&mut s, &bad).is_err());
+        let seed = json!({"seed": 3}).as_object().unwrap().clone();
+        assert!(apply(&mut s, &seed).unwrap_err().contains("--seeds"));
     }
 }

@@ -104,11 +104,13 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     let dealt = deal(&plans, options.shard);
     let shard = (options.shard.count > 1).then_some((options.shard.index, options.shard.count));
     let mut appenders = Vec::new();
+    let mut locks = Vec::new();
     let mut outcomes = Vec::new();
     let mut tasks: Vec<Task> = Vec::new();
     for (p, (part, mine)) in parts.iter().zip(&dealt).enumerate() {
         let dir = &part.dir;
         std::fs::create_dir_all(dir).map_err(store::io(dir))?;
+        locks.push(store::lock(dir, shard)?);
         store::write_manifest(dir, Manifest::of(part.plan))?;
         appenders.push(Appender::open(&store::results_file(dir, shard))?);
         let done: Collection = Collection::of_dir(dir)?;
@@ -238,6 +240,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     for appender in &appenders {
         appender.sync()?;
     }
+    drop(locks);
     match failure {
         Some(e) => Err(e),
         None => Ok((outcomes, start.elapsed().as_secs_f64())),

@@ -31,12 +31,27 @@ impl Shard {
                 })
                 .transpose()
         };
-        let (Some(id), Some(count)) = (
+        let (id, count) = match (
             number("SLURM_ARRAY_TASK_ID")?,
             number("SLURM_ARRAY_TASK_COUNT")?,
-        ) else {
-            return Ok(None);
+        ) {
+            (Some(id), Some(count)) => (id, count),
+            (None, None) => return Ok(None),
+            // half a job array's variables: running the whole sweep silently would be wrong
+            (Some(_), None) => {
+                return Err(
+                    "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give the slice with --shard K/N".into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not; give the slice with --shard K/N".into(),
+                );
+            }
         };
+        if count == 0 {
+            return Err("SLURM_ARRAY_TASK_COUNT=0: an array has at least one task".into());
+        }
         let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
         let index = id
             .checked_sub(min)
@@ -106,5 +121,19 @@ mod tests {
         );
         assert!(Shard::from_slurm(env("9", "0")).is_err());
         assert_eq!(Shard::from_slurm(|_| None).unwrap(), None);
+    }
+
+    #[test]
+    fn half_a_job_arrays_variables_is_an_error() {
+        let only = |set: &'static str| move |name: &str| (name == set).then(|| "2".to_string());
+        let id = Shard::from_slurm(only("SLURM_ARRAY_TASK_ID")).unwrap_err();
+        assert!(id.contains("SLURM_ARRAY_TASK_COUNT is not"), "{id}");
+        let count = Shard::from_slurm(only("SLURM_ARRAY_TASK_COUNT")).unwrap_err();
+        assert!(count.contains("--shard"), "{count}");
+        // the minimum alone says nothing about a slice
+        assert_eq!(
+            Shard::from_slurm(only("SLURM_ARRAY_TASK_MIN")).unwrap(),
+            None
+        );
     }
 }

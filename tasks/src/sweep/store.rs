@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use super::plan::{Plan, RunKey};
+use super::plan::{Changes, Plan, RunKey};
 use crate::train::RunRecord;
 
 /// One finished run as stored: a single-module run's [`RunRecord`] by default, or the record
@@ -34,9 +34,18 @@ pub trait StoredRecord: Serialize + DeserializeOwned {
     fn same_results(&self, other: &Self) -> bool {
         serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
     }
+
+    /// The settings of a single-module run (None for other tasks' records).
+    fn module_settings(&self) -> Option<&crate::train::Settings> {
+        None
+    }
 }
 
-impl StoredRecord for RunRecord {}
+impl StoredRecord for RunRecord {
+    fn module_settings(&self) -> Option<&crate::train::Settings> {
+        Some(&self.settings)
+    }
+}
 
 /// What a sweep's runs train.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,13 +74,27 @@ impl Task {
     }
 }
 
-/// What `sweep.json` holds: the sweep's name, its task and all its runs, in plan order.
+/// The format of the results directories this build writes: 2 records the `--set` changes
+/// in the manifest (1: the directories from before, read as having none).
+pub const FORMAT: u32 = 2;
+
+fn format_one() -> u32 {
+    1
+}
+
+/// What `sweep.json` holds: the sweep's name, its task, the changes made to every run, and
+/// all its runs, in plan order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub name: String,
+    #[serde(default = "format_one")]
+    pub format: u32,
     /// Absent for single-module sweeps (the manifests written before there were others).
     #[serde(default, skip_serializing_if = "Task::is_modules")]
     pub task: Task,
+    /// The `--set` changes made to every run (none: the experiment as defined).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub changes: Changes,
     pub models: Vec<String>,
     pub settings: Vec<String>,
     pub runs: Vec<RunKey>,
@@ -81,11 +104,56 @@ impl Manifest {
     pub fn of(plan: &Plan) -> Manifest {
         Manifest {
             name: plan.name.clone(),
+            format: FORMAT,
             task: Task::Modules,
+            changes: plan.changes.clone(),
             models: plan.models.clone(),
             settings: plan.settings.clone(),
             runs: plan.runs.iter().map(|r| r.key.clone()).collect(),
         }
+    }
+
+    /// A manifest of `task` listing `runs`, with no changes.
+    pub fn new(
+        name: String,
+        task: Task,
+        models: Vec<String>,
+        settings: Vec<String>,
+        runs: Vec<RunKey>,
+    ) -> Manifest {
+        Manifest {
+            name,
+            format: FORMAT,
+            task,
+            changes: Changes::new(),
+            models,
+            settings,
+            runs,
+        }
+    }
+
+    /// Why the manifest `other` describes another sweep than this one, if it does.
+    pub fn differs(&self, other: &Manifest) -> Option<String> {
+        if self.name != other.name || self.task != other.task {
+            return Some(format!("the sweep '{}', not '{}'", other.name, self.name));
+        }
+        if self.changes != other.changes {
+            let show = |c: &Changes| {
+                if c.is_empty() {
+                    "no --set changes".to_string()
+                } else {
+                    let pairs: Vec<String> = c.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("--set {}", pairs.join(" "))
+                }
+            };
+            return Some(format!(
+                "the sweep '{}' with {}, not with {}",
+                other.name,
+                show(&other.changes),
+                show(&self.changes)
+            ));
+        }
+        None
     }
 
     /// This manifest extended by the runs of `other` it lacks.
@@ -157,8 +225,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.partial", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // no partial file left behind (a full disk, a folder in the way)
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io(path))
 }
 
 /// Checks, before any work, that a file can be written at `path` (its folder exists and
@@ -170,11 +242,70 @@ pub fn check_writable(path: &Path) -> Result<(), StoreError> {
             problem: "is a folder; name a file".into(),
         });
     }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("the folder {} does not exist", parent.display()),
+        });
+    }
     let mut probe = path.as_os_str().to_owned();
     probe.push(format!(".{}.probe", std::process::id()));
     let probe = PathBuf::from(probe);
     std::fs::write(&probe, b"").map_err(io(path))?;
     std::fs::remove_file(&probe).map_err(io(&probe))
+}
+
+/// Advisory locks that keep two sweeps from running the same runs into one directory. They
+/// are the operating system's file locks, so a killed sweep leaves none behind.
+#[derive(Debug)]
+pub struct DirLock {
+    _files: Vec<std::fs::File>,
+}
+
+/// Locks `dir` for a sweep of `shard` (None: the whole sweep). The whole sweep holds the
+/// directory's lock alone; a shard shares it with the other shards and holds its own slice's
+/// lock alone, so the shards of a SLURM array run side by side and nothing else does.
+pub fn lock(dir: &Path, shard: Option<(usize, usize)>) -> Result<DirLock, StoreError> {
+    let open = |name: &str| {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))
+            .map(|file| (file, path))
+    };
+    let busy = |path: PathBuf, what: String| StoreError::Invalid {
+        path,
+        problem: format!(
+            "another nalm sweep is running {what} in this directory; wait for it to finish, or use another --out"
+        ),
+    };
+    let (whole, whole_path) = open(".lock")?;
+    let mut files = Vec::new();
+    match shard {
+        None => {
+            if whole.try_lock().is_err() {
+                return Err(busy(whole_path, "this sweep or a shard of it".into()));
+            }
+            files.push(whole);
+        }
+        Some((index, count)) => {
+            if whole.try_lock_shared().is_err() {
+                return Err(busy(whole_path, "the whole sweep".into()));
+            }
+            files.push(whole);
+            let (slice, slice_path) = open(&format!(".lock-{index}-of-{count}"))?;
+            if slice.try_lock().is_err() {
+                return Err(busy(slice_path, format!("shard {index}/{count}")));
+            }
+            files.push(slice);
+        }
+    }
+    Ok(DirLock { _files: files })
 }
 
 /// The file naming a study directory's experiments (each in its own subdirectory).
@@ -242,16 +373,27 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
 /// Records a sweep's manifest in `dir` (joined with the runs already listed there).
 pub fn write_manifest(dir: &Path, mine: Manifest) -> Result<Manifest, StoreError> {
     let manifest = match read_manifest(dir)? {
-        Some(old) if old.name != mine.name || old.task != mine.task => {
+        Some(old) if old.format > FORMAT => {
             return Err(StoreError::Invalid {
                 path: dir.join(MANIFEST),
                 problem: format!(
-                    "the directory holds the sweep '{}', not '{}'; choose another --out",
-                    old.name, mine.name
+                    "written by a newer nalm (format {}, this one reads up to {FORMAT})",
+                    old.format
                 ),
             });
         }
-        Some(old) => old.union(&mine),
+        Some(old) => match mine.differs(&old) {
+            Some(other) => {
+                return Err(StoreError::Invalid {
+                    path: dir.join(MANIFEST),
+                    problem: format!("the directory holds {other}; choose another --out"),
+                });
+            }
+            None => Manifest {
+                format: FORMAT,
+                ..old.union(&mine)
+            },
+        },
         None => mine,
     };
     let text = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
@@ -269,6 +411,27 @@ pub fn read_results<R: DeserializeOwned>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(io(path)(e)),
     };
+    let (runs, torn) = parse_results(&bytes, path)?;
+    if let Some(complete) = torn {
+        let line = bytes[..complete as usize]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        eprintln!(
+            "warning: {}:{line}: dropping a torn last line (a run killed while being written)",
+            path.display()
+        );
+    }
+    Ok((runs, torn))
+}
+
+/// The complete records in the bytes of a results file (named `path` in errors), and the
+/// length of its complete lines when a torn last line follows them.
+pub fn parse_results<R: DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Vec<StoredRun<R>>, Option<u64>), StoreError> {
     let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut runs = Vec::new();
     for (i, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
@@ -282,15 +445,7 @@ pub fn read_results<R: DeserializeOwned>(
         })?;
         runs.push(run);
     }
-    let torn = (complete < bytes.len()).then_some(complete as u64);
-    if torn.is_some() {
-        let line = bytes[..complete].iter().filter(|&&b| b == b'\n').count() + 1;
-        eprintln!(
-            "warning: {}:{line}: dropping a torn last line (a run killed while being written)",
-            path.display()
-        );
-    }
-    Ok((runs, torn))
+    Ok((runs, (complete < bytes.len()).then_some(complete as u64)))
 }
 
 /// The results files of a sweep directory, in name order.

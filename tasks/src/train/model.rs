@@ -147,6 +147,25 @@ impl Model {
         self.values.scalar(self.tapes.train_nodes.loss)
     }
 
+    /// One forward and backward pass on the batch in the input rows with every node timed
+    /// (no update): each node with steps as (its op and label, forward seconds, backward
+    /// seconds). For finding where an iteration's time goes.
+    pub fn profile(&mut self, coefficients: &Coefficients) -> Vec<(String, f64, f64)> {
+        self.tapes.set_coefficients(&mut self.values, coefficients);
+        let tape = &self.tapes.train;
+        engine::profile(&self.params, &mut self.values, &mut self.grads)
+            .into_iter()
+            .map(|t| {
+                let node = tape.node(t.node);
+                let name = match tape.label(t.node) {
+                    Some(label) => format!("{:?} {label}", node.op),
+                    None => format!("{:?}", node.op),
+                };
+                (name, t.forward, t.backward.iter().sum())
+            })
+            .collect()
+    }
+
     /// Finds where this update's first non-finite number appeared, before the optimiser
     /// spreads it into the parameters.
     #[cold]

@@ -40,7 +40,7 @@ pub struct RunRecord {
     pub threshold: Threshold,
     /// Rows at steps 0, log interval, ..., up to max-iterations (fewer if diverged).
     pub history: Vec<Row>,
-    /// The parameters became NaN and the run stopped.
+    /// A parameter stopped being finite (NaN or infinite) and the run stopped.
     pub diverged: bool,
     /// Updates performed.
     pub updates: u64,
@@ -133,6 +133,14 @@ impl Run {
         self.update(i)
     }
 
+    /// Draws the next batch and times every node of one forward and backward pass on it at
+    /// iteration `i`'s coefficients, without updating (see [`super::model::Model::profile`]).
+    pub fn profile(&mut self, i: u64) -> Vec<(String, f64, f64)> {
+        self.draw_batch();
+        let coefficients = coefficients(&self.settings, &self.window, &mut self.beta, i);
+        self.model.profile(&coefficients)
+    }
+
     /// Draws the next training batch into the model's rows.
     fn draw_batch(&mut self) {
         let batch = self.settings.batch_size;
@@ -179,9 +187,9 @@ impl Run {
         data_key(&self.settings)
     }
 
-    /// The parameters became NaN.
+    /// A parameter stopped being a finite number (NaN or infinite): training cannot recover.
     pub fn diverged(&self) -> bool {
-        self.model.params().iter().any(|p| p.is_nan())
+        self.model.params().iter().any(|p| !p.is_finite())
     }
 
     /// Scores the current parameters (step 3 of the loop).
@@ -283,7 +291,7 @@ impl Training {
     }
 
     /// The update of iteration `i` on the batch in the model's rows; the run is done after
-    /// its last iteration or when its parameters become NaN.
+    /// its last iteration or when a parameter stops being finite.
     fn update(&mut self, i: u64) {
         self.loss = self.run.update(i);
         self.updates += 1;
@@ -314,7 +322,7 @@ impl Training {
         let verdict = Verdict::of(&history, &run.threshold).expect("row 0 is always logged");
         let chosen = history
             .iter()
-            .position(|r| *r == verdict.chosen)
+            .position(|r| r.step == verdict.chosen.step)
             .expect("the chosen row is a row");
         let specs = run.unit.params();
         RunRecord {

@@ -225,6 +225,13 @@ pub fn canonical_layer(name: &str) -> Option<&'static str> {
     LAYER_TYPES.into_iter().find(|n| squash(n) == wanted)
 }
 
+/// The largest input size a run accepts (the study's is 10).
+pub const MAX_INPUT_SIZE: usize = 10_000;
+/// The largest batch a run accepts (the study's is 128).
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+/// The most values (samples x inputs) in one batch.
+pub const MAX_BATCH_VALUES: usize = 1 << 25;
+
 impl Settings {
     /// Settings that records leave out while they hold their default.
     pub const OMITTED_AT_DEFAULT: [&'static str; 1] = ["conventions"];
@@ -233,21 +240,29 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.unit()?;
         self.task_spec().subsets()?;
+        // training runs in f32: a value that is finite in f64 but not in f32 (1e300) would
+        // make the parameters infinite at the first step
+        let in_f32 = |v: f64| (v as f32).is_finite();
         let positive = |flag, v: f64| {
-            if v.is_finite() && v > 0.0 {
+            if in_f32(v) && v > 0.0 {
                 Ok(())
             } else {
                 Err(invalid(
                     flag,
-                    format!("must be positive and finite, got {v}"),
+                    format!("must be positive and at most the largest f32 (about 3.4e38), got {v}"),
                 ))
             }
         };
-        let finite = |flag, v: f64| {
-            if v.is_finite() {
+        let strength = |flag, v: f64| {
+            if in_f32(v) && v >= 0.0 {
                 Ok(())
             } else {
-                Err(invalid(flag, format!("must be finite, got {v}")))
+                Err(invalid(
+                    flag,
+                    format!(
+                        "a regulariser's strength must be 0 or more and at most the largest f32, got {v}"
+                    ),
+                ))
             }
         };
         positive("learning-rate", self.learning_rate)?;
@@ -257,11 +272,27 @@ impl Settings {
         if let Some(t) = self.threshold {
             positive("threshold", t)?;
         }
-        finite("regualizer", self.regualizer)?;
-        finite("regualizer-z", self.regualizer_z)?;
-        finite("regualizer-oob", self.regualizer_oob)?;
-        finite("regualizer-npu-w", self.regualizer_npu_w)?;
-        finite("regualizer-gate", self.regualizer_gate)?;
+        strength("regualizer", self.regualizer)?;
+        strength("regualizer-z", self.regualizer_z)?;
+        strength("regualizer-oob", self.regualizer_oob)?;
+        strength("regualizer-npu-w", self.regualizer_npu_w)?;
+        strength("regualizer-gate", self.regualizer_gate)?;
+        self.check_sizes()?;
+        if self.operation == Operation::Root {
+            for (flag, range) in [
+                ("interpolation-range", &self.interpolation_range),
+                ("extrapolation-range", &self.extrapolation_range),
+            ] {
+                if range.lowest() < 0.0 {
+                    return Err(invalid(
+                        flag,
+                        format!(
+                            "{range} holds negative numbers, whose square root is not real; the root task needs ranges at or above 0"
+                        ),
+                    ));
+                }
+            }
+        }
         positive("regualizer-beta-start", self.regualizer_beta_start)?;
         positive("regualizer-beta-end", self.regualizer_beta_end)?;
         if self.regualizer_beta_step == 0 {
@@ -269,9 +300,6 @@ impl Settings {
         }
         if self.regualizer_beta_growth == 0 {
             return Err(invalid("regualizer-beta-growth", "must be at least 1"));
-        }
-        if self.batch_size == 0 {
-            return Err(invalid("batch-size", "must be at least 1"));
         }
         if self.log_interval == 0 {
             return Err(invalid("log-interval", "must be at least 1"));
@@ -284,6 +312,39 @@ impl Settings {
                 format!(
                     "the window must end after it starts ({} <= {})",
                     self.regualizer_scaling_end, self.regualizer_scaling_start
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sizes bounded by memory, checked before anything is allocated: a run holds its two
+    /// evaluation sets and a batch's tape, all proportional to the input size.
+    fn check_sizes(&self) -> Result<(), SettingsError> {
+        if self.input_size > MAX_INPUT_SIZE {
+            return Err(invalid(
+                "input-size",
+                format!(
+                    "at most {MAX_INPUT_SIZE} (the two evaluation sets of {} samples alone take {} kB per input), got {}",
+                    crate::data::task::EVALUATION_SAMPLES,
+                    2 * crate::data::task::EVALUATION_SAMPLES * 4 / 1000,
+                    self.input_size
+                ),
+            ));
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return Err(invalid(
+                "batch-size",
+                format!("must be 1 to {MAX_BATCH_SIZE}, got {}", self.batch_size),
+            ));
+        }
+        let values = self.batch_size.saturating_mul(self.input_size.max(1));
+        if values > MAX_BATCH_VALUES {
+            return Err(invalid(
+                "batch-size",
+                format!(
+                    "a batch of {} samples x {} inputs is {values} values; at most {MAX_BATCH_VALUES} (about 2 GB of tape)",
+                    self.batch_size, self.input_size
                 ),
             ));
         }

@@ -224,17 +224,17 @@ mod tests {
                 .add(StoredRun { key, record }, Path::new("runs.jsonl"))
                 .unwrap();
         }
-        let manifest = Manifest {
-            name: "mnist-quick".into(),
-            task: crate::sweep::store::Task::Mnist,
-            models: vec!["DIV".into(), "NRU".into(), "NMRU".into()],
-            settings: vec![],
-            runs: vec![RunKey {
+        let manifest = Manifest::new(
+            "mnist-quick".into(),
+            crate::sweep::store::Task::Mnist,
+            vec!["DIV".into(), "NRU".into(), "NMRU".into()],
+            vec![],
+            vec![RunKey {
                 model: "NMRU".into(),
                 setting: "fold 0".into(),
                 seed: 0,
             }],
-        };
+        );
         let heads = summarise(&manifest, &results);
         let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
         assert_eq!(names, ["DIV", "NRU", "NMRU"]);
