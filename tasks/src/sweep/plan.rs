@@ -116,6 +116,18 @@ pub fn apply(settings: &mut Settings, changes: &Changes) -> Result<(), String> {
 impl Grid {
     /// Expands the grid into its runs, checking every run's settings.
     pub fn plan(&self) -> Result<Plan, PlanError> {
+        let count = self.models.len() * self.settings.len() * self.seeds.len();
+        if count > MAX_RUNS {
+            return Err(PlanError {
+                place: format!("sweep '{}'", self.name),
+                problem: format!(
+                    "{} models x {} settings x {} seeds = {count} runs; a sweep holds at most {MAX_RUNS}",
+                    self.models.len(),
+                    self.settings.len(),
+                    self.seeds.len()
+                ),
+            });
+        }
         let mut runs = Vec::new();
         let mut seen = BTreeSet::new();
         for model in &self.models {
@@ -243,6 +255,9 @@ pub fn deal(plans: &[&Plan], shard: Shard) -> Vec<Vec<usize>> {
     }
     mine
 }
+
+/// The most runs a sweep plans (the study's largest experiment has 2,025).
+pub const MAX_RUNS: usize = 1_000_000;
 
 /// The most seeds a sweep takes (the study's experiments have 25).
 pub const MAX_SEEDS: u32 = 100_000;
@@ -384,6 +399,32 @@ mod tests {
                 .fold((f64::MAX, 0.0f64), |(lo, hi), &l| (lo.min(l), hi.max(l)));
             assert!(hi / lo < 1.02, "{count} shards: loads {lo} .. {hi}");
         }
+    }
+
+    #[test]
+    fn a_grid_too_large_to_hold_is_refused_before_expanding() {
+        let grid = Grid {
+            name: "huge".into(),
+            about: String::new(),
+            models: vec![Model {
+                label: "nru".into(),
+                preset: "nru".into(),
+                input_size: None,
+                changes: Changes::new(),
+            }],
+            settings: (0..11)
+                .map(|k| Setting {
+                    label: format!("s{k}"),
+                    changes: Changes::new(),
+                })
+                .collect(),
+            seeds: (0..MAX_SEEDS).collect(),
+        };
+        let err = grid.plan().unwrap_err().to_string();
+        assert!(
+            err.contains("1100000 runs") && err.contains("at most"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -320,13 +320,18 @@ pub struct StudyManifest {
 
 /// Reads `study.json` of `dir`, if there is one.
 pub fn read_study(dir: &Path) -> Result<Option<StudyManifest>, StoreError> {
-    let path = dir.join(STUDY_MANIFEST);
+    read_json(dir.join(STUDY_MANIFEST), "a study manifest")
+}
+
+/// The JSON file at `path` as a `T` (None when there is no such file); `what` names what it
+/// should be in the error.
+fn read_json<T: DeserializeOwned>(path: PathBuf, what: &str) -> Result<Option<T>, StoreError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| StoreError::Invalid {
                 path,
-                problem: format!("not a study manifest: {e}"),
+                problem: format!("not {what}: {e}"),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(&path)(e)),
@@ -357,17 +362,7 @@ pub fn write_study(dir: &Path, mine: StudyManifest) -> Result<(), StoreError> {
 
 /// Reads `sweep.json` of `dir`, if there is one.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
-    let path = dir.join(MANIFEST);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Invalid {
-                path,
-                problem: format!("not a sweep manifest: {e}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(&path)(e)),
-    }
+    read_json(dir.join(MANIFEST), "a sweep manifest")
 }
 
 /// Records a sweep's manifest in `dir` (joined with the runs already listed there).
