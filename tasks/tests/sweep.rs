@@ -327,3 +327,48 @@ fn dry_run_lists_each_run_of_the_shard() {
     // positions 1, 5, ..., 221 of the 225 NRU runs
     assert_eq!(stdout.lines().count(), 56);
 }
+
+#[test]
+fn the_whole_study_runs_from_one_command_and_checks_the_claims() {
+    let dir = scratch("study");
+    let out = dir.to_str().unwrap();
+    let short = [
+        "--seeds",
+        "0",
+        "--set",
+        "max-iterations=300",
+        "--out",
+        out,
+    ];
+    let (code, listing, err) = nalm(&[&["sweep", "all", "--dry-run"][..], &short].concat());
+    assert_eq!(code, 0, "{err}");
+    // one seed of every experiment: 16,500 / 25 runs
+    assert_eq!(listing.lines().count(), 660);
+    let (code, _, err) = nalm(&[&["sweep", "all", "--quiet"][..], &short].concat());
+    assert_eq!(code, 0, "{err}");
+    let study: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("study.json")).unwrap()).unwrap();
+    let experiments = study["experiments"].as_array().unwrap();
+    assert_eq!(experiments.len(), 20);
+    for e in experiments {
+        let sub = dir.join(e.as_str().unwrap());
+        assert!(!contents(&sub).is_empty(), "{}", sub.display());
+    }
+    let (code, printed, err) = nalm(&["report", out]);
+    assert_eq!(code, 0, "{err}");
+    let index = std::fs::read_to_string(dir.join("report/index.md")).unwrap();
+    assert!(index.contains("660 of 660 planned runs finished"), "{index}");
+    let verdicts = ["supported", "partly supported", "not supported", "no data"];
+    for k in 1..=5 {
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(&format!("claim {k}: ")))
+            .unwrap_or_else(|| panic!("claim {k} in:\n{printed}"));
+        assert!(verdicts.iter().any(|v| line.contains(v)), "{line}");
+    }
+    assert!(dir.join("in10/report/figure.png").exists());
+    // run again: everything is done
+    let (code, _, err) = nalm(&[&["sweep", "all"][..], &short].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 runs finished"), "{err}");
+}

@@ -227,7 +227,9 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
             {
                 reported = tally.work;
                 let seconds = start.elapsed().as_secs_f64();
+                // (the sums of costs can end a hair below zero: no "-0 s left")
                 let left = seconds * (work - tally.work) / tally.work.max(1e-9);
+                let left = if left > 0.0 { left } else { 0.0 };
                 eprintln!(
                     "{:.0}% of the work, {}, {left:.0} s left",
                     100.0 * tally.work / work.max(1e-9),
