@@ -332,14 +332,7 @@ fn dry_run_lists_each_run_of_the_shard() {
 fn the_whole_study_runs_from_one_command_and_checks_the_claims() {
     let dir = scratch("study");
     let out = dir.to_str().unwrap();
-    let short = [
-        "--seeds",
-        "0",
-        "--set",
-        "max-iterations=300",
-        "--out",
-        out,
-    ];
+    let short = ["--seeds", "0", "--set", "max-iterations=300", "--out", out];
     let (code, listing, err) = nalm(&[&["sweep", "all", "--dry-run"][..], &short].concat());
     assert_eq!(code, 0, "{err}");
     // one seed of every experiment: 16,500 / 25 runs
@@ -357,7 +350,10 @@ fn the_whole_study_runs_from_one_command_and_checks_the_claims() {
     let (code, printed, err) = nalm(&["report", out]);
     assert_eq!(code, 0, "{err}");
     let index = std::fs::read_to_string(dir.join("report/index.md")).unwrap();
-    assert!(index.contains("660 of 660 planned runs finished"), "{index}");
+    assert!(
+        index.contains("660 of 660 planned runs finished"),
+        "{index}"
+    );
     let verdicts = ["supported", "partly supported", "not supported", "no data"];
     for k in 1..=5 {
         let line = printed
@@ -371,4 +367,41 @@ fn the_whole_study_runs_from_one_command_and_checks_the_claims() {
     let (code, _, err) = nalm(&[&["sweep", "all"][..], &short].concat());
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("0 runs finished"), "{err}");
+
+    // two shards in separate folders, merged experiment by experiment, equal the whole
+    let shards = scratch("study-shards");
+    for k in ["1/2", "2/2"] {
+        let part = shards.join(k.replace('/', "-of-"));
+        let args = [
+            "sweep",
+            "all",
+            "--quiet",
+            "--seeds",
+            "0",
+            "--set",
+            "max-iterations=300",
+            "--shard",
+            k,
+            "--out",
+            part.to_str().unwrap(),
+        ];
+        let (code, _, err) = nalm(&args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let merged = shards.join("merged");
+    let (code, printed, err) = nalm(&[
+        "merge",
+        shards.join("1-of-2").to_str().unwrap(),
+        shards.join("2-of-2").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{printed}{err}");
+    for e in experiments {
+        let name = e.as_str().unwrap();
+        assert!(
+            contents(&dir.join(name)) == contents(&merged.join(name)),
+            "{name}: merged shards differ from the whole"
+        );
+    }
 }

@@ -10,7 +10,8 @@ use crate::sweep::{Collection, Manifest, RunKey, verify};
 use crate::train::RunRecord;
 
 /// Combine shard outputs (directories or results files) into one directory: identical
-/// duplicates count once, disagreeing duplicates are an error, missing runs are listed.
+/// duplicates count once, disagreeing duplicates are an error, missing runs are listed. The
+/// shards of a study (`nalm sweep all`) merge experiment by experiment.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Sweep directories or runs*.jsonl files.
@@ -22,9 +23,66 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let studies = args
+        .sources
+        .iter()
+        .map(|s| store::read_study(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    match studies.iter().filter(|s| s.is_some()).count() {
+        0 => merge_sweep(&args.sources, &args.out),
+        n if n == studies.len() => {
+            merge_study(&args.sources, studies.into_iter().flatten(), &args.out)
+        }
+        _ => anyhow::bail!(
+            "some sources are studies (`nalm sweep all`) and some single sweeps; merge like with like"
+        ),
+    }
+}
+
+/// Merges the shards of a study: each experiment's subdirectories into the same
+/// subdirectory of `out`, and the study's manifest. Returns the worst exit code.
+fn merge_study(
+    sources: &[PathBuf],
+    studies: impl Iterator<Item = store::StudyManifest>,
+    out: &Path,
+) -> anyhow::Result<i32> {
+    let mut experiments: Vec<String> = Vec::new();
+    for study in studies {
+        for name in study.experiments {
+            if !experiments.contains(&name) {
+                experiments.push(name);
+            }
+        }
+    }
+    store::write_study(
+        out,
+        store::StudyManifest {
+            experiments: experiments.clone(),
+        },
+    )?;
+    let mut code = 0;
+    for name in &experiments {
+        let parts: Vec<PathBuf> = sources
+            .iter()
+            .map(|s| s.join(name))
+            .filter(|d| d.is_dir())
+            .collect();
+        if parts.is_empty() {
+            println!("{name}: no results in any source");
+            code = 1;
+            continue;
+        }
+        print!("{name}: ");
+        code = code.max(merge_sweep(&parts, &out.join(name))?);
+    }
+    Ok(code)
+}
+
+/// Merges the shards of one sweep into `out`.
+fn merge_sweep(sources: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
     let mut manifest: Option<Manifest> = None;
     let mut files = Vec::new();
-    for source in &args.sources {
+    for source in sources {
         if source.is_dir() {
             if let Some(m) = store::read_manifest(source)? {
                 manifest = Some(match manifest {
@@ -52,8 +110,8 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             .map_or(Ok(Task::Modules), |f| Task::of_results(f))?,
     };
     match task {
-        Task::Modules => merge::<RunRecord>(&files, manifest.as_ref(), &args.out),
-        Task::Mnist => merge::<mnist::run::Record>(&files, manifest.as_ref(), &args.out),
+        Task::Modules => merge::<RunRecord>(&files, manifest.as_ref(), out),
+        Task::Mnist => merge::<mnist::run::Record>(&files, manifest.as_ref(), out),
     }
 }
 
