@@ -26,7 +26,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let studies = args
         .sources
         .iter()
-        .map(|s| store::read_study(s))
+        .map(|s| {
+            if s.is_dir() {
+                store::read_study(s)
+            } else {
+                Ok(None)
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     match studies.iter().filter(|s| s.is_some()).count() {
         0 => merge_sweep(&args.sources, &args.out),
