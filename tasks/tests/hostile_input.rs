@@ -96,6 +96,23 @@ fn sizes_bounded_by_memory_are_checked_before_allocating() {
         &["sweep", "in2", "--dry-run", "--threads", "0"],
         "at least 1",
     );
+    // the same class in the other commands
+    refused(
+        &["grad-stability", "--points", "4000000000000"],
+        "at most 10000000",
+    );
+    refused(
+        &["grad-audit", "--module", "nru", "--input-size", "100000000"],
+        "at most 1000",
+    );
+    refused(
+        &["mnist", "--head", "div", "--samples-per-pair", "4000000000"],
+        "at most 100000",
+    );
+    refused(
+        &["landscape", "--preset", "nru", "--samples", "0"],
+        "at least 1",
+    );
 }
 
 #[test]

@@ -51,10 +51,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0, requires = "preset")]
     pub iteration: u64,
     /// Input sizes to audit, comma separated.
-    #[arg(long = "input-size", value_delimiter = ',', default_values_t = [2, 10])]
+    #[arg(long = "input-size", value_delimiter = ',', default_values_t = [2, 10], value_parser = super::count::<1_000>)]
     pub input_sizes: Vec<usize>,
     /// Number of outputs of the unit.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::count::<1_000>)]
     pub outputs: usize,
     /// Audit one sample with these inputs (comma separated) instead of the standard points.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub w: Option<Vec<f32>>,
     /// Samples per random batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::count::<100_000>)]
     pub batch: usize,
     /// Seed of the random points.
     #[arg(long, default_value_t = 0)]

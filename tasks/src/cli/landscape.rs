@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME", default_value = "nru")]
     pub preset: String,
     /// Inputs of the unit.
-    #[arg(long = "input-size", default_value_t = 2)]
+    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<10_000>)]
     pub input_size: usize,
     /// The input setting, by its label as `nalm sweep` shows it.
     #[arg(long, value_name = "LABEL", default_value = "U[1,2]")]
@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub base: Option<Vec<f32>>,
     /// Training samples the loss averages over.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = super::count::<1_000_000>)]
     pub samples: usize,
     /// The training iteration whose loss coefficients are used (regularisers ramp in).
     #[arg(long, default_value_t = 0)]

@@ -50,7 +50,7 @@ pub struct Args {
     /// Epochs 0..=N (the last one evaluated, not trained).
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = super::count::<100_000>)]
     pub samples_per_pair: Option<usize>,
     /// Evaluate every N epochs (and at the last).
     #[arg(long)]

@@ -88,3 +88,13 @@ pub fn whole<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
         .map_err(|_| format!("'{text}' is not a whole number (0 to {})", u64::MAX))?;
     T::try_from(n).map_err(|_| format!("{n} is too large for this setting"))
 }
+
+/// A count flag's value: a whole number from 1 to `MAX` (sizes whose memory or time grows
+/// with them are bounded before anything is allocated).
+pub fn count<const MAX: usize>(text: &str) -> Result<usize, String> {
+    match whole::<usize>(text)? {
+        0 => Err("must be at least 1".into()),
+        n if n > MAX => Err(format!("at most {MAX}, got {n}")),
+        n => Ok(n),
+    }
+}
