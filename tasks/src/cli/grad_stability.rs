@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "LABEL")]
     pub setting: Vec<String>,
     /// Inputs of the unit (the study's 2 or 10).
-    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<10_000>)]
+    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<{ crate::train::settings::MAX_INPUT_SIZE }>)]
     pub input_size: usize,
     /// Points per cell: one training sample and one draw of the initial parameters each.
     #[arg(long, default_value_t = 10_000, value_parser = super::count::<10_000_000>)]

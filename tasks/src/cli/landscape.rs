@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME", default_value = "nru")]
     pub preset: String,
     /// Inputs of the unit.
-    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<10_000>)]
+    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<{ crate::train::settings::MAX_INPUT_SIZE }>)]
     pub input_size: usize,
     /// The input setting, by its label as `nalm sweep` shows it.
     #[arg(long, value_name = "LABEL", default_value = "U[1,2]")]

@@ -63,15 +63,10 @@ pub const MAX_THREADS: usize = 1024;
 
 /// A `--threads` value: 1 to [`MAX_THREADS`] (leave the flag out for one per core).
 pub fn threads(text: &str) -> Result<usize, String> {
-    let n: usize = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a whole number of threads"))?;
-    match n {
-        0 => Err("must be at least 1 (leave --threads out for one per core)".into()),
-        n if n > MAX_THREADS => Err(format!("at most {MAX_THREADS}, got {n}")),
-        n => Ok(n),
+    if whole::<usize>(text)? == 0 {
+        return Err("must be at least 1 (leave --threads out for one per core)".into());
     }
+    count::<MAX_THREADS>(text)
 }
 
 /// A whole-number flag value, with a message that says what is wrong (a negative number, a

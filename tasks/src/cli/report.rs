@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 
 use crate::mnist;
-use crate::report::{self, claims, figure, groups, study, tables};
+use crate::report::{self, figure, groups, study, tables};
 use crate::sweep::store::{self, StudyManifest, Task, write_atomically};
 use crate::sweep::{Collection, Experiment, Manifest, verify};
 
@@ -164,14 +164,14 @@ fn study_report(dir: &Path, out: Option<&Path>, study: &StudyManifest) -> anyhow
         })
         .collect();
     let index = out.join("index.md");
-    write_atomically(&index, study::index(&entries, &absent).as_bytes())?;
+    let claims = study::claims(&entries);
+    write_atomically(&index, study::index(&entries, &claims, &absent).as_bytes())?;
     for w in &written {
         let runs: usize = w.groups.iter().map(|g| g.runs).sum();
         let solved: usize = w.groups.iter().map(|g| g.solved).sum();
         println!("{:<18} {solved:>5}/{runs:<5} solved", w.name);
     }
-    let study: claims::Study = entries.iter().map(|e| (e.name, e.groups)).collect();
-    for (k, claim) in claims::check(&study).iter().enumerate() {
+    for (k, claim) in claims.iter().enumerate() {
         println!(
             "claim {}: {} — {}",
             k + 1,

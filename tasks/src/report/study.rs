@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::claims::{self, Study};
+use super::claims::{self, Claim, Study};
 use super::{Group, tables};
 
 /// One experiment of the study as the index shows it.
@@ -17,9 +17,15 @@ pub struct Entry<'a> {
     pub report: String,
 }
 
-/// `index.md`: the runs finished, the claims, a table of the experiments, then each
+/// The claims checked against the entries' groups.
+pub fn claims(entries: &[Entry]) -> Vec<Claim> {
+    let study: Study = entries.iter().map(|e| (e.name, e.groups)).collect();
+    claims::check(&study)
+}
+
+/// `index.md`: the runs finished, the `claims`, a table of the experiments, then each
 /// experiment's figure and success table.
-pub fn index(entries: &[Entry], absent: &[&str]) -> String {
+pub fn index(entries: &[Entry], claims: &[Claim], absent: &[&str]) -> String {
     let runs = |e: &Entry| e.groups.iter().map(|g| g.runs).sum::<usize>();
     let missing = |e: &Entry| e.groups.iter().map(|g| g.missing).sum::<usize>();
     let finished: usize = entries.iter().map(runs).sum();
@@ -32,8 +38,7 @@ pub fn index(entries: &[Entry], absent: &[&str]) -> String {
         let _ = writeln!(md, "\nNo results yet for: {}.", absent.join(", "));
     }
     md.push('\n');
-    let study: Study = entries.iter().map(|e| (e.name, e.groups)).collect();
-    md.push_str(&claims::markdown(&claims::check(&study)));
+    md.push_str(&claims::markdown(claims));
     md.push_str("\n## Experiments\n\n| experiment | what | runs | solved | report |\n|---|---|---|---|---|\n");
     for e in entries {
         let solved: usize = e.groups.iter().map(|g| g.solved).sum();
