@@ -1,6 +1,6 @@
 //! A run whose parameters become NaN stops, keeps what it logged, and says so.
 
-use tasks::train::{Run, RunRecord, Settings};
+use tasks::train::{Run, RunRecord, Settings, training_key};
 
 /// An unclipped Real NPU with an absurd learning rate on data around 0.
 fn diverging() -> Settings {
@@ -139,4 +139,25 @@ fn the_first_non_finite_sample_replays_through_grad_audit() {
         .collect();
     assert_eq!(values.len(), 6, "{text}");
     assert!(values.iter().any(|v| !v.is_finite()), "{text}");
+}
+
+#[test]
+fn a_record_relabelled_with_another_preset_name_is_the_record_of_that_run() {
+    let named = |preset: &str| Settings {
+        preset: Some(preset.into()),
+        ..diverging()
+    };
+    let (a, b) = (named("realnpu-baseline"), named("realnpu-modified"));
+    assert_eq!(training_key(&a), training_key(&b));
+    let train = |s: &Settings| Run::prepare(s).unwrap().train(&mut |_| {});
+    let (of_a, of_b) = (train(&a), train(&b));
+    let json = |r: &RunRecord| serde_json::to_string(r).unwrap();
+    assert_ne!(json(&of_a), json(&of_b), "the preset's name is recorded");
+    let replay = |r: &RunRecord| r.first_non_finite.as_ref().unwrap().replay.clone().unwrap();
+    assert!(
+        replay(&of_b).contains("--preset realnpu-modified"),
+        "{}",
+        replay(&of_b)
+    );
+    assert_eq!(json(&of_a.relabelled(&b)), json(&of_b));
 }

@@ -138,6 +138,41 @@ fn a_study_of_several_sweeps_gives_each_sweeps_own_records() {
 }
 
 #[test]
+fn a_run_two_sweeps_share_is_trained_once_and_recorded_in_both() {
+    let small = file::parse(SMALL).unwrap();
+    // the same grid under another model label over seeds 2-4: seed 2's four runs are small's
+    let other = file::parse(
+        &SMALL
+            .replace("name = \"small\"", "name = \"other\"")
+            .replace("seeds = \"0-2\"", "seeds = \"2-4\"")
+            .replace("label = \"nru\"", "label = \"nru again\""),
+    )
+    .unwrap();
+    let alone = scratch("shared-alone");
+    runner::run(&other, &alone.join("other"), options(1, Shard::WHOLE)).unwrap();
+    let expected = contents(&alone.join("other"));
+    assert_eq!(expected.len(), 12);
+    let parts = |root: &Path| {
+        [&small, &other].map(|plan| runner::Part {
+            plan,
+            dir: root.join(&plan.name),
+        })
+    };
+    let together = scratch("shared-together");
+    let (outcomes, _) = runner::run_parts(&parts(&together), options(2, Shard::WHOLE)).unwrap();
+    assert_eq!((outcomes[0].finished, outcomes[0].shared), (12, 0));
+    assert_eq!((outcomes[1].finished, outcomes[1].shared), (12, 4));
+    assert!(expected == contents(&together.join("other")));
+    // a run whose twin is already stored takes a copy of its record
+    let resumed = scratch("shared-resumed");
+    runner::run(&small, &resumed.join("small"), options(1, Shard::WHOLE)).unwrap();
+    let (outcomes, _) = runner::run_parts(&parts(&resumed), options(1, Shard::WHOLE)).unwrap();
+    assert_eq!(outcomes[0].skipped, 12);
+    assert_eq!((outcomes[1].finished, outcomes[1].shared), (12, 4));
+    assert!(expected == contents(&resumed.join("other")));
+}
+
+#[test]
 fn a_killed_sweep_resumes_and_loses_nothing() {
     let dir = scratch("killed");
     let sweep_file = dir.join("long.toml");

@@ -293,23 +293,27 @@ fn study(args: &Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Per experiment: runs, solved, and the core time its runs took; then the wall time.
+/// Per experiment: runs, solved, runs shared with another experiment, and the core time its
+/// runs took (a shared run's counts for the first experiment that plans it); then the wall
+/// time.
 fn timing_table(plans: &[Plan], outcomes: &[Outcome], seconds: f64) -> String {
     let mut text = format!(
-        "{:<18} {:>6} {:>6} {:>7} {:>10}\n",
-        "experiment", "runs", "done", "solved", "core s"
+        "{:<18} {:>6} {:>6} {:>7} {:>7} {:>10}\n",
+        "experiment", "runs", "done", "solved", "shared", "core s"
     );
     for (plan, o) in plans.iter().zip(outcomes) {
         text.push_str(&format!(
-            "{:<18} {:>6} {:>6} {:>7} {:>10.1}\n",
-            plan.name, o.planned, o.finished, o.solved, o.cpu_seconds
+            "{:<18} {:>6} {:>6} {:>7} {:>7} {:>10.1}\n",
+            plan.name, o.planned, o.finished, o.solved, o.shared, o.cpu_seconds
         ));
     }
     let finished: usize = outcomes.iter().map(|o| o.finished).sum();
+    let shared: usize = outcomes.iter().map(|o| o.shared).sum();
     let skipped: usize = outcomes.iter().map(|o| o.skipped).sum();
     let core: f64 = outcomes.iter().map(|o| o.cpu_seconds).sum();
     text.push_str(&format!(
-        "{finished} runs finished in {seconds:.1} s wall ({core:.1} core s); {skipped} were already done"
+        "{finished} runs finished in {seconds:.1} s wall ({core:.1} core s), {} trained and {shared} shared with an identical run of another experiment; {skipped} were already done",
+        finished - shared
     ));
     text
 }

@@ -1,6 +1,8 @@
 //! Runs a plan on a thread pool: finished runs are appended as they come, finished runs
 //! already in the directory are skipped, and a progress bar shows the pace and the tally.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::plan::{Plan, PlannedRun, by_data, data_cost, deal, run_cost};
 use super::shard::Shard;
 use super::store::{self, Appender, Collection, Manifest, StoreError, StoredRun};
-use crate::train::{Run, RunError, train_together};
+use crate::train::{Run, RunError, RunRecord, Settings, train_together, training_key};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Why a sweep stopped.
@@ -56,6 +58,9 @@ pub struct Outcome {
     pub skipped: usize,
     /// Finished now.
     pub finished: usize,
+    /// Of those, recorded from a run that another part plans or holds with the same
+    /// settings but for the preset's name (trained once, for both).
+    pub shared: usize,
     pub solved: usize,
     /// Wall time of the invocation.
     pub seconds: f64,
@@ -81,24 +86,38 @@ pub fn run(plan: &Plan, dir: &Path, options: Options) -> Result<Outcome, SweepEr
     Ok(outcome)
 }
 
-/// A unit of work for one thread: runs of one part that share their training batches.
+/// Planned runs with the same [`training_key`]: one training gives each its record.
+#[derive(Clone)]
+struct Training<'a> {
+    /// The runs, each with its part; the first is the one trained.
+    runs: Vec<(usize, &'a PlannedRun)>,
+}
+
+impl Training<'_> {
+    fn settings(&self) -> &Settings {
+        &self.runs[0].1.settings
+    }
+}
+
+/// A unit of work for one thread: trainings that share their training batches.
 struct Task<'a> {
-    part: usize,
-    runs: Vec<&'a PlannedRun>,
-    /// Estimated cost of each run, with its share of drawing the data (microseconds).
+    trainings: Vec<Training<'a>>,
+    /// Estimated cost of each training, with its share of drawing the data (microseconds).
     costs: Vec<f64>,
 }
 
-/// A finished task's runs, or why it failed.
+/// A finished task's records, one per training, or why it failed.
 struct Finished {
-    part: usize,
-    runs: Result<Vec<(StoredRun, f64)>, SweepError>,
+    task: usize,
+    records: Result<Vec<RunRecord>, SweepError>,
     seconds: f64,
 }
 
 /// Runs this shard's runs of every part that its directory does not hold yet, on one pool:
 /// the most costly groups of runs first, so that no core idles at the end of an experiment.
-/// Returns each part's outcome and the wall time.
+/// A run that several parts plan (the same settings but for the preset's name) is trained
+/// once and recorded in each, and one whose twin another part already holds takes a copy
+/// of that record. Returns each part's outcome and the wall time.
 pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64), SweepError> {
     let plans: Vec<&Plan> = parts.iter().map(|p| p.plan).collect();
     let dealt = deal(&plans, options.shard);
@@ -106,7 +125,8 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     let mut appenders = Vec::new();
     let mut locks = Vec::new();
     let mut outcomes = Vec::new();
-    let mut tasks: Vec<Task> = Vec::new();
+    let mut stored = Vec::new();
+    let mut pending = Vec::new();
     for (p, (part, mine)) in parts.iter().zip(&dealt).enumerate() {
         let dir = &part.dir;
         std::fs::create_dir_all(dir).map_err(store::io(dir))?;
@@ -114,7 +134,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         store::write_manifest(dir, Manifest::of(part.plan))?;
         appenders.push(Appender::open(&store::results_file(dir, shard))?);
         let done: Collection = Collection::of_dir(dir)?;
-        let mut pending = Vec::new();
+        let mut skipped = 0;
         for run in mine.iter().map(|&i| &part.plan.runs[i]) {
             match done.runs.get(&run.key) {
                 Some((stored, file)) if stored.record.settings != run.settings => {
@@ -123,25 +143,58 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
                         path: file.display().to_string(),
                     });
                 }
-                Some(_) => {}
-                None => pending.push(run),
+                Some(_) => skipped += 1,
+                None => pending.push((p, run)),
             }
         }
         outcomes.push(Outcome {
             planned: mine.len(),
-            skipped: mine.len() - pending.len(),
+            skipped,
             ..Outcome::default()
         });
-        for runs in by_data(pending.iter(), |run| **run, |run| &run.settings) {
-            let data = data_cost(&runs[0].settings) / runs.len() as f64;
-            let costs = runs.iter().map(|r| run_cost(&r.settings) + data).collect();
-            tasks.push(Task {
-                part: p,
-                runs,
-                costs,
-            });
+        stored.push(done);
+    }
+    let twins: HashMap<String, &RunRecord> = stored
+        .iter()
+        .flat_map(|done| done.runs.values())
+        .map(|(run, _)| (training_key(&run.record.settings), &run.record))
+        .collect();
+    let mut trainings: Vec<Training> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for (p, run) in pending {
+        let key = training_key(&run.settings);
+        if let Some(&record) = twins.get(&key) {
+            record_run(
+                &mut appenders[p],
+                &mut outcomes[p],
+                run,
+                record.clone(),
+                true,
+            )?;
+            continue;
+        }
+        match by_key.entry(key) {
+            Entry::Occupied(t) => trainings[*t.get()].runs.push((p, run)),
+            Entry::Vacant(t) => {
+                t.insert(trainings.len());
+                trainings.push(Training {
+                    runs: vec![(p, run)],
+                });
+            }
         }
     }
+    drop(twins);
+    let mut tasks: Vec<Task> = by_data(trainings.iter(), |t| (*t).clone(), |t| t.settings())
+        .into_iter()
+        .map(|trainings| {
+            let data = data_cost(trainings[0].settings()) / trainings.len() as f64;
+            let costs = trainings
+                .iter()
+                .map(|t| run_cost(t.settings()) + data)
+                .collect();
+            Task { trainings, costs }
+        })
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -151,7 +204,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     // the most costly first: the cheap ones fill the gaps at the end
     tasks.sort_by(|a, b| total(b).total_cmp(&total(a)));
 
-    let pending: usize = tasks.iter().map(|t| t.runs.len()).sum();
+    let pending: usize = trainings.iter().map(|t| t.runs.len()).sum();
     let work: f64 = tasks.iter().map(total).sum();
     let bar = progress_bar(
         work.ceil() as u64,
@@ -176,19 +229,17 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
                     workers.spawn(move |_| {
                         // each worker takes the next task in order, until none is left
                         while !stop.load(Ordering::Relaxed) {
-                            let Some(task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            let task = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(trainings) = tasks.get(task).map(|t| &t.trainings) else {
                                 break;
                             };
                             let began = Instant::now();
-                            let runs = train(&task.runs).map(|stored| {
-                                stored.into_iter().zip(task.costs.iter().copied()).collect()
-                            });
+                            let records = train(trainings);
                             let seconds = began.elapsed().as_secs_f64();
-                            let part = task.part;
                             if tx
                                 .send(Finished {
-                                    part,
-                                    runs,
+                                    task,
+                                    records,
                                     seconds,
                                 })
                                 .is_err()
@@ -203,15 +254,26 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         });
         let mut reported = 0.0;
         for finished in rx {
-            let outcome = &mut outcomes[finished.part];
-            outcome.cpu_seconds += finished.seconds;
-            let appended = finished.runs.and_then(|runs| {
-                for (stored, cost) in runs {
-                    appenders[finished.part].append(&stored)?;
-                    outcome.finished += 1;
-                    let solved = stored.record.verdict.solved;
-                    outcome.solved += usize::from(solved);
-                    tally.add(solved, cost);
+            let task = &tasks[finished.task];
+            let appended = finished.records.and_then(|records| {
+                for ((training, record), &cost) in
+                    task.trainings.iter().zip(records).zip(&task.costs)
+                {
+                    // the task's time, shared by estimated cost, counts for the part of
+                    // each training's first run
+                    outcomes[training.runs[0].0].cpu_seconds +=
+                        finished.seconds * cost / total(task);
+                    for (k, &(p, run)) in training.runs.iter().enumerate() {
+                        let solved = record.verdict.solved;
+                        record_run(
+                            &mut appenders[p],
+                            &mut outcomes[p],
+                            run,
+                            record.clone(),
+                            k > 0,
+                        )?;
+                        tally.add(solved, if k == 0 { cost } else { 0.0 });
+                    }
                     bar.inc(cost as u64);
                 }
                 Ok(())
@@ -249,6 +311,25 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     }
 }
 
+/// Appends `record`, trained for `run` or for its twin (`shared`), as `run`'s.
+fn record_run(
+    appender: &mut Appender,
+    outcome: &mut Outcome,
+    run: &PlannedRun,
+    record: RunRecord,
+    shared: bool,
+) -> Result<(), SweepError> {
+    let stored = StoredRun {
+        key: run.key.clone(),
+        record: record.relabelled(&run.settings),
+    };
+    appender.append(&stored)?;
+    outcome.finished += 1;
+    outcome.shared += usize::from(shared);
+    outcome.solved += usize::from(stored.record.verdict.solved);
+    Ok(())
+}
+
 /// The runs finished so far in this invocation.
 #[derive(Default)]
 struct Tally {
@@ -282,38 +363,30 @@ fn total(task: &Task) -> f64 {
 fn split_for(tasks: &mut Vec<Task>, threads: usize) {
     while tasks.len() < 2 * threads {
         let Some(largest) = (0..tasks.len())
-            .filter(|&t| tasks[t].runs.len() > 1)
-            .max_by_key(|&t| tasks[t].runs.len())
+            .filter(|&t| tasks[t].trainings.len() > 1)
+            .max_by_key(|&t| tasks[t].trainings.len())
         else {
             break;
         };
-        let half = tasks[largest].runs.len() / 2;
-        let runs = tasks[largest].runs.split_off(half);
+        let half = tasks[largest].trainings.len() / 2;
+        let trainings = tasks[largest].trainings.split_off(half);
         let costs = tasks[largest].costs.split_off(half);
-        let part = tasks[largest].part;
-        tasks.push(Task { part, runs, costs });
+        tasks.push(Task { trainings, costs });
     }
 }
 
-/// Trains a task's runs side by side.
-fn train(runs: &[&PlannedRun]) -> Result<Vec<StoredRun>, SweepError> {
-    let prepared = runs
+/// Trains a task's trainings side by side: one record each.
+fn train(trainings: &[Training]) -> Result<Vec<RunRecord>, SweepError> {
+    let prepared = trainings
         .iter()
-        .map(|run| {
-            Run::prepare(&run.settings).map_err(|source| SweepError::Run {
-                key: run.key.to_string(),
+        .map(|t| {
+            Run::prepare(t.settings()).map_err(|source| SweepError::Run {
+                key: t.runs[0].1.key.to_string(),
                 source,
             })
         })
         .collect::<Result<Vec<Run>, SweepError>>()?;
-    Ok(runs
-        .iter()
-        .zip(train_together(prepared))
-        .map(|(run, record)| StoredRun {
-            key: run.key.clone(),
-            record,
-        })
-        .collect())
+    Ok(train_together(prepared))
 }
 
 /// A live bar over `total` items (hidden unless `shown`), in indicatif's `template`.

@@ -118,4 +118,10 @@ impl NonFinite {
             replay,
         }
     }
+
+    /// The finding as a run of `settings`, the same training under another preset name,
+    /// records it: the replay command starts from that preset.
+    pub fn relabel(&mut self, settings: &Settings) {
+        self.replay = grad_audit_command(settings, self.iteration, &self.x, self.t, &self.params);
+    }
 }

@@ -10,5 +10,5 @@ pub mod schedule;
 pub mod settings;
 
 pub use model::{Model, OptimizerKind};
-pub use run::{Progress, Run, RunError, RunRecord, Tensor, data_key, train_together};
+pub use run::{Progress, Run, RunError, RunRecord, Tensor, data_key, train_together, training_key};
 pub use settings::{Settings, SettingsError};

@@ -245,6 +245,31 @@ pub fn data_key(s: &Settings) -> String {
     format!("{:?} seed {} batch {}", s.task_spec(), s.seed, s.batch_size)
 }
 
+/// The settings that decide a run's whole training: all of them but the preset's name, a
+/// label. Runs that agree on it give the same record bit for bit (training is
+/// deterministic), up to that label: one training serves them all
+/// ([`RunRecord::relabelled`]).
+pub fn training_key(s: &Settings) -> String {
+    let unlabelled = Settings {
+        preset: None,
+        ..s.clone()
+    };
+    format!("{unlabelled:?}")
+}
+
+impl RunRecord {
+    /// This record as a run with the same [`training_key`] but `settings`' preset name
+    /// records it: its settings, and the replay command, which names the preset.
+    pub fn relabelled(mut self, settings: &Settings) -> RunRecord {
+        debug_assert_eq!(training_key(settings), training_key(&self.settings));
+        if let Some(first) = &mut self.first_non_finite {
+            first.relabel(settings);
+        }
+        self.settings = settings.clone();
+        self
+    }
+}
+
 /// A run in progress and what it has recorded so far.
 struct Training {
     run: Run,
