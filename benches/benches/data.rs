@@ -30,6 +30,16 @@ fn next_batch(c: &mut Criterion) {
             spec(2, Distribution::Uniform, "[[-2,-1],[1,2]]"),
         ),
         ("truncnorm/in2", spec(2, truncated, "[-5,5]")),
+        (
+            "truncnorm-shifted/in10",
+            spec(
+                10,
+                "truncated-normal -1 3 -10 3".parse().unwrap(),
+                "[-5,10]",
+            ),
+        ),
+        ("benford/in2", spec(2, Distribution::Benford, "[10,100]")),
+        ("benford/in10", spec(10, Distribution::Benford, "[10,100]")),
     ] {
         let mut data = TaskData::new(&spec, 0).unwrap();
         let mut x = vec![0.0f32; 128 * spec.input_size];

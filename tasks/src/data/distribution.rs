@@ -5,7 +5,7 @@
 use wide::f64x4;
 
 use super::mt19937::Mt19937;
-use super::normal::{ndtr, ndtri, ndtri4};
+use super::normal::{ndtr, ndtri_in_place};
 use super::range::{Interval, Range};
 
 /// Mean and standard deviation of a normal distribution.
@@ -255,16 +255,12 @@ impl Sampler {
                     let z = if right { -q } else { q };
                     z * std + mean
                 };
-                let p = |u: f64| u * at_beta + (1.0 - u) * at_alpha;
-                let mut fours = out.chunks_exact_mut(4);
-                for four in &mut fours {
-                    let q = ndtri4([p(four[0]), p(four[1]), p(four[2]), p(four[3])]);
-                    for (v, q) in four.iter_mut().zip(q) {
-                        *v = z(q);
-                    }
+                for v in out.iter_mut() {
+                    *v = *v * at_beta + (1.0 - *v) * at_alpha;
                 }
-                for v in fours.into_remainder() {
-                    *v = z(ndtri(p(*v)));
+                ndtri_in_place(out);
+                for v in out.iter_mut() {
+                    *v = z(*v);
                 }
             }
             Distribution::Benford => {
@@ -282,10 +278,14 @@ impl Sampler {
                     let digit = 1 + below;
                     *v = digit as f64; // the remainder follows once all digits are drawn
                 }
-                for v in out.iter_mut() {
-                    let remainder = low + i64::from(rng.bounded((high - low - 1) as u32));
+                let mut draws = std::mem::take(&mut self.choices);
+                draws.resize(out.len(), 0);
+                rng.fill_bounded((high - low - 1) as u32, &mut draws);
+                for (v, &draw) in out.iter_mut().zip(&draws) {
+                    let remainder = low + i64::from(draw);
                     *v = (*v as i64 * 10i64.pow(decimal_width(remainder)) + remainder) as f64;
                 }
+                self.choices = draws;
             }
             Distribution::Exponential { scale } => {
                 rng.fill_doubles(out);

@@ -215,23 +215,91 @@ fn p1evl4(x: f64x4, c: &[f64]) -> f64x4 {
         .fold(x + f64x4::splat(c[0]), |acc, &k| acc * x + f64x4::splat(k))
 }
 
-/// [`ndtri`] of four values, bit for bit: the central region (where most values of a
-/// truncated normal fall) on four lanes at once, the lanes in the tails (which need the
-/// platform's `ln`) one at a time.
-pub fn ndtri4(y0: [f64; 4]) -> [f64; 4] {
-    let y = f64x4::from(y0);
-    let central = y.simd_gt(f64x4::splat(EXP_MINUS_2)) & y.simd_le(f64x4::splat(1.0 - EXP_MINUS_2));
-    let c = y - f64x4::HALF;
-    let c2 = c * c;
-    let x = (c + c * (c2 * polevl4(c2, &NDTRI_P0) / p1evl4(c2, &NDTRI_Q0))) * f64x4::splat(S2PI);
-    let mut out = x.to_array();
-    let mask = central.to_bitmask();
-    for (lane, out) in out.iter_mut().enumerate() {
-        if mask & (1 << lane) == 0 {
-            *out = ndtri(y0[lane]);
+/// [`ndtri`] of every value in place, bit for bit, four lanes at a time: the central region
+/// (where most values of a truncated normal fall) straight away, and the tails gathered
+/// four at a time from a window of values. The tails take the platform's `ln` lane by lane,
+/// as the scalar does, and the rest of their arithmetic on four lanes.
+pub fn ndtri_in_place(values: &mut [f64]) {
+    const WINDOW: usize = 256;
+    for window in values.chunks_mut(WINDOW) {
+        let mut tails = [0u16; WINDOW];
+        let mut count = 0;
+        // sixteen values a step: four independent chains through each polynomial overlap
+        let mut sixteens = window.chunks_exact_mut(16);
+        for (k, sixteen) in (&mut sixteens).enumerate() {
+            let y: [f64x4; 4] = std::array::from_fn(|v| {
+                f64x4::from([0, 1, 2, 3].map(|lane| sixteen[4 * v + lane]))
+            });
+            let x = ndtri_central(y);
+            for (v, (four, x)) in sixteen.chunks_exact_mut(4).zip(x).enumerate() {
+                let central = y[v].simd_gt(f64x4::splat(EXP_MINUS_2))
+                    & y[v].simd_le(f64x4::splat(1.0 - EXP_MINUS_2));
+                let mask = central.to_bitmask();
+                // every lane is written; a tail's is listed and overwritten below
+                for (lane, (value, x)) in four.iter_mut().zip(x.to_array()).enumerate() {
+                    tails[count] = (16 * k + 4 * v + lane) as u16;
+                    count += usize::from(mask & (1 << lane) == 0);
+                    if mask & (1 << lane) != 0 {
+                        *value = x;
+                    }
+                }
+            }
+        }
+        for v in sixteens.into_remainder() {
+            *v = ndtri(*v);
+        }
+        let mut gathered = tails[..count].chunks_exact(4);
+        for at in &mut gathered {
+            let y0 = [0, 1, 2, 3].map(|lane| window[usize::from(at[lane])]);
+            let x = ndtri_tails4(y0);
+            for (&i, x) in at.iter().zip(x) {
+                window[usize::from(i)] = x;
+            }
+        }
+        for &i in gathered.remainder() {
+            window[usize::from(i)] = ndtri(window[usize::from(i)]);
         }
     }
-    out
+}
+
+/// The central region's formula of [`ndtri`] on four vectors at once, each lane rounded as
+/// the scalar rounds it (garbage outside that region).
+#[inline(always)]
+fn ndtri_central(y: [f64x4; 4]) -> [f64x4; 4] {
+    let c = y.map(|y| y - f64x4::HALF);
+    let c2 = c.map(|c| c * c);
+    let mut p = [f64x4::splat(NDTRI_P0[0]); 4];
+    for &k in &NDTRI_P0[1..] {
+        for (p, c2) in p.iter_mut().zip(c2) {
+            *p = *p * c2 + f64x4::splat(k);
+        }
+    }
+    let mut q = c2.map(|c2| c2 + f64x4::splat(NDTRI_Q0[0]));
+    for &k in &NDTRI_Q0[1..] {
+        for (q, c2) in q.iter_mut().zip(c2) {
+            *q = *q * c2 + f64x4::splat(k);
+        }
+    }
+    std::array::from_fn(|v| (c[v] + c[v] * (c2[v] * p[v] / q[v])) * f64x4::splat(S2PI))
+}
+
+/// [`ndtri`] of four values outside the central region, bit for bit; lanes at 0, 1 or
+/// outside [0, 1] go one at a time.
+fn ndtri_tails4(y0: [f64; 4]) -> [f64; 4] {
+    if !y0.iter().all(|&y| y > 0.0 && y < 1.0) {
+        return y0.map(ndtri);
+    }
+    let y = f64x4::from(y0);
+    let upper = y.simd_gt(f64x4::splat(1.0 - EXP_MINUS_2));
+    let y = upper.select(f64x4::ONE - y, y);
+    let ln = |v: f64x4| f64x4::from(v.to_array().map(f64::ln));
+    let x = (f64x4::splat(-2.0) * ln(y)).sqrt();
+    let x0 = x - ln(x) / x;
+    let z = f64x4::ONE / x;
+    let near = z * polevl4(z, &NDTRI_P1) / p1evl4(z, &NDTRI_Q1);
+    let far = z * polevl4(z, &NDTRI_P2) / p1evl4(z, &NDTRI_Q2);
+    let x = x0 - x.simd_lt(f64x4::splat(8.0)).select(near, far);
+    upper.select(x, -x).to_array()
 }
 
 /// The inverse of Φ: the x with Φ(x) = y0 (±infinity at 0 and 1, NaN outside [0, 1]).
@@ -287,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn four_lanes_equal_one_at_a_time() {
+    fn values_in_place_equal_one_at_a_time() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut values: Vec<f64> = (0..40_000)
             .map(|_| {
@@ -313,11 +381,12 @@ mod tests {
                 .flat_map(|&e| [e, f64::from_bits(e.to_bits() + 1)]),
         );
         values.extend([f64::NAN, 0.3, 0.9, 1e-20]);
-        for four in values.chunks_exact(4) {
-            let lanes = ndtri4([four[0], four[1], four[2], four[3]]);
-            for (&y, x) in four.iter().zip(lanes) {
-                assert_eq!(x.to_bits(), ndtri(y).to_bits(), "{y:e}");
-            }
+        // tails near and far (x beyond 8), in every mix with the centre
+        values.extend([1e-3, 1e-15, 1e-30, 1.0 - 1e-3, 1.0 - 1e-15, 0.05, 0.95]);
+        let mut lanes = values.clone();
+        ndtri_in_place(&mut lanes);
+        for (&y, x) in values.iter().zip(lanes) {
+            assert_eq!(x.to_bits(), ndtri(y).to_bits(), "{y:e}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! and the fixed validation and test sets (`../shared/spec/data-and-evaluation.md` 1-2).
 
 use std::ops::Range as Span;
+use std::sync::Arc;
 
 use wide::f32x8;
 
@@ -271,8 +272,10 @@ pub struct TaskData {
     train: Mt19937,
     sampler: Sampler,
     rows: Vec<f64>,
-    pub validation: DataSet,
-    pub test: DataSet,
+    /// The evaluation sets, shared by the clones (runs on the same data hold one copy).
+    pub validation: Arc<DataSet>,
+    pub test: Arc<DataSet>,
+    seed: u32,
 }
 
 impl TaskData {
@@ -309,9 +312,15 @@ impl TaskData {
             train: Mt19937::new(train_seed),
             sampler,
             rows: Vec::new(),
-            validation,
-            test,
+            validation: Arc::new(validation),
+            test: Arc::new(test),
+            seed,
         })
+    }
+
+    /// The run seed the data was drawn for.
+    pub fn seed(&self) -> u32 {
+        self.seed
     }
 
     /// Draws the next training batch of `count` samples into `x` (feature-major,

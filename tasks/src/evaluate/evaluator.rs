@@ -1,6 +1,8 @@
 //! Validation and test MSE of a parameter vector: the unit in eval mode over the fixed
 //! 10000-sample sets, a chunk of samples at a time through one reused buffer.
 
+use std::sync::Arc;
+
 use engine::{NodeId, Program, Values, forward};
 use modules::Tapes;
 
@@ -16,19 +18,19 @@ pub struct Evaluator {
     values: Values,
     x: NodeId,
     y: NodeId,
-    validation: DataSet,
-    test: DataSet,
+    validation: Arc<DataSet>,
+    test: Arc<DataSet>,
 }
 
 impl Evaluator {
-    pub fn new(tapes: &Tapes, validation: &DataSet, test: &DataSet) -> Evaluator {
+    pub fn new(tapes: &Tapes, validation: &Arc<DataSet>, test: &Arc<DataSet>) -> Evaluator {
         let largest = validation.count.max(test.count).clamp(1, CHUNK);
         Evaluator {
             values: Values::new(&Program::new(&tapes.eval, largest)),
             x: tapes.eval_nodes.x,
             y: tapes.eval_nodes.y,
-            validation: validation.clone(),
-            test: test.clone(),
+            validation: Arc::clone(validation),
+            test: Arc::clone(test),
         }
     }
 

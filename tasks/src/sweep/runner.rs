@@ -377,15 +377,15 @@ fn split_for(tasks: &mut Vec<Task>, threads: usize) {
 
 /// Trains a task's trainings side by side: one record each.
 fn train(trainings: &[Training]) -> Result<Vec<RunRecord>, SweepError> {
-    let prepared = trainings
-        .iter()
-        .map(|t| {
-            Run::prepare(t.settings()).map_err(|source| SweepError::Run {
-                key: t.runs[0].1.key.to_string(),
-                source,
-            })
-        })
-        .collect::<Result<Vec<Run>, SweepError>>()?;
+    let mut prepared: Vec<Run> = Vec::with_capacity(trainings.len());
+    for t in trainings {
+        // one copy of the data for the task: its runs draw the same
+        let run = Run::prepare_sharing(t.settings(), prepared.first().map(Run::data));
+        prepared.push(run.map_err(|source| SweepError::Run {
+            key: t.runs[0].1.key.to_string(),
+            source,
+        })?);
+    }
     Ok(train_together(prepared))
 }
 

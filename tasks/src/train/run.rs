@@ -86,10 +86,20 @@ impl Run {
     /// Checks the settings, generates the data, compiles the unit and sets the threshold;
     /// every error names its flag.
     pub fn prepare(settings: &Settings) -> Result<Run, RunError> {
+        Self::prepare_sharing(settings, None)
+    }
+
+    /// [`Run::prepare`] taking a copy of `data` when it is this run's, as drawn and not yet
+    /// drawn from (the same task and seed): runs trained side by side then hold one copy of
+    /// the evaluation sets, which keeps them in cache.
+    pub fn prepare_sharing(settings: &Settings, data: Option<&TaskData>) -> Result<Run, RunError> {
         settings.validate()?;
         let unit = settings.unit()?;
-        let data =
-            TaskData::new(&settings.task_spec(), settings.seed).map_err(SettingsError::from)?;
+        let spec = settings.task_spec();
+        let data = match data {
+            Some(data) if data.spec == spec && data.seed() == settings.seed => data.clone(),
+            _ => TaskData::new(&spec, settings.seed).map_err(SettingsError::from)?,
+        };
         let clip = settings.clip_grad_norm.map(|c| c as f32);
         let mut model = Model::new(
             unit.clone(),
@@ -119,6 +129,11 @@ impl Run {
             evaluator,
             threshold,
         })
+    }
+
+    /// The run's data as prepared (its training stream advances as it trains).
+    pub fn data(&self) -> &TaskData {
+        &self.data
     }
 
     pub fn threshold(&self) -> &Threshold {
@@ -415,7 +430,7 @@ pub fn train_together(runs: Vec<Run>) -> Vec<RunRecord> {
 }
 
 /// How many batches [`train_together`] draws ahead.
-pub const BATCHES_AHEAD: usize = 16;
+pub const BATCHES_AHEAD: usize = 32;
 
 /// The loss coefficients of iteration `i` of a run with settings `s`, beta moved through
 /// every step up to `i` as training moves it.
