@@ -183,7 +183,9 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
             }
         }
     }
+    // the stored records are not needed while training
     drop(twins);
+    drop(stored);
     let mut tasks: Vec<Task> = by_data(trainings.iter(), |t| (*t).clone(), |t| t.settings())
         .into_iter()
         .map(|trainings| {
