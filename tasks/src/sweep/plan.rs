@@ -329,16 +329,6 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
 }
 
 impl Plan {
-    /// Runs that draw the same training batches, as lists of positions in the plan, in
-    /// order of first appearance (the models of one setting and seed, in the experiments).
-    pub fn data_groups(&self) -> Vec<Vec<usize>> {
-        by_data(
-            self.runs.iter().enumerate(),
-            |(i, _)| *i,
-            |(_, r)| &r.settings,
-        )
-    }
-
     /// The positions of shard `shard`'s runs: whole data groups dealt by cost (see [`deal`]).
     pub fn shard_positions(&self, shard: Shard) -> Vec<usize> {
         deal(&[self], shard).swap_remove(0)

@@ -257,14 +257,14 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         let mut reported = 0.0;
         for finished in rx {
             let task = &tasks[finished.task];
+            let per_cost = finished.seconds / total(task);
             let appended = finished.records.and_then(|records| {
                 for ((training, record), &cost) in
                     task.trainings.iter().zip(records).zip(&task.costs)
                 {
                     // the task's time, shared by estimated cost, counts for the part of
                     // each training's first run
-                    outcomes[training.runs[0].0].cpu_seconds +=
-                        finished.seconds * cost / total(task);
+                    outcomes[training.runs[0].0].cpu_seconds += per_cost * cost;
                     for (k, &(p, run)) in training.runs.iter().enumerate() {
                         let solved = record.verdict.solved;
                         record_run(
