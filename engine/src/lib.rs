@@ -25,7 +25,9 @@
 //! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over
 //! the ranges the modules use, tested). Derivative conventions at singular points follow
 //! PyTorch and are documented in [`ops`]; the two that changed across PyTorch versions (clamp
-//! bounds, min/max ties) are chosen per graph ([`Conventions`]).
+//! bounds, min/max ties) are chosen per graph ([`Conventions`]). Results below the normal f32
+//! range are kept as subnormals unless the caller flushes them ([`Subnormals`]; the MNIST
+//! task does, as a CNN whose softmax saturates would otherwise stall on some CPUs).
 //!
 //! # Threads
 //! The tiny path runs on the calling thread. Large products and large elementwise steps split
@@ -63,6 +65,7 @@ pub mod optim;
 pub mod program;
 pub mod real;
 pub mod reference;
+pub mod subnormals;
 pub mod tape;
 pub mod tracked;
 mod workspace;
@@ -72,6 +75,7 @@ pub use conventions::{ClampBounds, Conventions, Ties};
 pub use graph::{Graph, Var};
 pub use program::Program;
 pub use real::Real;
+pub use subnormals::Subnormals;
 pub use tape::{
     BinaryOp, Conv2d, Image, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout, Window,
 };

@@ -183,7 +183,7 @@ fn stale_checkpoints_and_changed_settings_are_refused_by_name() {
 }
 
 #[test]
-fn the_report_gives_each_heads_statistics_and_the_two_figures() {
+fn the_report_gives_each_heads_statistics_the_claims_what_each_run_learned_and_three_figures() {
     let dir = scratch("report");
     let (code, _, stderr) = study(&dir, &[]);
     assert_eq!(code, 0, "{stderr}");
@@ -226,16 +226,42 @@ fn the_report_gives_each_heads_statistics_and_the_two_figures() {
     }
     let folds = std::fs::read_to_string(dir.join("report/folds.csv")).unwrap();
     assert_eq!(folds.lines().count(), 1 + 4);
-    for (figure, names) in [("accuracy.svg", 2), ("violin.svg", 2)] {
-        let svg = std::fs::read_to_string(dir.join("report").join(figure)).unwrap();
+    for figure in ["accuracy", "violin", "curves"] {
+        let svg =
+            std::fs::read_to_string(dir.join("report").join(format!("{figure}.svg"))).unwrap();
         assert!(svg.starts_with("<svg"), "{figure}");
         assert_eq!(
             ["DIV", "NMRU"].iter().filter(|h| svg.contains(*h)).count(),
-            names,
+            2,
             "{figure}"
         );
+        let png = std::fs::read(dir.join("report").join(format!("{figure}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{figure}");
     }
     let markdown = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
     assert!(markdown.contains("samples per pair"), "{markdown}");
+    // the NMRU judged against DIV, fold by fold, with a verdict
+    let claim = markdown
+        .lines()
+        .find(|l| l.starts_with("1. **The NMRU learns inside the network"))
+        .unwrap_or_else(|| panic!("{markdown}"));
+    assert!(claim.contains("— *"), "{claim}");
+    assert!(markdown.contains("against DIV's"), "{markdown}");
+    assert!(stdout.contains("claim 1: "), "{stdout}");
+    // a row per run of what it learned
+    let learned: Vec<&str> = markdown
+        .lines()
+        .skip_while(|l| !l.starts_with("## What each run learned"))
+        .filter(|l| l.starts_with("| DIV |") || l.starts_with("| NMRU |"))
+        .collect();
+    assert_eq!(learned.len(), 4, "{markdown}");
+    assert!(
+        learned
+            .iter()
+            .all(|l| ["gold", "mirror", "collapsed", "neither"]
+                .iter()
+                .any(|s| l.contains(&format!("| {s}")))),
+        "{learned:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
+use engine::Subnormals;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mnist::checkpoint;
@@ -55,6 +56,20 @@ pub struct Args {
     /// Evaluate every N epochs (and at the last).
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// The regulariser ramp: s(epoch) is 0 up to epoch START and 1 from END on, linear in
+    /// between, as START-END (whole or fractional epochs; the paper's is 30-40).
+    #[arg(long, value_name = "START-END", value_parser = ramp)]
+    pub regulariser: Option<(f64, f64)>,
+    /// The reported epoch is the best (training 5 d.p. accuracy) of the last N logged.
+    #[arg(long, value_name = "N", value_parser = super::count::<100_000>)]
+    pub select_last: Option<usize>,
+    /// What the run's threads do with results below the normal f32 range (2^-126): flush
+    /// them to zero, or keep them (IEEE gradual underflow). On many Intel CPUs every
+    /// instruction that meets a subnormal takes a microcode assist, and a head whose digit
+    /// readings saturate fills the backward pass with them: kept, such a run slows down five
+    /// to ten times, for differences below 1e-38.
+    #[arg(long, value_name = "flush|keep", default_value = "flush", value_parser = subnormals)]
+    pub subnormals: Subnormals,
     /// The folder of the MNIST files [default: the repository's tasks/data/mnist].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -134,6 +149,14 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         if let Some(n) = args.eval_every {
             settings.eval_every = n.max(1);
         }
+        if let Some((start, end)) = args.regulariser {
+            settings.regulariser_start = start;
+            settings.regulariser_end = end;
+        }
+        if let Some(n) = args.select_last {
+            settings.select_last = n;
+        }
+        settings.subnormals = args.subnormals;
     };
     if args.all {
         let heads = if heads.is_empty() {
@@ -220,11 +243,13 @@ fn single(
             }
             Progress::Logged(row) => {
                 let line = format!(
-                    "epoch {:>4}: test 5 d.p. {:5.1}%, labels {:5.1}% {:5.1}% (rounded), loss {}",
+                    "epoch {:>4}: test 5 d.p. {:5.1}%, digits read {:5.1}% {:5.1}% (swapped {:5.1}% {:5.1}%), loss {}",
                     row.epoch,
                     row.test.output_5dp_accuracy,
                     row.test.label1_rounded_accuracy,
                     row.test.label2_rounded_accuracy,
+                    row.test.label1_swapped_rounded_accuracy,
+                    row.test.label2_swapped_rounded_accuracy,
                     // the loss of the pass before this evaluation: none before the first
                     if row.epoch == 0 {
                         "-".to_string()
@@ -280,8 +305,22 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
             let s = &run.settings;
             writeln!(
                 out,
-                "{i:>3}  {}  nalm mnist --head {} --fold {} --preset {} --epochs {} --samples-per-pair {} --eval-every {}",
-                run.key, s.head, s.fold, args.preset, s.epochs, s.samples_per_pair, s.eval_every
+                "{i:>3}  {}  nalm mnist --head {} --fold {} --preset {} --epochs {} --samples-per-pair {} --eval-every {} --regulariser {}-{} --select-last {}{}",
+                run.key,
+                s.head,
+                s.fold,
+                args.preset,
+                s.epochs,
+                s.samples_per_pair,
+                s.eval_every,
+                s.regulariser_start,
+                s.regulariser_end,
+                s.select_last,
+                if s.subnormals == Subnormals::Keep {
+                    " --subnormals keep"
+                } else {
+                    ""
+                }
             )?;
         }
         return Ok(0);
@@ -335,6 +374,30 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+fn ramp(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("{text}: two epochs as START-END, such as 30-40");
+    let (start, end) = text.split_once('-').ok_or_else(bad)?;
+    let epoch = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|e| e.is_finite() && *e >= 0.0)
+    };
+    match (epoch(start), epoch(end)) {
+        (Some(start), Some(end)) if start <= end => Ok((start, end)),
+        (Some(_), Some(_)) => Err(format!("{text}: the ramp ends before it starts")),
+        _ => Err(bad()),
+    }
+}
+
+fn subnormals(text: &str) -> Result<Subnormals, String> {
+    match text {
+        "flush" => Ok(Subnormals::Flush),
+        "keep" => Ok(Subnormals::Keep),
+        _ => Err("flush or keep".into()),
+    }
+}
+
 fn summary(record: &Record) {
     let s = &record.settings;
     println!(
@@ -362,6 +425,10 @@ fn summary(record: &Record) {
                 m.output_mse
             );
         }
+        println!(
+            "learned (test split): {}",
+            crate::report::mnist::learned::Solution::of(&row.test).describe()
+        );
     }
     // a learned arithmetic head has a handful of parameters; the MLP's 66,817 stay in the
     // record

@@ -12,8 +12,9 @@ use crate::sweep::{Collection, Experiment, Manifest, verify};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
 /// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
-/// For an MNIST study: mean, sd and se per head and metric over the folds, the bar chart
-/// and the violins.
+/// For an MNIST study: mean, sd and se per head and metric over the folds, the paper's last
+/// claim checked head by head, what each run learned, the bar chart, the violins and the
+/// learning curves.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// The sweep's results directory (what `nalm sweep --out` or `nalm merge --out` wrote).
@@ -171,14 +172,7 @@ fn study_report(dir: &Path, out: Option<&Path>, study: &StudyManifest) -> anyhow
         let solved: usize = w.groups.iter().map(|g| g.solved).sum();
         println!("{:<18} {solved:>5}/{runs:<5} solved", w.name);
     }
-    for (k, claim) in claims.iter().enumerate() {
-        println!(
-            "claim {}: {} — {}",
-            k + 1,
-            claim.verdict.text(),
-            claim.statement
-        );
-    }
+    print!("{}", report::claims::terminal(&claims));
     println!("study report: {}", index.display());
     Ok(())
 }
@@ -204,7 +198,8 @@ fn pathdiff(target: &Path, base: &Path) -> String {
     rel.display().to_string()
 }
 
-/// The MNIST study's report: the per-head table, report.md, two CSV files, two figures.
+/// The MNIST study's report: the per-head table and the claims, report.md, two CSV files,
+/// three figures.
 fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     let results = Collection::<mnist::run::Record>::of_dir(dir)?;
     if results.runs.is_empty() {
@@ -215,15 +210,19 @@ fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
         None => manifest_of(dir, Task::Mnist, &results),
     };
     let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
-    let table = report::mnist::write(&manifest, &results, &out)?;
+    let (table, claims) = report::mnist::write(&manifest, &results, &out)?;
     println!("{table}");
+    print!("{}", report::claims::terminal(&claims));
+    let figures: Vec<String> = report::mnist::FIGURES
+        .iter()
+        .map(|f| out.join(format!("{f}.png")).display().to_string())
+        .collect();
     println!(
-        "report: {}  tables: {}, {}  figures: {}, {}",
+        "report: {}  tables: {}, {}  figures (also as .svg): {}",
         out.join("report.md").display(),
         out.join("summary.csv").display(),
         out.join("folds.csv").display(),
-        out.join("accuracy.svg").display(),
-        out.join("violin.svg").display()
+        figures.join(", ")
     );
     Ok(())
 }

@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One split's metrics at one epoch; accuracies in percent of the samples.
+/// One split's metrics at one epoch; accuracies in percent of the samples. The last six, which
+/// tell what the encoder reads (the digits, the digits swapped, or one digit throughout), are
+/// not the paper's; records made before them read them as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Metrics {
     /// Infinite or NaN once a run explodes (written as "inf", "NaN" in JSON).
     #[serde(with = "crate::evaluate::float")]
@@ -23,11 +26,23 @@ pub struct Metrics {
     /// The output equal to the target when both are rounded to 4 (5) decimal places.
     pub output_4dp_accuracy: f64,
     pub output_5dp_accuracy: f64,
+    /// The left reading rounded to the right digit, and the right one to the left digit: the
+    /// mirror solution, an encoder that swaps the digits under a head that divides the right
+    /// reading by the left.
+    pub label1_swapped_rounded_accuracy: f64,
+    pub label2_swapped_rounded_accuracy: f64,
+    /// The digit the left (right) readings most often round to, the smallest on ties.
+    pub label1_mode: f64,
+    pub label2_mode: f64,
+    /// The share of the left (right) readings that round to that digit: near 100% once the
+    /// encoder reads one digit whatever the image.
+    pub label1_mode_share: f64,
+    pub label2_mode_share: f64,
 }
 
 impl Metrics {
     /// Every metric's name, in the order of [`Self::values`].
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 17] = [
         "output_mse",
         "label1_mse",
         "label2_mse",
@@ -39,10 +54,16 @@ impl Metrics {
         "label2_rounded_accuracy",
         "output_4dp_accuracy",
         "output_5dp_accuracy",
+        "label1_swapped_rounded_accuracy",
+        "label2_swapped_rounded_accuracy",
+        "label1_mode",
+        "label2_mode",
+        "label1_mode_share",
+        "label2_mode_share",
     ];
 
     /// Every metric's value, in the order of [`Self::NAMES`].
-    pub fn values(&self) -> [f64; 11] {
+    pub fn values(&self) -> [f64; 17] {
         [
             self.output_mse,
             self.label1_mse,
@@ -55,16 +76,27 @@ impl Metrics {
             self.label2_rounded_accuracy,
             self.output_4dp_accuracy,
             self.output_5dp_accuracy,
+            self.label1_swapped_rounded_accuracy,
+            self.label2_swapped_rounded_accuracy,
+            self.label1_mode,
+            self.label2_mode,
+            self.label1_mode_share,
+            self.label2_mode_share,
         ]
     }
 }
+
+/// One metric read off a split's [`Metrics`].
+pub type MetricOf = fn(&Metrics) -> f64;
 
 /// Sums over the samples of a split, turned into [`Metrics`] at the end.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     count: usize,
     squares: [f64; 3],
-    hits: [usize; 8],
+    hits: [usize; 10],
+    /// How many left (right) readings round to each digit 1..9.
+    readings: [[usize; 9]; 2],
 }
 
 /// `round(v * 10^places) / 10^places` in f32, half to even, as the reference compares.
@@ -91,15 +123,31 @@ impl Tally {
             d2.round_ties_even() == b,
             rounded(y, 4) == rounded(t, 4),
             rounded(y, 5) == rounded(t, 5),
+            d1.round_ties_even() == b,
+            d2.round_ties_even() == a,
         ];
         for (count, hit) in self.hits.iter_mut().zip(hits) {
             *count += usize::from(hit);
+        }
+        for (counts, d) in self.readings.iter_mut().zip([d1, d2]) {
+            // a soft-argmax reads within [1, 9]; NaN counts as 1
+            let digit = d.round_ties_even().clamp(1.0, 9.0) as usize;
+            counts[digit.max(1) - 1] += 1;
         }
     }
 
     pub fn metrics(&self) -> Metrics {
         let n = self.count.max(1) as f64;
         let share = |i: usize| 100.0 * self.hits[i] as f64 / n;
+        let [mode1, mode2] = self.readings.map(|counts| {
+            // the first of the most frequent digits
+            let (digit, count) =
+                counts.iter().enumerate().fold(
+                    (0, 0),
+                    |best, (d, &c)| if c > best.1 { (d, c) } else { best },
+                );
+            ((digit + 1) as f64, 100.0 * count as f64 / n)
+        });
         Metrics {
             output_mse: self.squares[0] / n,
             label1_mse: self.squares[1] / n,
@@ -112,6 +160,12 @@ impl Tally {
             label2_rounded_accuracy: share(5),
             output_4dp_accuracy: share(6),
             output_5dp_accuracy: share(7),
+            label1_swapped_rounded_accuracy: share(8),
+            label2_swapped_rounded_accuracy: share(9),
+            label1_mode: mode1.0,
+            label2_mode: mode2.0,
+            label1_mode_share: mode1.1,
+            label2_mode_share: mode2.1,
         }
     }
 }
@@ -141,6 +195,37 @@ mod tests {
         assert_eq!(m.output_rounded_accuracy, 0.0);
         let want = (f64::from(3e-5f32 + 0.5 - 0.5).powi(2) + 4.0) / 3.0;
         assert!((m.output_mse - want).abs() < 1e-9, "{}", m.output_mse);
+        // left readings 2, 1, 5 against right digits 3, 2, 4: none; right readings 3, 2, 5
+        // against left digits 2, 1, 4: none
+        assert_eq!(m.label1_swapped_rounded_accuracy, 0.0);
+        assert_eq!(m.label2_swapped_rounded_accuracy, 0.0);
+        // every left reading differs: the first of them, 1 (1.2), a third; right readings
+        // 3, 2, 5 likewise
+        assert_eq!((m.label1_mode, m.label1_mode_share), (1.0, third));
+        assert_eq!((m.label2_mode, m.label2_mode_share), (2.0, third));
+    }
+
+    #[test]
+    fn a_swapped_encoder_and_a_constant_one_are_told_apart() {
+        // the mirror solution: left readings are the right digits and the other way round
+        let mut mirror = Tally::default();
+        for (a, b) in [(6u8, 3u8), (8, 2), (9, 3), (4, 4)] {
+            let (d1, d2) = (f32::from(b) + 0.3, f32::from(a) - 0.2);
+            mirror.add(d2 / d1, f32::from(a) / f32::from(b), d1, d2, a, b);
+        }
+        let m = mirror.metrics();
+        assert_eq!(m.label1_swapped_rounded_accuracy, 100.0);
+        assert_eq!(m.label2_swapped_rounded_accuracy, 100.0);
+        // only 4/4 reads right unswapped
+        assert_eq!(m.label1_rounded_accuracy, 25.0);
+        // readings of every image near 1: one digit throughout
+        let mut constant = Tally::default();
+        for (a, b) in [(6u8, 3u8), (8, 2), (9, 3), (4, 4)] {
+            constant.add(1.0, f32::from(a) / f32::from(b), 1.02, 1.4, a, b);
+        }
+        let m = constant.metrics();
+        assert_eq!((m.label1_mode, m.label1_mode_share), (1.0, 100.0));
+        assert_eq!((m.label2_mode, m.label2_mode_share), (1.0, 100.0));
     }
 
     #[test]

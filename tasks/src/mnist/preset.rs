@@ -1,5 +1,7 @@
 //! The schedules of the MNIST task: the paper's, and a quick one for a CPU.
 
+use engine::Subnormals;
+
 use super::run::Settings;
 
 /// A named schedule; the head, fold and seed come from the run.
@@ -64,6 +66,7 @@ impl Preset {
             regulariser_start: self.regulariser_start,
             regulariser_end: self.regulariser_end,
             select_last: self.select_last,
+            subnormals: Subnormals::Flush,
         }
     }
 }

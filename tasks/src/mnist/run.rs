@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use engine::optim::{Adam, Optimizer, clip_grad_norm};
-use engine::{Grads, Program, Values, backward, forward};
+use engine::{Grads, Program, Subnormals, Values, backward, forward};
 use rand_core::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,18 @@ pub struct Settings {
     pub regulariser_end: f64,
     /// The reported epoch is the best of this many last logged epochs.
     pub select_last: usize,
+    /// Whether results below the normal f32 range are flushed to zero on the run's threads
+    /// (records made before the setting existed kept them).
+    #[serde(with = "SubnormalsName", default)]
+    pub subnormals: Subnormals,
+}
+
+/// [`Subnormals`] in records: "keep" or "flush".
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Subnormals", rename_all = "lowercase")]
+enum SubnormalsName {
+    Keep,
+    Flush,
 }
 
 impl Settings {
@@ -62,6 +74,10 @@ pub struct EpochRow {
     /// Mean training loss over the previous training pass (NaN before any).
     #[serde(with = "crate::evaluate::float")]
     pub loss: f64,
+    /// The parameters of an arithmetic unit head at this epoch (empty for the DIV and MLP
+    /// heads, and in records made before they were logged).
+    #[serde(default, with = "crate::evaluate::float::list")]
+    pub head: Vec<f32>,
     pub seconds: f64,
 }
 
@@ -249,6 +265,7 @@ pub fn resume(
     mut after_epoch: impl FnMut(&State) -> ControlFlow<()>,
 ) {
     let settings = state.settings.clone();
+    let _subnormals = settings.subnormals.on_pool();
     let head = settings.head().expect("a known head");
     let network = Network::new(head);
     let data = FoldData::build(
@@ -304,13 +321,18 @@ pub fn resume(
                     &table,
                 ),
                 loss: state.loss,
+                head: if head.unit().is_some() {
+                    params[network.head_span.clone()].to_vec()
+                } else {
+                    Vec::new()
+                },
                 seconds: evaluated.elapsed().as_secs_f64(),
             };
             progress(Progress::Logged(&row));
             state.history.push(row);
         }
         if epoch < settings.epochs {
-            let scale = 2.0 * settings.ramp(epoch);
+            let ramp = settings.ramp(epoch);
             let mut order = data.train.clone();
             let mut rng = Pcg64Mcg::seed_from_u64(stream(settings.seed, SHUFFLE) ^ epoch as u64);
             shuffle(&mut order, &mut rng);
@@ -331,7 +353,7 @@ pub fn resume(
                     samples,
                     &mnist.train,
                     &table,
-                    scale,
+                    ramp,
                     settings.seed << 32 ^ step,
                 );
                 loss_sum += f64::from(loss);
@@ -377,7 +399,7 @@ fn train_step(
     samples: &[Sample],
     split: &Split,
     table: &[f32; 256],
-    scale: f32,
+    ramp: f32,
     noise_seed: u64,
 ) -> f32 {
     let nodes = &network.train_nodes;
@@ -387,7 +409,7 @@ fn train_step(
     for (t, s) in values.feature_mut(nodes.target, 0).iter_mut().zip(samples) {
         *t = s.pair.target();
     }
-    values.flat_mut(network.regulariser_scale)[0] = scale;
+    values.flat_mut(network.ramp)[0] = ramp;
     values.set_noise_seed(noise_seed);
     forward(params, values);
     backward(params, values, grads);
@@ -438,6 +460,7 @@ mod tests {
             },
             test: Metrics::default(),
             loss: 0.0,
+            head: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -471,6 +494,7 @@ mod tests {
             regulariser_start: 30.0,
             regulariser_end: 40.0,
             select_last: 10,
+            subnormals: Subnormals::Flush,
         };
         let got: Vec<f32> = [0, 30, 31, 35, 40, 41, 1000]
             .iter()

@@ -39,7 +39,7 @@ impl Verdict {
     }
 
     /// Supported when every check holds, partly when some do.
-    fn of(checks: &[bool]) -> Verdict {
+    pub(crate) fn of(checks: &[bool]) -> Verdict {
         match (checks.iter().filter(|&&c| c).count(), checks.len()) {
             (_, 0) => Verdict::NoData,
             (k, n) if k == n => Verdict::Supported,
@@ -341,6 +341,13 @@ pub fn markdown(claims: &[Claim]) -> String {
          over the groups named, with Wilson 95% intervals; a module counts as hurt when the gap \
          is at least {MARGIN} points.\n\n"
     );
+    md.push_str(&numbered(claims));
+    md
+}
+
+/// Claims as a numbered Markdown list, each statement with its verdict and its evidence.
+pub fn numbered(claims: &[Claim]) -> String {
+    let mut md = String::new();
     for (k, claim) in claims.iter().enumerate() {
         let _ = writeln!(
             md,
@@ -354,6 +361,21 @@ pub fn markdown(claims: &[Claim]) -> String {
         }
     }
     md
+}
+
+/// Claims for the terminal, one line each.
+pub fn terminal(claims: &[Claim]) -> String {
+    let mut text = String::new();
+    for (k, claim) in claims.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "claim {}: {} — {}",
+            k + 1,
+            claim.verdict.text(),
+            claim.statement
+        );
+    }
+    text
 }
 
 #[cfg(test)]

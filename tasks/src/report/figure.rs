@@ -153,17 +153,9 @@ pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
     let per_setting = (8 * longest as u32 + 24).max(90);
     let width = (110 + per_setting * settings.len() as u32).max(900);
     let height = HEADER + 3 * PANEL_HEIGHT + FOOTER;
-    super::use_bundled_font();
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
-        let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-        draw_on(root, width, title, groups)
-    } else {
-        let root = SVGBackend::new(path, (width, height)).into_drawing_area();
-        draw_on(root, width, title, groups)
-    }
+    super::draw_to_file!(path, (width, height), |root| draw_on(
+        root, width, title, groups
+    ))
 }
 
 /// The figure on a drawing area `width` wide.

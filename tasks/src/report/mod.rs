@@ -9,6 +9,31 @@ pub mod tables;
 
 pub use groups::{Group, groups};
 
+/// Whether a figure's file is a bitmap (`.png`) rather than SVG.
+pub(crate) fn is_png(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+}
+
+/// Runs `$draw` with `$root` bound to a drawing area on the file `$path` of `$size` pixels:
+/// a PNG bitmap when the extension says so, else SVG. (The drawing code is generic over the
+/// backend, so it is expanded once for each.)
+macro_rules! draw_to_file {
+    ($path:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
+        $crate::report::use_bundled_font();
+        let path: &std::path::Path = $path;
+        if $crate::report::is_png(path) {
+            let $root = BitMapBackend::new(path, $size).into_drawing_area();
+            $draw
+        } else {
+            let $root = SVGBackend::new(path, $size).into_drawing_area();
+            $draw
+        }
+    }};
+}
+pub(crate) use draw_to_file;
+
 /// A plotting error as text (the figures' errors are reported with the file they were for).
 pub(crate) fn plot_error(e: impl std::fmt::Display) -> String {
     e.to_string()

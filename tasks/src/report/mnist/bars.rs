@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::axes::head_axis;
@@ -29,11 +30,17 @@ fn colour(metric: usize, train: bool) -> RGBAColor {
     }
 }
 
-/// Draws the bar chart of `heads` into an SVG file at `path`.
+/// Draws the bar chart of `heads` into `path` (PNG or SVG, by its extension).
 pub fn draw(path: &Path, title: &str, heads: &[HeadSummary]) -> Result<(), String> {
+    crate::report::draw_to_file!(path, (1200, 600), |root| draw_on(root, title, heads))
+}
+
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    heads: &[HeadSummary],
+) -> Result<(), String> {
     let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
-    crate::report::use_bundled_font();
-    let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let (plot, legend) = root.split_horizontally(960);
     let mut chart = ChartBuilder::on(&plot)

@@ -1,8 +1,12 @@
 //! The report of an MNIST study directory (spec section 8): statistics per head over the
-//! folds, tables, and the paper's two figures.
+//! folds, the paper's last claim checked head by head, what each run learned, tables, the
+//! paper's two figures and the learning curves.
 
 pub mod axes;
 pub mod bars;
+pub mod claims;
+pub mod curves;
+pub mod learned;
 pub mod summary;
 pub mod tables;
 pub mod violin;
@@ -13,6 +17,7 @@ use anyhow::Context;
 
 use crate::mnist::network::Head;
 use crate::mnist::run::Record;
+use crate::report::claims::Claim;
 use crate::sweep::store::write_atomically;
 use crate::sweep::{Collection, Manifest};
 
@@ -34,6 +39,7 @@ fn settings_line(results: &Collection<Record>) -> String {
             )
             && (s.regulariser_start, s.regulariser_end)
                 == (first.regulariser_start, first.regulariser_end)
+            && s.subnormals == first.subnormals
     };
     if !runs.all(|s| same(&s)) {
         return "The runs differ in their schedules; see each record's settings.".into();
@@ -42,10 +48,14 @@ fn settings_line(results: &Collection<Record>) -> String {
         1 => "every epoch".to_string(),
         n => format!("every {n} epochs and the last"),
     };
+    let subnormals = match first.subnormals {
+        engine::Subnormals::Flush => "flushed to zero",
+        engine::Subnormals::Keep => "kept",
+    };
     format!(
         "Schedule: {} samples per pair, epochs 0..{} evaluated {every}, regulariser ramp over \
          epochs {} to {}, chosen epoch the best of the last {} logged; each fold's run seeded \
-         by its fold.",
+         by its fold; results below the normal f32 range {subnormals}.",
         first.samples_per_pair,
         first.epochs,
         first.regulariser_start,
@@ -54,42 +64,56 @@ fn settings_line(results: &Collection<Record>) -> String {
     )
 }
 
-/// Writes report.md, summary.csv, folds.csv, accuracy.svg and violin.svg into `out`, and
-/// returns the terminal table.
+/// The figures of an MNIST report, each written as SVG and PNG.
+pub const FIGURES: [&str; 3] = ["accuracy", "violin", "curves"];
+
+/// Writes report.md, summary.csv, folds.csv and the three figures (`FIGURES`, as .svg and
+/// .png) into `out`, and returns the terminal table and the claims.
 pub fn write(
     manifest: &Manifest,
     results: &Collection<Record>,
     out: &Path,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Vec<Claim>)> {
     let heads = summarise(manifest, results);
+    let claims = claims::claims(&heads);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomically(
         &out.join("report.md"),
-        tables::markdown(&manifest.name, &settings_line(results), &heads).as_bytes(),
+        tables::markdown(&manifest.name, &settings_line(results), &heads, &claims).as_bytes(),
     )?;
     write_atomically(&out.join("summary.csv"), &tables::summary_csv(&heads)?)?;
     write_atomically(&out.join("folds.csv"), &tables::folds_csv(&heads)?)?;
-    let bars = out.join("accuracy.svg");
-    bars::draw(
-        &bars,
-        &format!(
-            "{}: accuracy at the chosen epoch, mean over folds",
-            manifest.name
-        ),
-        &heads,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", bars.display()))?;
     // the paper leaves the MLP out of its violins
     let division: Vec<&HeadSummary> = heads
         .iter()
         .filter(|h| h.head != Head::Mlp.label())
         .collect();
-    let violin = out.join("violin.svg");
-    violin::draw(
-        &violin,
-        &format!("{}: test 5 d.p. accuracy per fold", manifest.name),
-        &division,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", violin.display()))?;
-    Ok(tables::terminal(&heads))
+    let curves = curves::curves(manifest, results);
+    for extension in ["svg", "png"] {
+        let path = |name: &str| out.join(format!("{name}.{extension}"));
+        let drawn = [
+            bars::draw(
+                &path(FIGURES[0]),
+                &format!(
+                    "{}: accuracy at the chosen epoch, mean over folds",
+                    manifest.name
+                ),
+                &heads,
+            ),
+            violin::draw(
+                &path(FIGURES[1]),
+                &format!("{}: test 5 d.p. accuracy per fold", manifest.name),
+                &division,
+            ),
+            curves::draw(
+                &path(FIGURES[2]),
+                &format!("{}: the test split by epoch", manifest.name),
+                &curves,
+            ),
+        ];
+        for (name, result) in FIGURES.iter().zip(drawn) {
+            result.map_err(|e| anyhow::anyhow!("{}: {e}", path(name).display()))?;
+        }
+    }
+    Ok((tables::terminal(&heads), claims))
 }

@@ -194,6 +194,7 @@ mod tests {
                 train: metrics(test_5dp + 1.0),
                 test: metrics(test_5dp),
                 loss: 0.5,
+                head: vec![],
                 seconds: 1.0,
             }],
             chosen: (!failed).then_some(0),

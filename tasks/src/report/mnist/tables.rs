@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
+use super::learned::{self, Solution};
 use super::summary::{HeadSummary, REPORTED, Spread};
 use crate::mnist::metrics::Metrics;
+use crate::report::claims::Claim;
 use crate::report::tables::aligned;
 
 fn runs_text(h: &HeadSummary) -> String {
@@ -43,9 +45,12 @@ pub fn terminal(heads: &[HeadSummary]) -> String {
     aligned(&rows)
 }
 
-/// The report in Markdown: a table per split, then the failed and missing runs.
-pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary]) -> String {
+/// The report in Markdown: the claims, a table per split, what each run learned, the failed
+/// and missing runs, the figures.
+pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary], claims: &[Claim]) -> String {
     let mut md = format!("# MNIST study `{name}`\n\n{settings}\n\n");
+    md.push_str(&super::claims::markdown(claims));
+    md.push_str("\n## Accuracy at the chosen epoch\n\n");
     md.push_str(
         "Each run is taken at its chosen epoch (the best training 5 d.p. output accuracy among \
          the last logged epochs). Cells: mean ± standard error over the folds, then the \
@@ -63,7 +68,7 @@ pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary]) -> String {
     ] {
         let _ = write!(
             md,
-            "\n## {split}\n\n| head | runs | {} |\n|---|---|{}\n",
+            "\n### {split}\n\n| head | runs | {} |\n|---|---|{}\n",
             labels.join(" | "),
             "---|".repeat(labels.len())
         );
@@ -85,6 +90,7 @@ pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary]) -> String {
             );
         }
     }
+    md.push_str(&learned_section(heads));
     md.push_str("\n## Failed and missing runs\n\n");
     let mut any = false;
     for h in heads {
@@ -105,6 +111,47 @@ pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary]) -> String {
     }
     if !any {
         md.push_str("None.\n");
+    }
+    md.push_str(
+        "\n## Figures\n\nThe paper's two figures, then the test split by epoch (mean over \
+         the folds, a band of one standard error).\n\n\
+         ![accuracy at the chosen epoch](accuracy.png)\n\n\
+         ![test 5 d.p. accuracy per fold](violin.png)\n\n\
+         ![the test split by epoch](curves.png)\n",
+    );
+    md
+}
+
+/// What each run learned at its chosen epoch, from its test split's digit readings.
+fn learned_section(heads: &[HeadSummary]) -> String {
+    let mut md = format!(
+        "\n## What each run learned\n\nAt the chosen epoch, on the test split: *gold*, the \
+         readings round to the digits (at least {}% of them); *mirror*, they round to the \
+         digits swapped, under a head that divides the right reading by the left; \
+         *collapsed*, each side reads one digit whatever the image (at least {}% of its \
+         readings); *neither*.\n\n\
+         | head | fold | epoch | test 5 d.p. | digits read | swapped | solution |\n\
+         |---|---|---|---|---|---|---|\n",
+        learned::READS_DIGITS,
+        learned::COLLAPSED
+    );
+    for h in heads {
+        for f in &h.folds {
+            let Some((epoch, _, test)) = &f.chosen else {
+                let _ = writeln!(md, "| {} | {} | - | - | - | - | failed |", h.head, f.fold);
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {epoch} | {:.2}% | {:.1}% | {:.1}% | {} |",
+                h.head,
+                f.fold,
+                test.output_5dp_accuracy,
+                learned::digits_read(test),
+                learned::digits_read_swapped(test),
+                Solution::of(test).describe()
+            );
+        }
     }
     md
 }

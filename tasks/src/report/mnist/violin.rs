@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::axes::{head_axis, head_colour};
@@ -42,8 +43,16 @@ fn outline(values: &[f64]) -> Option<Vec<(f64, f64)>> {
     )
 }
 
-/// Draws the violins of `heads` into an SVG file at `path`.
+/// Draws the violins of `heads` into `path` (PNG or SVG, by its extension).
 pub fn draw(path: &Path, title: &str, heads: &[&HeadSummary]) -> Result<(), String> {
+    crate::report::draw_to_file!(path, (900, 600), |root| draw_on(root, title, heads))
+}
+
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    heads: &[&HeadSummary],
+) -> Result<(), String> {
     let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
     let values: Vec<Vec<f64>> = heads
         .iter()
@@ -61,9 +70,6 @@ pub fn draw(path: &Path, title: &str, heads: &[&HeadSummary]) -> Result<(), Stri
         .flat_map(|o| o.iter().map(|p| p.1))
         .fold(0.0, f64::max);
 
-    crate::report::use_bundled_font();
-
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))

@@ -1,0 +1,168 @@
+//! What the CPU does with a result too small for a normal f32 (below 2^-126 in magnitude):
+//! keep it as a subnormal number (IEEE gradual underflow, every thread's default) or flush it
+//! to zero.
+//!
+//! Why a network needs a say: many x86 CPUs, Intel's in particular, finish an instruction that
+//! produces or reads a subnormal through a microcode assist of about a hundred cycles. When a
+//! CNN's softmax saturates, the probabilities of the losing classes and everything the backward
+//! pass derives from them (the gradients of every layer below, the GEMMs that carry them) are
+//! subnormal, and the same epoch runs five to ten times slower with no change in what it
+//! computes that matters: values below 1.2e-38 next to gradients of order 1e-3. AMD's Zen cores
+//! take no such assists, so the same run keeps its speed there. TensorFlow flushes on x86 by
+//! default; PyTorch has `torch.set_flush_denormal`.
+//!
+//! [`Subnormals::Flush`] sets flush-to-zero (bit 15 of MXCSR), so that no SSE or AVX
+//! instruction ever produces a subnormal: with none produced, none is read either, and a
+//! run's speed no longer depends on where its values drift. Denormals-are-zero (bit 6), which
+//! would also zero subnormal inputs, stays off: Rust's documentation of `_mm_setcsr` counts a
+//! changed denormals-are-zero mode among the settings the compiler assumes are at their
+//! defaults, and with flush-to-zero on nothing subnormal reaches an input anyway.
+//!
+//! The mode is a property of a thread. [`Subnormals::on_pool`] sets it on every thread of the
+//! current rayon pool and on the calling thread for as long as its guard lives, which covers
+//! every thread the engine's parallel kernels use.
+
+/// Flush-to-zero, bit 15 of MXCSR.
+const FLUSH_TO_ZERO: u32 = 1 << 15;
+
+/// How the calling thread's arithmetic treats results below the normal f32 range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Subnormals {
+    /// IEEE gradual underflow: results below 2^-126 are subnormal numbers.
+    #[default]
+    Keep,
+    /// Results below 2^-126 become zero (of the same sign).
+    Flush,
+}
+
+fn read_mxcsr() -> u32 {
+    let mut csr: u32 = 0;
+    // SAFETY: stores the 4-byte register into a live local u32.
+    unsafe {
+        std::arch::asm!(
+            "stmxcsr [{}]",
+            in(reg) &mut csr,
+            options(nostack, preserves_flags)
+        );
+    }
+    csr
+}
+
+fn write_mxcsr(csr: u32) {
+    // SAFETY: loads the register from a live local u32. Only the flush-to-zero bit ever
+    // differs from what was read (see `set`), and Rust's documentation of `_mm_setcsr` does
+    // not count it among the settings compiled code relies on.
+    unsafe {
+        std::arch::asm!(
+            "ldmxcsr [{}]",
+            in(reg) &csr,
+            options(nostack, preserves_flags, readonly)
+        );
+    }
+}
+
+impl Subnormals {
+    /// The calling thread's mode.
+    pub fn current() -> Subnormals {
+        if read_mxcsr() & FLUSH_TO_ZERO != 0 {
+            Subnormals::Flush
+        } else {
+            Subnormals::Keep
+        }
+    }
+
+    /// Sets the calling thread's mode and returns the one it replaces.
+    pub fn set(self) -> Subnormals {
+        let csr = read_mxcsr();
+        let previous = if csr & FLUSH_TO_ZERO != 0 {
+            Subnormals::Flush
+        } else {
+            Subnormals::Keep
+        };
+        let wanted = match self {
+            Subnormals::Keep => csr & !FLUSH_TO_ZERO,
+            Subnormals::Flush => csr | FLUSH_TO_ZERO,
+        };
+        if wanted != csr {
+            write_mxcsr(wanted);
+        }
+        previous
+    }
+
+    /// Sets this mode on every thread of the current rayon pool (the global one outside any
+    /// pool) and on the calling thread, until the guard is dropped, which puts back each
+    /// thread's own previous mode.
+    pub fn on_pool(self) -> PoolMode {
+        // the caller first: inside the pool, the broadcast sets it too
+        let caller = self.set();
+        let pool = rayon::broadcast(|_| self.set());
+        PoolMode { caller, pool }
+    }
+}
+
+/// The modes [`Subnormals::on_pool`] replaced, put back on drop.
+#[must_use = "the mode is restored when the guard is dropped"]
+pub struct PoolMode {
+    caller: Subnormals,
+    /// By pool thread index.
+    pool: Vec<Subnormals>,
+}
+
+impl Drop for PoolMode {
+    fn drop(&mut self) {
+        // a caller inside the pool is put back by its own entry, last
+        let pool = &self.pool;
+        rayon::broadcast(|context| pool[context.index()].set());
+        self.caller.set();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps the optimiser from folding the product at compile time.
+    fn product(a: f32, b: f32) -> f32 {
+        std::hint::black_box(a) * std::hint::black_box(b)
+    }
+
+    #[test]
+    fn flush_turns_results_below_the_normal_range_into_zero_and_keep_does_not() {
+        let tiny = f32::MIN_POSITIVE; // 2^-126, the smallest normal
+        let previous = Subnormals::Flush.set();
+        assert_eq!(Subnormals::current(), Subnormals::Flush);
+        assert_eq!(product(tiny, 0.5), 0.0);
+        assert_eq!(product(-tiny, 0.25).to_bits(), (-0.0f32).to_bits());
+        // the normal range is untouched
+        assert_eq!(product(tiny, 2.0), 2.0 * f32::MIN_POSITIVE);
+        assert_eq!(Subnormals::Keep.set(), Subnormals::Flush);
+        let kept = product(tiny, 0.5);
+        assert!(kept.is_subnormal(), "{kept:e}");
+        assert_eq!(kept.to_bits(), tiny.to_bits() >> 1);
+        previous.set();
+    }
+
+    #[test]
+    fn a_pool_mode_reaches_every_thread_of_the_pool_and_is_undone() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a pool");
+        pool.install(|| {
+            let everywhere = |mode| {
+                rayon::broadcast(|_| Subnormals::current())
+                    .iter()
+                    .all(|&m| m == mode)
+            };
+            assert!(everywhere(Subnormals::Keep));
+            {
+                let _flush = Subnormals::Flush.on_pool();
+                assert!(everywhere(Subnormals::Flush));
+                let results = rayon::broadcast(|_| product(f32::MIN_POSITIVE, 0.5));
+                assert!(results.iter().all(|&r| r == 0.0), "{results:?}");
+            }
+            assert!(everywhere(Subnormals::Keep));
+            assert_eq!(Subnormals::current(), Subnormals::Keep);
+        });
+    }
+}

@@ -1,0 +1,361 @@
+//! The paper's last claim, checked against an MNIST study: the division modules learn inside
+//! a larger network. For each module head, over the folds at each run's chosen epoch: does
+//! it learn the digits through the quotient alone (the readings rounded, up to a swap of the
+//! two digits, against the fixed DIV head's), does it reach the DIV head's output accuracy
+//! (test 4 and 5 d.p.), and how does it compare with the MLP.
+//!
+//! Heads are compared fold by fold (the same held-out pairs and seed): a paired difference
+//! with its 95% t interval. A head falls short when it is more than [`MARGIN`] points below
+//! the DIV head on average.
+
+use std::fmt::Write;
+
+use super::learned::{READS_DIGITS, Solution, digits_read_up_to_swap};
+use super::summary::HeadSummary;
+use crate::mnist::metrics::MetricOf;
+use crate::mnist::network::Head;
+use crate::report::claims::{Claim, Verdict};
+use crate::stats::sample::{mean, se, t_estimate};
+
+/// The largest shortfall, in points, that still counts as reaching the DIV head.
+pub const MARGIN: f64 = 10.0;
+
+/// One value per fold of a head's test split at the chosen epochs: (fold, value).
+fn per_fold(head: &HeadSummary, value: MetricOf) -> Vec<(usize, f64)> {
+    head.folds
+        .iter()
+        .filter_map(|f| f.chosen.as_ref().map(|(_, _, test)| (f.fold, value(test))))
+        .collect()
+}
+
+/// `mean% ± se` over the folds.
+fn spread(values: &[(usize, f64)]) -> String {
+    let v: Vec<f64> = values.iter().map(|p| p.1).collect();
+    match v.len() {
+        0 => "no runs".into(),
+        1 => format!("{:.1}% (1 fold)", v[0]),
+        n => format!("{:.1}% ± {:.1} ({n} folds)", mean(&v), se(&v)),
+    }
+}
+
+/// The mean difference between two heads over the folds both have.
+#[derive(Clone, Copy, Debug)]
+struct Paired {
+    mean: f64,
+    /// The 95% t interval, with two or more folds.
+    interval: Option<(f64, f64)>,
+    folds: usize,
+}
+
+impl Paired {
+    /// `a - b` fold by fold; None without a common fold.
+    fn of(a: &[(usize, f64)], b: &[(usize, f64)]) -> Option<Paired> {
+        let differences: Vec<f64> = a
+            .iter()
+            .filter_map(|&(fold, x)| b.iter().find(|p| p.0 == fold).map(|p| x - p.1))
+            .collect();
+        let e = t_estimate(&differences, f64::NEG_INFINITY, f64::INFINITY)?;
+        Some(Paired {
+            mean: e.point,
+            interval: e.interval,
+            folds: differences.len(),
+        })
+    }
+
+    fn text(self) -> String {
+        match self.interval {
+            Some((lo, hi)) => format!(
+                "a paired difference of {:+.1} points [{lo:+.1}, {hi:+.1}] over {} folds",
+                self.mean, self.folds
+            ),
+            None => format!("a difference of {:+.1} points on 1 fold", self.mean),
+        }
+    }
+}
+
+/// How many runs of `head` found each solution, as text.
+fn solutions(head: &HeadSummary) -> String {
+    let mut counts = [("gold", 0), ("mirror", 0), ("collapsed", 0), ("neither", 0)];
+    for f in &head.folds {
+        if let Some((_, _, test)) = &f.chosen {
+            let name = Solution::of(test).name();
+            if let Some(c) = counts.iter_mut().find(|c| c.0 == name) {
+                c.1 += 1;
+            }
+        }
+    }
+    counts
+        .iter()
+        .filter(|c| c.1 > 0)
+        .map(|c| format!("{} {}", c.0, c.1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The claim for one module head.
+fn module_claim(head: &HeadSummary, div: Option<&HeadSummary>, mlp: Option<&HeadSummary>) -> Claim {
+    let name = head.head.as_str();
+    let mut evidence = Vec::new();
+    let mut checks = Vec::new();
+
+    // 1. the digits, learned through the quotient: well read, and nearly as well as under
+    // the fixed division
+    let digits = per_fold(head, digits_read_up_to_swap);
+    let values: Vec<f64> = digits.iter().map(|p| p.1).collect();
+    if !values.is_empty() {
+        checks.push(mean(&values) >= READS_DIGITS);
+    }
+    let mut line = format!(
+        "digits read (rounded, up to a swap): {} [{}]",
+        spread(&digits),
+        solutions(head)
+    );
+    // the DIV head is a yardstick only where its own encoder learned the digits
+    let div = div.filter(|div| {
+        let reference: Vec<f64> = per_fold(div, digits_read_up_to_swap)
+            .iter()
+            .map(|p| p.1)
+            .collect();
+        !reference.is_empty() && mean(&reference) >= READS_DIGITS
+    });
+    if let Some(div) = div {
+        let reference = per_fold(div, digits_read_up_to_swap);
+        let _ = write!(line, " against DIV's {}", spread(&reference));
+        if let Some(d) = Paired::of(&digits, &reference) {
+            let _ = write!(line, ", {}", d.text());
+            checks.push(d.mean >= -MARGIN);
+        }
+    }
+    evidence.push(line);
+
+    // 2. the DIV head's output accuracy
+    let metrics: [(&str, MetricOf); 2] = [
+        ("test 4 d.p.", |m| m.output_4dp_accuracy),
+        ("test 5 d.p.", |m| m.output_5dp_accuracy),
+    ];
+    match div {
+        Some(div) => {
+            for (label, value) in metrics {
+                let (own, reference) = (per_fold(head, value), per_fold(div, value));
+                let mut line = format!(
+                    "{label}: {} against DIV's {}",
+                    spread(&own),
+                    spread(&reference)
+                );
+                if let Some(d) = Paired::of(&own, &reference) {
+                    let _ = write!(line, ", {}", d.text());
+                    checks.push(d.mean >= -MARGIN);
+                }
+                evidence.push(line);
+            }
+        }
+        None => {
+            evidence.push(format!(
+                "no yardstick for the output accuracy: the DIV head has no runs here or its \
+                 encoder reads fewer than {READS_DIGITS}% of the digits"
+            ));
+            // half the claim cannot be shown: at most partly supported
+            checks.push(false);
+        }
+    }
+
+    // 3. the MLP, for comparison
+    if let Some(mlp) = mlp {
+        let value = metrics[1].1;
+        let (own, reference) = (per_fold(head, value), per_fold(mlp, value));
+        if let Some(d) = Paired::of(&own, &reference) {
+            let standing = match d.interval {
+                Some((lo, _)) if lo > 0.0 => "above the MLP",
+                Some((_, hi)) if hi < 0.0 => "below the MLP",
+                Some(_) => "level with the MLP (the interval holds 0)",
+                None => "against the MLP on one fold",
+            };
+            evidence.push(format!(
+                "test 5 d.p. against the MLP's {}: {}, {standing}",
+                spread(&reference),
+                d.text()
+            ));
+        }
+    }
+    if head.folds.iter().any(|f| f.chosen.is_none()) {
+        evidence.push(format!(
+            "failed runs (the head went NaN), left out above: folds {:?}",
+            head.failed()
+        ));
+    }
+    Claim {
+        statement: statement(name),
+        evidence,
+        verdict: Verdict::of(&checks),
+    }
+}
+
+fn statement(head: &str) -> &'static str {
+    match Head::ALL.iter().find(|h| h.label() == head) {
+        Some(Head::RealNpu) => {
+            "The Real NPU (mod) learns inside the network: it learns the digits through the quotient and reaches the fixed division's output accuracy"
+        }
+        Some(Head::Nru) => {
+            "The NRU learns inside the network: it learns the digits through the quotient and reaches the fixed division's output accuracy"
+        }
+        _ => {
+            "The NMRU learns inside the network: it learns the digits through the quotient and reaches the fixed division's output accuracy"
+        }
+    }
+}
+
+/// The claim for each module head of `heads` that has runs.
+pub fn claims(heads: &[HeadSummary]) -> Vec<Claim> {
+    let find = |head: Head| heads.iter().find(|h| h.head == head.label());
+    let (div, mlp) = (find(Head::Div), find(Head::Mlp));
+    [Head::RealNpu, Head::Nru, Head::Nmru]
+        .into_iter()
+        .filter_map(find)
+        .filter(|h| !h.folds.is_empty())
+        .map(|h| module_claim(h, div, mlp))
+        .collect()
+}
+
+/// The claims as a Markdown section.
+pub fn markdown(claims: &[Claim]) -> String {
+    let mut md = format!(
+        "## Claims\n\nThe paper's last claim, that the division modules learn inside a larger \
+         network, checked head by head at each run's chosen epoch on the test split. Digits \
+         read: the share of digit readings that round to their digit, the mean of the two; a \
+         run that reads them swapped (the mirror solution, which the quotient cannot tell \
+         from the gold one) counts as reading them. Heads are compared fold by fold (paired \
+         differences with 95% t intervals); a head reaches the DIV head when it is at most \
+         {MARGIN} points below it on average.\n\n"
+    );
+    if claims.is_empty() {
+        md.push_str("No module head has runs.\n");
+    }
+    md.push_str(&crate::report::claims::numbered(claims));
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mnist::metrics::Metrics;
+    use crate::report::mnist::summary::FoldResult;
+
+    fn metrics(digits: f64, swapped: f64, dp4: f64, dp5: f64) -> Metrics {
+        Metrics {
+            label1_rounded_accuracy: digits,
+            label2_rounded_accuracy: digits,
+            label1_swapped_rounded_accuracy: swapped,
+            label2_swapped_rounded_accuracy: swapped,
+            output_4dp_accuracy: dp4,
+            output_5dp_accuracy: dp5,
+            ..Metrics::default()
+        }
+    }
+
+    fn head(head: Head, runs: &[(f64, f64, f64, f64)]) -> HeadSummary {
+        HeadSummary {
+            head: head.label().into(),
+            folds: runs
+                .iter()
+                .enumerate()
+                .map(|(fold, &(d, s, a, b))| FoldResult {
+                    fold,
+                    seed: fold as u64,
+                    chosen: Some((30, Metrics::default(), metrics(d, s, a, b))),
+                })
+                .collect(),
+            missing: 0,
+            train: vec![],
+            test: vec![],
+        }
+    }
+
+    #[test]
+    fn a_head_is_judged_fold_by_fold_against_div_and_the_mlp() {
+        let div = head(
+            Head::Div,
+            &[
+                (96.0, 11.0, 90.0, 80.0),
+                (97.0, 12.0, 92.0, 84.0),
+                (95.0, 10.0, 91.0, 79.0),
+            ],
+        );
+        let mlp = head(
+            Head::Mlp,
+            &[
+                (80.0, 11.0, 20.0, 5.0),
+                (82.0, 12.0, 22.0, 6.0),
+                (81.0, 10.0, 18.0, 4.0),
+            ],
+        );
+        // the NMRU: fold 1 learned the mirror solution, all within a few points of DIV
+        let nmru = head(
+            Head::Nmru,
+            &[
+                (95.0, 11.0, 88.0, 78.0),
+                (12.0, 96.0, 90.0, 80.0),
+                (94.0, 10.0, 89.0, 77.0),
+            ],
+        );
+        // the NRU: collapsed everywhere
+        let nru = head(
+            Head::Nru,
+            &[
+                (11.0, 11.0, 8.0, 7.0),
+                (12.0, 12.0, 9.0, 8.0),
+                (10.0, 10.0, 7.0, 6.0),
+            ],
+        );
+        let heads = [div, mlp, nru, nmru];
+        let claims = claims(&heads);
+        assert_eq!(
+            claims.len(),
+            2,
+            "the NRU and the NMRU, in the paper's order"
+        );
+        let (nru, nmru) = (&claims[0], &claims[1]);
+        assert!(nru.statement.starts_with("The NRU"));
+        assert_eq!(nru.verdict, Verdict::NotSupported);
+        assert_eq!(nmru.verdict, Verdict::Supported);
+        // the mirror fold counts as reading the digits: 95, 96, 94 against 96, 97, 95
+        assert!(
+            nmru.evidence[0].contains("95.0% ± 0.6 (3 folds) [gold 2, mirror 1]"),
+            "{}",
+            nmru.evidence[0]
+        );
+        assert!(nmru.evidence[0].contains("a paired difference of -1.0 points"));
+        // 5 d.p.: 78, 80, 77 against 80, 84, 79: -8/3 points
+        assert!(
+            nmru.evidence[2].contains("-2.7 points"),
+            "{}",
+            nmru.evidence[2]
+        );
+        assert!(
+            nmru.evidence[3].contains("above the MLP"),
+            "{}",
+            nmru.evidence[3]
+        );
+        // the digits of a head that reads them but loses output accuracy: partly
+        let partly = head(
+            Head::RealNpu,
+            &[
+                (95.0, 11.0, 50.0, 30.0),
+                (96.0, 12.0, 52.0, 31.0),
+                (94.0, 10.0, 49.0, 29.0),
+            ],
+        );
+        let heads = [heads[0].clone(), partly.clone()];
+        assert_eq!(super::claims(&heads)[0].verdict, Verdict::Partly);
+        // against a DIV head whose encoder learned nothing, the output accuracy cannot be
+        // judged: the digits alone make it partly supported
+        let blind = head(Head::Div, &[(12.0, 11.0, 0.0, 0.0), (11.0, 12.0, 0.0, 0.0)]);
+        let claim = &super::claims(&[blind, partly])[0];
+        assert_eq!(claim.verdict, Verdict::Partly);
+        assert!(claim.evidence[1].starts_with("no yardstick"), "{claim:?}");
+        let collapsed = head(Head::Nru, &[(11.0, 11.0, 30.0, 20.0)]);
+        assert_eq!(
+            super::claims(&[collapsed])[0].verdict,
+            Verdict::NotSupported
+        );
+    }
+}
