@@ -243,13 +243,13 @@ fn single(
             }
             Progress::Logged(row) => {
                 let line = format!(
-                    "epoch {:>4}: test 5 d.p. {:5.1}%, digits read {:5.1}% {:5.1}% (swapped {:5.1}% {:5.1}%), loss {}",
+                    "epoch {:>4}: test 5 d.p. {:5.1}%, digits read {:5.1}% {:5.1}% (as 9 / digit {:5.1}% {:5.1}%), loss {}",
                     row.epoch,
                     row.test.output_5dp_accuracy,
                     row.test.label1_rounded_accuracy,
                     row.test.label2_rounded_accuracy,
-                    row.test.label1_swapped_rounded_accuracy,
-                    row.test.label2_swapped_rounded_accuracy,
+                    row.test.label1_mirror_rounded_accuracy,
+                    row.test.label2_mirror_rounded_accuracy,
                     // the loss of the pass before this evaluation: none before the first
                     if row.epoch == 0 {
                         "-".to_string()

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// One split's metrics at one epoch; accuracies in percent of the samples. The last six, which
-/// tell what the encoder reads (the digits, the digits swapped, or one digit throughout), are
-/// not the paper's; records made before them read them as 0.
+/// tell what the encoder reads (the digits, their mirror code 9 / digit, or one digit
+/// throughout), are not the paper's; records made before them read them as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Metrics {
@@ -26,11 +26,14 @@ pub struct Metrics {
     /// The output equal to the target when both are rounded to 4 (5) decimal places.
     pub output_4dp_accuracy: f64,
     pub output_5dp_accuracy: f64,
-    /// The left reading rounded to the right digit, and the right one to the left digit: the
-    /// mirror solution, an encoder that swaps the digits under a head that divides the right
-    /// reading by the left.
-    pub label1_swapped_rounded_accuracy: f64,
-    pub label2_swapped_rounded_accuracy: f64,
+    /// The left (right) reading decoded as 9 / reading, rounded, equal to its digit: the
+    /// mirror solution, an encoder that reads each digit x as 9 / x under a head that divides
+    /// the right reading by the left, (9 / b) / (9 / a) = a / b. (The encoder reads each half
+    /// alone, so it cannot swap the two digits; a head that divides one reading by the other
+    /// gets the quotient from readings x or 9 / x, the two codes that span the soft-argmax's
+    /// [1, 9].)
+    pub label1_mirror_rounded_accuracy: f64,
+    pub label2_mirror_rounded_accuracy: f64,
     /// The digit the left (right) readings most often round to, the smallest on ties.
     pub label1_mode: f64,
     pub label2_mode: f64,
@@ -54,8 +57,8 @@ impl Metrics {
         "label2_rounded_accuracy",
         "output_4dp_accuracy",
         "output_5dp_accuracy",
-        "label1_swapped_rounded_accuracy",
-        "label2_swapped_rounded_accuracy",
+        "label1_mirror_rounded_accuracy",
+        "label2_mirror_rounded_accuracy",
         "label1_mode",
         "label2_mode",
         "label1_mode_share",
@@ -76,8 +79,8 @@ impl Metrics {
             self.label2_rounded_accuracy,
             self.output_4dp_accuracy,
             self.output_5dp_accuracy,
-            self.label1_swapped_rounded_accuracy,
-            self.label2_swapped_rounded_accuracy,
+            self.label1_mirror_rounded_accuracy,
+            self.label2_mirror_rounded_accuracy,
             self.label1_mode,
             self.label2_mode,
             self.label1_mode_share,
@@ -85,6 +88,9 @@ impl Metrics {
         ]
     }
 }
+
+/// The mirror code's numerator: a digit x read as 9 / x spans the same [1, 9].
+pub const MIRROR: f32 = 9.0;
 
 /// One metric read off a split's [`Metrics`].
 pub type MetricOf = fn(&Metrics) -> f64;
@@ -123,8 +129,8 @@ impl Tally {
             d2.round_ties_even() == b,
             rounded(y, 4) == rounded(t, 4),
             rounded(y, 5) == rounded(t, 5),
-            d1.round_ties_even() == b,
-            d2.round_ties_even() == a,
+            (MIRROR / d1).round_ties_even() == a,
+            (MIRROR / d2).round_ties_even() == b,
         ];
         for (count, hit) in self.hits.iter_mut().zip(hits) {
             *count += usize::from(hit);
@@ -160,8 +166,8 @@ impl Tally {
             label2_rounded_accuracy: share(5),
             output_4dp_accuracy: share(6),
             output_5dp_accuracy: share(7),
-            label1_swapped_rounded_accuracy: share(8),
-            label2_swapped_rounded_accuracy: share(9),
+            label1_mirror_rounded_accuracy: share(8),
+            label2_mirror_rounded_accuracy: share(9),
             label1_mode: mode1.0,
             label2_mode: mode2.0,
             label1_mode_share: mode1.1,
@@ -195,10 +201,10 @@ mod tests {
         assert_eq!(m.output_rounded_accuracy, 0.0);
         let want = (f64::from(3e-5f32 + 0.5 - 0.5).powi(2) + 4.0) / 3.0;
         assert!((m.output_mse - want).abs() < 1e-9, "{}", m.output_mse);
-        // left readings 2, 1, 5 against right digits 3, 2, 4: none; right readings 3, 2, 5
-        // against left digits 2, 1, 4: none
-        assert_eq!(m.label1_swapped_rounded_accuracy, 0.0);
-        assert_eq!(m.label2_swapped_rounded_accuracy, 0.0);
+        // decoded as 9 / d: left 4.5, 7.5, 1.8 round to 4, 8, 2 against 2, 1, 4: none; right
+        // 3, 3.75, 1.76 to 3, 4, 2 against 3, 2, 4: the first
+        assert_eq!(m.label1_mirror_rounded_accuracy, 0.0);
+        assert_eq!(m.label2_mirror_rounded_accuracy, third);
         // every left reading differs: the first of them, 1 (1.2), a third; right readings
         // 3, 2, 5 likewise
         assert_eq!((m.label1_mode, m.label1_mode_share), (1.0, third));
@@ -206,18 +212,20 @@ mod tests {
     }
 
     #[test]
-    fn a_swapped_encoder_and_a_constant_one_are_told_apart() {
-        // the mirror solution: left readings are the right digits and the other way round
+    fn a_mirror_encoder_and_a_constant_one_are_told_apart() {
+        // the mirror solution: each digit x read as 9 / x (a little off), the right reading
+        // divided by the left
         let mut mirror = Tally::default();
         for (a, b) in [(6u8, 3u8), (8, 2), (9, 3), (4, 4)] {
-            let (d1, d2) = (f32::from(b) + 0.3, f32::from(a) - 0.2);
+            let (d1, d2) = (9.0 / f32::from(a) + 0.01, 9.0 / f32::from(b) - 0.02);
             mirror.add(d2 / d1, f32::from(a) / f32::from(b), d1, d2, a, b);
         }
         let m = mirror.metrics();
-        assert_eq!(m.label1_swapped_rounded_accuracy, 100.0);
-        assert_eq!(m.label2_swapped_rounded_accuracy, 100.0);
-        // only 4/4 reads right unswapped
-        assert_eq!(m.label1_rounded_accuracy, 25.0);
+        assert_eq!(m.label1_mirror_rounded_accuracy, 100.0);
+        assert_eq!(m.label2_mirror_rounded_accuracy, 100.0);
+        // as digits, only the 3s read right (9 / 3 = 3): the right digit of two pairs
+        assert_eq!(m.label1_rounded_accuracy, 0.0);
+        assert_eq!(m.label2_rounded_accuracy, 50.0);
         // readings of every image near 1: one digit throughout
         let mut constant = Tally::default();
         for (a, b) in [(6u8, 3u8), (8, 2), (9, 3), (4, 4)] {

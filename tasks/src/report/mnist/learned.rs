@@ -1,7 +1,7 @@
 //! What a run of the MNIST task learned, read from its digit readings at the chosen epoch:
-//! the digits (the gold solution), the digits swapped under a head that divides the right
-//! reading by the left (the mirror solution, which the quotient alone cannot tell from the
-//! gold one), one digit whatever the image (a collapse), or none of these.
+//! the digits (the gold solution, d1 / d2), each digit x as 9 / x under a head that divides
+//! the right reading by the left (the mirror solution, which the quotient alone cannot tell
+//! from the gold one), one digit whatever the image (a collapse), or none of these.
 
 use crate::mnist::metrics::Metrics;
 
@@ -18,17 +18,18 @@ pub enum Solution {
     /// The readings round to the digits (`accuracy`: the mean of the two rounded label
     /// accuracies).
     Gold { accuracy: f64 },
-    /// The readings round to the digits swapped.
+    /// The readings decoded as 9 / reading round to the digits.
     Mirror { accuracy: f64 },
     /// Both readings round to one digit each whatever the image.
     Collapsed {
         digits: (f64, f64),
         shares: (f64, f64),
     },
-    /// Neither: the best of the direct and swapped shares, and the readings' mode shares.
+    /// Neither: the shares read as digits and as their mirror code, and the readings' mode
+    /// shares.
     Neither {
         direct: f64,
-        swapped: f64,
+        mirror: f64,
         shares: (f64, f64),
     },
 }
@@ -37,12 +38,12 @@ impl Solution {
     /// The solution the readings of `m` (one split at one epoch) show.
     pub fn of(m: &Metrics) -> Solution {
         let direct = digits_read(m);
-        let swapped = digits_read_swapped(m);
+        let mirror = digits_read_mirrored(m);
         let shares = (m.label1_mode_share, m.label2_mode_share);
-        if direct >= READS_DIGITS && direct >= swapped {
+        if direct >= READS_DIGITS && direct >= mirror {
             Solution::Gold { accuracy: direct }
-        } else if swapped >= READS_DIGITS {
-            Solution::Mirror { accuracy: swapped }
+        } else if mirror >= READS_DIGITS {
+            Solution::Mirror { accuracy: mirror }
         } else if shares.0 >= COLLAPSED && shares.1 >= COLLAPSED {
             Solution::Collapsed {
                 digits: (m.label1_mode, m.label2_mode),
@@ -51,7 +52,7 @@ impl Solution {
         } else {
             Solution::Neither {
                 direct,
-                swapped,
+                mirror,
                 shares,
             }
         }
@@ -72,7 +73,7 @@ impl Solution {
         match *self {
             Solution::Gold { accuracy } => format!("gold: digits read {accuracy:.1}%"),
             Solution::Mirror { accuracy } => {
-                format!("mirror: digits read swapped {accuracy:.1}%")
+                format!("mirror: digits read as 9 / digit {accuracy:.1}%")
             }
             Solution::Collapsed { digits, shares } => format!(
                 "collapsed: reads {} ({:.0}%) and {} ({:.0}%)",
@@ -80,10 +81,10 @@ impl Solution {
             ),
             Solution::Neither {
                 direct,
-                swapped,
+                mirror,
                 shares,
             } => format!(
-                "neither: digits read {direct:.1}%, swapped {swapped:.1}%, commonest readings \
+                "neither: digits read {direct:.1}%, as 9 / digit {mirror:.1}%, commonest readings \
                  {:.0}% and {:.0}%",
                 shares.0, shares.1
             ),
@@ -96,26 +97,26 @@ pub fn digits_read(m: &Metrics) -> f64 {
     (m.label1_rounded_accuracy + m.label2_rounded_accuracy) / 2.0
 }
 
-/// The same with the digits swapped.
-pub fn digits_read_swapped(m: &Metrics) -> f64 {
-    (m.label1_swapped_rounded_accuracy + m.label2_swapped_rounded_accuracy) / 2.0
+/// The same through the mirror code: readings decoded as 9 / reading.
+pub fn digits_read_mirrored(m: &Metrics) -> f64 {
+    (m.label1_mirror_rounded_accuracy + m.label2_mirror_rounded_accuracy) / 2.0
 }
 
-/// The digits read right up to a swap: the better of the two.
-pub fn digits_read_up_to_swap(m: &Metrics) -> f64 {
-    digits_read(m).max(digits_read_swapped(m))
+/// The digits read right in either code: the better of the two.
+pub fn digits_read_either_code(m: &Metrics) -> f64 {
+    digits_read(m).max(digits_read_mirrored(m))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn readings(direct: (f64, f64), swapped: (f64, f64), shares: (f64, f64)) -> Metrics {
+    fn readings(direct: (f64, f64), mirror: (f64, f64), shares: (f64, f64)) -> Metrics {
         Metrics {
             label1_rounded_accuracy: direct.0,
             label2_rounded_accuracy: direct.1,
-            label1_swapped_rounded_accuracy: swapped.0,
-            label2_swapped_rounded_accuracy: swapped.1,
+            label1_mirror_rounded_accuracy: mirror.0,
+            label2_mirror_rounded_accuracy: mirror.1,
             label1_mode: 1.0,
             label2_mode: 2.0,
             label1_mode_share: shares.0,
@@ -138,7 +139,7 @@ mod tests {
         let neither = Solution::of(&readings((30.0, 11.0), (11.0, 20.0), (99.0, 40.0)));
         assert_eq!(neither.name(), "neither");
         assert_eq!(
-            digits_read_up_to_swap(&readings((30.0, 11.0), (60.0, 80.0), (0.0, 0.0))),
+            digits_read_either_code(&readings((30.0, 11.0), (60.0, 80.0), (0.0, 0.0))),
             70.0
         );
     }

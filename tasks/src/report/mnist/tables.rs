@@ -127,10 +127,11 @@ fn learned_section(heads: &[HeadSummary]) -> String {
     let mut md = format!(
         "\n## What each run learned\n\nAt the chosen epoch, on the test split: *gold*, the \
          readings round to the digits (at least {}% of them); *mirror*, they round to the \
-         digits swapped, under a head that divides the right reading by the left; \
+         digits when decoded as 9 / reading (the encoder reads each digit x as 9 / x, under a \
+         head that divides the right reading by the left); \
          *collapsed*, each side reads one digit whatever the image (at least {}% of its \
          readings); *neither*.\n\n\
-         | head | fold | epoch | test 5 d.p. | digits read | swapped | solution |\n\
+         | head | fold | epoch | test 5 d.p. | digits read | as 9 / digit | solution |\n\
          |---|---|---|---|---|---|---|\n",
         learned::READS_DIGITS,
         learned::COLLAPSED
@@ -148,7 +149,7 @@ fn learned_section(heads: &[HeadSummary]) -> String {
                 f.fold,
                 test.output_5dp_accuracy,
                 learned::digits_read(test),
-                learned::digits_read_swapped(test),
+                learned::digits_read_mirrored(test),
                 Solution::of(test).describe()
             );
         }
