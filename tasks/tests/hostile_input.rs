@@ -132,6 +132,14 @@ fn numbers_say_what_is_wrong_with_them() {
         ],
         "overlap",
     );
+    refused(
+        &["mnist", "--regulariser", "40-30"],
+        "ends before it starts",
+    );
+    refused(&["mnist", "--regulariser", "thirty"], "START-END");
+    refused(&["mnist", "--regulariser=-5-10"], "START-END");
+    refused(&["mnist", "--select-last", "0"], "at least 1");
+    refused(&["mnist", "--subnormals", "sometimes"], "flush or keep");
 }
 
 #[test]

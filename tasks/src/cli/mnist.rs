@@ -27,6 +27,10 @@ fn preset_help() -> String {
     for p in PRESETS {
         text.push_str(&format!("\n  {:<8} {}", p.name, p.about));
     }
+    text.push_str("\n\nWhy:");
+    for p in PRESETS {
+        text.push_str(&format!("\n  {:<8} {}", p.name, p.why));
+    }
     text
 }
 
