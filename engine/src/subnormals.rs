@@ -6,10 +6,10 @@
 //! produces or reads a subnormal through a microcode assist of about a hundred cycles. When a
 //! CNN's softmax saturates, the probabilities of the losing classes and everything the backward
 //! pass derives from them (the gradients of every layer below, the GEMMs that carry them) are
-//! subnormal, and the same epoch runs five to ten times slower with no change in what it
-//! computes that matters: values below 1.2e-38 next to gradients of order 1e-3. AMD's Zen cores
-//! take no such assists, so the same run keeps its speed there. TensorFlow flushes on x86 by
-//! default; PyTorch has `torch.set_flush_denormal`.
+//! subnormal, and the same epoch runs about ten times slower with no change in what it
+//! computes that matters: values below 1.2e-38 next to gradients of order 1e-3. The Zen 4
+//! EPYC measured in `engine/README.md` took no such assists: there the run kept its speed.
+//! TensorFlow flushes on x86 by default; PyTorch has `torch.set_flush_denormal`.
 //!
 //! [`Subnormals::Flush`] sets flush-to-zero (bit 15 of MXCSR), so that no SSE or AVX
 //! instruction ever produces a subnormal: with none produced, none is read either, and a
@@ -18,9 +18,9 @@
 //! changed denormals-are-zero mode among the settings the compiler assumes are at their
 //! defaults, and with flush-to-zero on nothing subnormal reaches an input anyway.
 //!
-//! The mode is a property of a thread. [`Subnormals::on_pool`] sets it on every thread of the
-//! current rayon pool and on the calling thread for as long as its guard lives, which covers
-//! every thread the engine's parallel kernels use.
+//! The mode is a property of a thread. [`Subnormals::thread_pool`] builds a rayon pool whose
+//! threads run in a mode from their start: work installed in it, and every parallel kernel of
+//! the engine that work reaches, runs in that mode, whatever other pools and threads do.
 
 /// Flush-to-zero, bit 15 of MXCSR.
 const FLUSH_TO_ZERO: u32 = 1 << 15;
@@ -89,31 +89,18 @@ impl Subnormals {
         previous
     }
 
-    /// Sets this mode on every thread of the current rayon pool (the global one outside any
-    /// pool) and on the calling thread, until the guard is dropped, which puts back each
-    /// thread's own previous mode.
-    pub fn on_pool(self) -> PoolMode {
-        // the caller first: inside the pool, the broadcast sets it too
-        let caller = self.set();
-        let pool = rayon::broadcast(|_| self.set());
-        PoolMode { caller, pool }
-    }
-}
-
-/// The modes [`Subnormals::on_pool`] replaced, put back on drop.
-#[must_use = "the mode is restored when the guard is dropped"]
-pub struct PoolMode {
-    caller: Subnormals,
-    /// By pool thread index.
-    pool: Vec<Subnormals>,
-}
-
-impl Drop for PoolMode {
-    fn drop(&mut self) {
-        // a caller inside the pool is put back by its own entry, last
-        let pool = &self.pool;
-        rayon::broadcast(|context| pool[context.index()].set());
-        self.caller.set();
+    /// A rayon pool of `threads` threads (0: one per core) that run in this mode from their
+    /// start.
+    pub fn thread_pool(
+        self,
+        threads: usize,
+    ) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .start_handler(move |_| {
+                self.set();
+            })
+            .build()
     }
 }
 
@@ -143,26 +130,22 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_mode_reaches_every_thread_of_the_pool_and_is_undone() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .expect("a pool");
-        pool.install(|| {
-            let everywhere = |mode| {
-                rayon::broadcast(|_| Subnormals::current())
-                    .iter()
-                    .all(|&m| m == mode)
-            };
-            assert!(everywhere(Subnormals::Keep));
-            {
-                let _flush = Subnormals::Flush.on_pool();
-                assert!(everywhere(Subnormals::Flush));
-                let results = rayon::broadcast(|_| product(f32::MIN_POSITIVE, 0.5));
-                assert!(results.iter().all(|&r| r == 0.0), "{results:?}");
-            }
-            assert!(everywhere(Subnormals::Keep));
-            assert_eq!(Subnormals::current(), Subnormals::Keep);
-        });
+    fn a_pools_threads_run_in_its_mode_and_other_threads_keep_theirs() {
+        let modes = |pool: &rayon::ThreadPool| pool.broadcast(|_| Subnormals::current());
+        let flush = Subnormals::Flush.thread_pool(3).expect("a pool");
+        assert_eq!(modes(&flush), [Subnormals::Flush; 3]);
+        let results = flush.broadcast(|_| product(f32::MIN_POSITIVE, 0.5));
+        assert!(results.iter().all(|&r| r == 0.0), "{results:?}");
+        // a pool that keeps them, built from a thread that flushes
+        let previous = Subnormals::Flush.set();
+        let keep = Subnormals::Keep.thread_pool(2).expect("a pool");
+        assert_eq!(modes(&keep), [Subnormals::Keep; 2]);
+        assert!(
+            keep.install(|| product(f32::MIN_POSITIVE, 0.5))
+                .is_subnormal()
+        );
+        // the calling thread is left as it was
+        assert_eq!(Subnormals::current(), Subnormals::Flush);
+        previous.set();
     }
 }

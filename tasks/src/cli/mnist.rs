@@ -70,8 +70,8 @@ pub struct Args {
     /// What the run's threads do with results below the normal f32 range (2^-126): flush
     /// them to zero, or keep them (IEEE gradual underflow). On many Intel CPUs every
     /// instruction that meets a subnormal takes a microcode assist, and a head whose digit
-    /// readings saturate fills the backward pass with them: kept, such a run slows down five
-    /// to ten times, for differences below 1e-38.
+    /// readings saturate fills the backward pass with them: kept, such a run slows down about
+    /// ten times there, for differences below 1e-38.
     #[arg(long, value_name = "flush|keep", default_value = "flush", value_parser = subnormals)]
     pub subnormals: Subnormals,
     /// The folder of the MNIST files [default: the repository's tasks/data/mnist].

@@ -9,8 +9,9 @@ use crate::sweep::store::write_atomically;
 
 /// The first bytes of every checkpoint.
 const MAGIC: &[u8; 8] = b"NALMCKPT";
-/// The format this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format this build writes and reads: 2 since the settings name the run's loss and
+/// subnormal mode and each logged epoch holds the head's parameters and what the encoder reads.
+pub const VERSION: u32 = 2;
 
 /// Why a checkpoint could not be used.
 #[derive(Debug, thiserror::Error)]

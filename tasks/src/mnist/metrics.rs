@@ -205,8 +205,8 @@ mod tests {
         // 3, 3.75, 1.76 to 3, 4, 2 against 3, 2, 4: the first
         assert_eq!(m.label1_mirror_rounded_accuracy, 0.0);
         assert_eq!(m.label2_mirror_rounded_accuracy, third);
-        // every left reading differs: the first of them, 1 (1.2), a third; right readings
-        // 3, 2, 5 likewise
+        // left readings round to 2, 1, 5, one each: the tie goes to the smallest digit, 1, a
+        // third; right readings 3, 2, 5 likewise to 2
         assert_eq!((m.label1_mode, m.label1_mode_share), (1.0, third));
         assert_eq!((m.label2_mode, m.label2_mode_share), (2.0, third));
     }

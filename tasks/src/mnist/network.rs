@@ -341,13 +341,9 @@ impl<'g> HeadGraph<'g> {
         let mse = y.mse(target);
         let mut loss = mse;
         for term in &terms {
-            // s * (c R) rather than (c s) R: with c = 2 both are the same f32 number
-            let weighted = if term.coefficient == 1.0 {
-                term.value
-            } else {
-                term.coefficient * term.value
-            };
-            loss = loss + ramp * weighted;
+            // s (c R), where the records before the coefficients were named had (c s) R:
+            // with c = 2 both are the same f32 number, so those records still hold
+            loss = loss + ramp * (term.coefficient * term.value);
         }
         HeadGraph {
             y,
@@ -650,12 +646,8 @@ mod tests {
         }
         values.feature_mut(nodes.target, 0).fill(0.5);
         values.flat_mut(network.ramp)[0] = 1.0;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a pool");
+        let pool = mode.thread_pool(2).expect("a pool");
         pool.install(|| {
-            let _mode = mode.on_pool();
             forward(&params, &mut values);
             backward(&params, &values, &mut grads);
         });
@@ -668,7 +660,7 @@ mod tests {
 
     #[test]
     fn a_collapsed_head_fills_the_backward_pass_with_subnormals_unless_they_are_flushed() {
-        // the state in which some CPUs run five to ten times slower: every FMA of the
+        // the state in which some CPUs run about ten times slower: every FMA of the
         // encoder's backward pass reads subnormal operands
         let (subnormal, normal) = collapsed_gradients(engine::Subnormals::Keep);
         assert!(

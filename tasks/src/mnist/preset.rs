@@ -2,7 +2,7 @@
 
 use engine::Subnormals;
 
-use super::run::Settings;
+use super::run::{Loss, Settings};
 
 /// A named schedule; the head, fold and seed come from the run.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +76,7 @@ impl Preset {
             regulariser_end: self.regulariser_end,
             select_last: self.select_last,
             subnormals: Subnormals::Flush,
+            loss: Loss::Paper,
         }
     }
 }

@@ -19,6 +19,7 @@ use super::network::{Head, Network, Nodes};
 
 /// Everything that defines a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredSettings", into = "StoredSettings")]
 pub struct Settings {
     pub head: String,
     pub fold: usize,
@@ -35,18 +36,103 @@ pub struct Settings {
     pub regulariser_end: f64,
     /// The reported epoch is the best of this many last logged epochs.
     pub select_last: usize,
-    /// Whether results below the normal f32 range are flushed to zero on the run's threads
-    /// (records made before the setting existed kept them).
-    #[serde(with = "SubnormalsName", default)]
+    /// Whether results below the normal f32 range are flushed to zero on the run's threads.
     pub subnormals: Subnormals,
+    /// The loss the run trains with.
+    pub loss: Loss,
+}
+
+/// The loss of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// The paper's: the MSE plus the head's terms of [`Head::loss_terms`].
+    Paper,
+    /// The MSE plus every regulariser the head's unit declares, each times 2 s(epoch): the
+    /// single-module study's z and out-of-bounds penalties too. Records made before the
+    /// paper's loss say so; no run trains with it any more.
+    UnitRegularisers,
+}
+
+/// [`Settings`] as records and checkpoints hold them. The last two fields came together, so a
+/// record without them was made before either: it kept subnormals and added every regulariser
+/// of its unit. (Both are written as present, so that bincode reads back what it wrote.)
+#[derive(Serialize, Deserialize)]
+struct StoredSettings {
+    head: String,
+    fold: usize,
+    seed: u64,
+    epochs: usize,
+    samples_per_pair: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    eval_every: usize,
+    regulariser_start: f64,
+    regulariser_end: f64,
+    select_last: usize,
+    #[serde(default)]
+    subnormals: Option<SubnormalsName>,
+    #[serde(default)]
+    loss: Option<Loss>,
 }
 
 /// [`Subnormals`] in records: "keep" or "flush".
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "Subnormals", rename_all = "lowercase")]
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum SubnormalsName {
     Keep,
     Flush,
+}
+
+impl From<StoredSettings> for Settings {
+    fn from(s: StoredSettings) -> Settings {
+        let before = s.subnormals.is_none();
+        Settings {
+            head: s.head,
+            fold: s.fold,
+            seed: s.seed,
+            epochs: s.epochs,
+            samples_per_pair: s.samples_per_pair,
+            batch_size: s.batch_size,
+            learning_rate: s.learning_rate,
+            eval_every: s.eval_every,
+            regulariser_start: s.regulariser_start,
+            regulariser_end: s.regulariser_end,
+            select_last: s.select_last,
+            subnormals: match s.subnormals {
+                Some(SubnormalsName::Flush) => Subnormals::Flush,
+                Some(SubnormalsName::Keep) | None => Subnormals::Keep,
+            },
+            loss: s.loss.unwrap_or(if before {
+                Loss::UnitRegularisers
+            } else {
+                Loss::Paper
+            }),
+        }
+    }
+}
+
+impl From<Settings> for StoredSettings {
+    fn from(s: Settings) -> StoredSettings {
+        StoredSettings {
+            head: s.head,
+            fold: s.fold,
+            seed: s.seed,
+            epochs: s.epochs,
+            samples_per_pair: s.samples_per_pair,
+            batch_size: s.batch_size,
+            learning_rate: s.learning_rate,
+            eval_every: s.eval_every,
+            regulariser_start: s.regulariser_start,
+            regulariser_end: s.regulariser_end,
+            select_last: s.select_last,
+            subnormals: Some(match s.subnormals {
+                Subnormals::Flush => SubnormalsName::Flush,
+                Subnormals::Keep => SubnormalsName::Keep,
+            }),
+            loss: Some(s.loss),
+        }
+    }
 }
 
 impl Settings {
@@ -249,7 +335,11 @@ fn stream(seed: u64, which: u64) -> u64 {
 ///
 /// # Panics
 /// If the settings name no head or have a zero batch size.
-pub fn train(settings: &Settings, mnist: &Mnist, progress: impl FnMut(Progress<'_>)) -> Record {
+pub fn train(
+    settings: &Settings,
+    mnist: &Mnist,
+    progress: impl FnMut(Progress<'_>) + Send,
+) -> Record {
     let mut state = State::new(settings);
     resume(&mut state, mnist, progress, |_| ControlFlow::Continue(()));
     state.record()
@@ -258,14 +348,38 @@ pub fn train(settings: &Settings, mnist: &Mnist, progress: impl FnMut(Progress<'
 /// Trains on from `state` to the end of the run, calling `after_epoch` with the state after
 /// every training pass but the last (to checkpoint it); `ControlFlow::Break` from it stops
 /// the run there, to be resumed later.
+///
+/// The run goes on threads of its own, as many as the current rayon pool has, which start in
+/// the settings' subnormal mode.
+///
+/// # Panics
+/// If the settings name a loss other than the paper's, or the threads cannot start.
 pub fn resume(
+    state: &mut State,
+    mnist: &Mnist,
+    progress: impl FnMut(Progress<'_>) + Send,
+    after_epoch: impl FnMut(&State) -> ControlFlow<()> + Send,
+) {
+    assert_eq!(
+        state.settings.loss,
+        Loss::Paper,
+        "runs train with the paper's loss only"
+    );
+    let pool = state
+        .settings
+        .subnormals
+        .thread_pool(rayon::current_num_threads())
+        .expect("the run's threads");
+    pool.install(|| resume_on_this_pool(state, mnist, progress, after_epoch));
+}
+
+fn resume_on_this_pool(
     state: &mut State,
     mnist: &Mnist,
     mut progress: impl FnMut(Progress<'_>),
     mut after_epoch: impl FnMut(&State) -> ControlFlow<()>,
 ) {
     let settings = state.settings.clone();
-    let _subnormals = settings.subnormals.on_pool();
     let head = settings.head().expect("a known head");
     let network = Network::new(head);
     let data = FoldData::build(
@@ -495,6 +609,7 @@ mod tests {
             regulariser_end: 40.0,
             select_last: 10,
             subnormals: Subnormals::Flush,
+            loss: Loss::Paper,
         };
         let got: Vec<f32> = [0, 30, 31, 35, 40, 41, 1000]
             .iter()

@@ -126,15 +126,40 @@ pub enum StudyError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(
-        "run '{key}' in {path} was made with other settings than this study plans; use another --out, or remove the old results"
+        "run '{key}' in {path} was made with other settings than this study plans ({differences}); use another --out, or remove the old results"
     )]
-    Changed { key: String, path: String },
+    Changed {
+        key: String,
+        path: String,
+        differences: String,
+    },
     #[error(
-        "{path}: a checkpoint of run '{key}' with other settings than this study plans; remove it, or use another --out"
+        "{path}: a checkpoint of run '{key}' with other settings than this study plans ({differences}); remove it, or use another --out"
     )]
-    StaleCheckpoint { key: String, path: String },
+    StaleCheckpoint {
+        key: String,
+        path: String,
+        differences: String,
+    },
     #[error("cannot start a thread pool: {0}")]
     Pool(String),
+}
+
+/// The settings in which `stored` differs from `planned`, as "name: stored, planned here".
+fn differences(stored: &Settings, planned: &Settings) -> String {
+    let fields = |s: &Settings| match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (old, new) = (fields(stored), fields(planned));
+    new.iter()
+        .filter(|(name, value)| old.get(*name) != Some(value))
+        .map(|(name, value)| {
+            let before = old.get(name).map_or("none".to_string(), |v| v.to_string());
+            format!("{name}: {before} there, {value} here")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Where the checkpoint of a run lives in the study's directory.
@@ -182,6 +207,7 @@ pub fn run(
                 return Err(StudyError::Changed {
                     key: run.key.to_string(),
                     path: file.display().to_string(),
+                    differences: differences(&stored.record.settings, &run.settings),
                 });
             }
             Some(_) => {
@@ -197,6 +223,7 @@ pub fn run(
                         return Err(StudyError::StaleCheckpoint {
                             key: run.key.to_string(),
                             path: checkpoint.display().to_string(),
+                            differences: differences(&state.settings, &run.settings),
                         });
                     }
                     Some(state.epoch)
@@ -344,7 +371,7 @@ fn train_one(
     mnist: &Mnist,
     every: usize,
     stop: &AtomicBool,
-    on_batch: impl Fn(),
+    on_batch: impl Fn() + Sync,
     display: Display,
 ) -> Result<Option<Record>, StudyError> {
     let mut state = match job.from_epoch {

@@ -52,7 +52,7 @@ impl Verdict {
 /// One claim of the paper, with its evidence.
 #[derive(Clone, Debug)]
 pub struct Claim {
-    pub statement: &'static str,
+    pub statement: String,
     /// Markdown lines: the numbers compared.
     pub evidence: Vec<String>,
     pub verdict: Verdict,
@@ -176,7 +176,7 @@ fn sign(study: &Study) -> Claim {
         }
     }
     Claim {
-        statement: "Sign hurts the Real NPU and the NRU (inputs that can be negative solve less often than positive ones; the NMRU for contrast)",
+        statement: "Sign hurts the Real NPU and the NRU (inputs that can be negative solve less often than positive ones; the NMRU for contrast)".into(),
         evidence,
         verdict: Verdict::of(&checks),
     }
@@ -215,7 +215,7 @@ fn magnitude_claim(study: &Study) -> Claim {
         }
     }
     Claim {
-        statement: "Magnitude hurts the NMRU (inputs with |x| >= 10, from the main ranges and the wide uniform and Benford distributions, against |x| <= 2; the NRU and Real NPU for contrast)",
+        statement: "Magnitude hurts the NMRU (inputs with |x| >= 10, from the main ranges and the wide uniform and Benford distributions, against |x| <= 2; the NRU and Real NPU for contrast)".into(),
         evidence,
         verdict: Verdict::of(&checks),
     }
@@ -244,7 +244,7 @@ fn distribution(study: &Study) -> Claim {
         }
     }
     Claim {
-        statement: "The input distribution hurts every module (the six other distributions against the nine uniform ranges)",
+        statement: "The input distribution hurts every module (the six other distributions against the nine uniform ranges)".into(),
         evidence,
         verdict: Verdict::of(&checks),
     }
@@ -267,7 +267,7 @@ fn modified_beats_baseline(study: &Study) -> Claim {
         }
     }
     Claim {
-        statement: "The modified Real NPU beats the baseline",
+        statement: "The modified Real NPU beats the baseline".into(),
         evidence,
         verdict: Verdict::of(&checks),
     }
@@ -316,7 +316,7 @@ fn abstract_figures(study: &Study) -> Claim {
         ));
     }
     Claim {
-        statement: "With redundancy (10 inputs) the average success rates are NMRU 91.6% and Real NPU (modified) 85.3%, 15.1 points above the baseline (the paper's earlier abstract)",
+        statement: "With redundancy (10 inputs) the average success rates are NMRU 91.6% and Real NPU (modified) 85.3%, 15.1 points above the baseline (the paper's earlier abstract)".into(),
         evidence,
         verdict: Verdict::of(&checks),
     }

@@ -167,7 +167,13 @@ fn draw_on<DB: DrawingBackend>(
                 head_colour(&curve.head).filled(),
             ))
             .map_err(plot_error)?;
-        let runs = curve.points.first().map_or(0, |p| p.panels[0].runs);
+        // runs that stop early (a head gone NaN) leave later epochs: count them all
+        let runs = curve
+            .points
+            .iter()
+            .map(|p| p.panels[0].runs)
+            .max()
+            .unwrap_or(0);
         legend
             .draw(&Text::new(
                 format!("{} ({runs})", curve.head),

@@ -25,6 +25,9 @@ pub enum Solution {
         digits: (f64, f64),
         shares: (f64, f64),
     },
+    /// A record made before the mirror code and the commonest readings were measured, whose
+    /// readings are not the digits: what it learned cannot be told.
+    Unmeasured { direct: f64 },
     /// Neither: the shares read as digits and as their mirror code, and the readings' mode
     /// shares.
     Neither {
@@ -40,8 +43,12 @@ impl Solution {
         let direct = digits_read(m);
         let mirror = digits_read_mirrored(m);
         let shares = (m.label1_mode_share, m.label2_mode_share);
+        // a soft-argmax reading rounds to a digit 1..9: 0 means not measured
+        let measured = m.label1_mode != 0.0;
         if direct >= READS_DIGITS && direct >= mirror {
             Solution::Gold { accuracy: direct }
+        } else if !measured {
+            Solution::Unmeasured { direct }
         } else if mirror >= READS_DIGITS {
             Solution::Mirror { accuracy: mirror }
         } else if shares.0 >= COLLAPSED && shares.1 >= COLLAPSED {
@@ -64,6 +71,7 @@ impl Solution {
             Solution::Gold { .. } => "gold",
             Solution::Mirror { .. } => "mirror",
             Solution::Collapsed { .. } => "collapsed",
+            Solution::Unmeasured { .. } => "unmeasured",
             Solution::Neither { .. } => "neither",
         }
     }
@@ -78,6 +86,10 @@ impl Solution {
             Solution::Collapsed { digits, shares } => format!(
                 "collapsed: reads {} ({:.0}%) and {} ({:.0}%)",
                 digits.0, shares.0, digits.1, shares.1
+            ),
+            Solution::Unmeasured { direct } => format!(
+                "unmeasured: digits read {direct:.1}%; the record predates the mirror and \
+                 collapse metrics"
             ),
             Solution::Neither {
                 direct,
@@ -138,6 +150,19 @@ mod tests {
         // one side collapsed, the other not: neither
         let neither = Solution::of(&readings((30.0, 11.0), (11.0, 20.0), (99.0, 40.0)));
         assert_eq!(neither.name(), "neither");
+        // a record from before the mirror and collapse metrics: gold shows, the rest cannot
+        let old = Metrics {
+            label1_rounded_accuracy: 11.0,
+            label2_rounded_accuracy: 11.0,
+            ..Metrics::default()
+        };
+        assert_eq!(Solution::of(&old), Solution::Unmeasured { direct: 11.0 });
+        let old_gold = Metrics {
+            label1_rounded_accuracy: 95.0,
+            label2_rounded_accuracy: 93.0,
+            ..Metrics::default()
+        };
+        assert_eq!(Solution::of(&old_gold), Solution::Gold { accuracy: 94.0 });
         assert_eq!(
             digits_read_either_code(&readings((30.0, 11.0), (60.0, 80.0), (0.0, 0.0))),
             70.0

@@ -39,7 +39,7 @@ fn settings_line(results: &Collection<Record>) -> String {
             )
             && (s.regulariser_start, s.regulariser_end)
                 == (first.regulariser_start, first.regulariser_end)
-            && s.subnormals == first.subnormals
+            && (s.subnormals, s.loss) == (first.subnormals, first.loss)
     };
     if !runs.all(|s| same(&s)) {
         return "The runs differ in their schedules; see each record's settings.".into();
@@ -52,10 +52,17 @@ fn settings_line(results: &Collection<Record>) -> String {
         engine::Subnormals::Flush => "flushed to zero",
         engine::Subnormals::Keep => "kept",
     };
+    let loss = match first.loss {
+        crate::mnist::run::Loss::Paper => "the paper's loss",
+        crate::mnist::run::Loss::UnitRegularisers => {
+            "the loss of records made before the paper's (every regulariser of the head's unit, \
+             the z and out-of-bounds penalties too)"
+        }
+    };
     format!(
         "Schedule: {} samples per pair, epochs 0..{} evaluated {every}, regulariser ramp over \
          epochs {} to {}, chosen epoch the best of the last {} logged; each fold's run seeded \
-         by its fold; results below the normal f32 range {subnormals}.",
+         by its fold; {loss}; results below the normal f32 range {subnormals}.",
         first.samples_per_pair,
         first.epochs,
         first.regulariser_start,

@@ -126,11 +126,13 @@ pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary], claims: &[Cla
 fn learned_section(heads: &[HeadSummary]) -> String {
     let mut md = format!(
         "\n## What each run learned\n\nAt the chosen epoch, on the test split: *gold*, the \
-         readings round to the digits (at least {}% of them); *mirror*, they round to the \
+         readings round to the digits (at least {}% of them, and no fewer than through the \
+         mirror code); *mirror*, they round to the \
          digits when decoded as 9 / reading (the encoder reads each digit x as 9 / x, under a \
          head that divides the right reading by the left); \
          *collapsed*, each side reads one digit whatever the image (at least {}% of its \
-         readings); *neither*.\n\n\
+         readings); *neither*; *unmeasured*, a record made before the mirror code and the \
+         commonest readings were measured.\n\n\
          | head | fold | epoch | test 5 d.p. | digits read | as 9 / digit | solution |\n\
          |---|---|---|---|---|---|---|\n",
         learned::READS_DIGITS,
