@@ -6,7 +6,7 @@ mod common;
 
 use common::SplitMix;
 use engine::Workspace;
-use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
+use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into, split};
 
 /// Sizes that sit on and around the kernel's tile (4 x 24) and vector (8) edges.
 const EDGES: [usize; 16] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 49];
@@ -198,15 +198,12 @@ fn results_do_not_depend_on_the_thread_count() {
         let bd: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let run = |threads: usize| {
             let mut c = vec![0.0; m * n];
-            pool(threads).install(|| {
-                gemm(
-                    0.5,
-                    MatRef::row_major(&ad, m, k),
-                    MatRef::row_major(&bd, k, n),
-                    0.0,
-                    MatMut::row_major(&mut c, m, n),
-                )
+            let (a, b) = (MatRef::row_major(&ad, m, k), MatRef::row_major(&bd, k, n));
+            let parts = pool(threads).install(|| {
+                gemm(0.5, a, b, 0.0, MatMut::row_major(&mut c, m, n));
+                split(a, b)
             });
+            assert_eq!(parts, threads, "{m}x{k}x{n} is shared out");
             c
         };
         let one = run(1);
@@ -320,15 +317,15 @@ fn long_depth_products_do_not_depend_on_the_thread_count() {
     let bd: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
     let run = |threads: usize| {
         let mut c = vec![0.0; m * n];
-        pool(threads).install(|| {
-            gemm(
-                1.0,
-                MatRef::row_major(&ad, m, k),
-                MatRef::row_major(&bd, n, k).t(),
-                0.0,
-                MatMut::row_major(&mut c, m, n),
-            )
+        let (a, b) = (
+            MatRef::row_major(&ad, m, k),
+            MatRef::row_major(&bd, n, k).t(),
+        );
+        let parts = pool(threads).install(|| {
+            gemm(1.0, a, b, 0.0, MatMut::row_major(&mut c, m, n));
+            split(a, b)
         });
+        assert_eq!(parts, threads, "the dot path is shared out");
         c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     };
     assert_eq!(run(1), run(2));

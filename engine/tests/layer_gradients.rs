@@ -455,6 +455,14 @@ fn layers_above_the_parallel_sizes_give_the_same_bits_on_one_two_and_three_threa
                 .build()
                 .expect("a pool");
             pool.install(|| {
+                // the first convolution's forward product (16 filters by 16 x 9 patch values
+                // by 20 x 20 positions of the batch padded to 64) is shared out on this pool
+                // (a view of its shape: the split reads only shapes and strides)
+                let shape = |rows, cols| engine::gemm::MatRef::new(&[0.0], rows, cols, 0, 0);
+                assert_eq!(
+                    engine::gemm::split(shape(16, 144), shape(144, 20 * 20 * 64)),
+                    threads
+                );
                 let mut values = values.clone();
                 values.set_noise_seed(5);
                 forward(&params, &mut values);

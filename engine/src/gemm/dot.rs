@@ -72,6 +72,11 @@ pub(super) fn suits(a: &MatRef<'_>, b: &MatRef<'_>) -> bool {
     a.cs == 1 && b.rs == 1 && k >= 4096 && k >= 8 * m.max(n)
 }
 
+/// How many parts of whole groups of columns an `m x k x n` product is split into.
+pub(super) fn parts_of(m: usize, k: usize, n: usize) -> usize {
+    parts(m * n * k, n.div_ceil(DS))
+}
+
 /// `C = alpha A B + init` as dot products of A's rows and B's columns, in pieces of the
 /// depth: each element starts from `init` and adds `alpha` times each piece's dot product in
 /// order. Parts of the columns run on the rayon pool; each copies the block of A's rows it
@@ -90,7 +95,7 @@ pub(super) fn products(
     let out = Out::of(c);
     start_all(&init, out, m, n);
     let groups = n.div_ceil(DS);
-    let parts = parts(m * n * k, groups);
+    let parts = parts_of(m, k, n);
     let per_part = groups.div_ceil(parts);
     let whole = k / 8 * 8;
     // each part copies the blocks of A it reads into its own space

@@ -99,6 +99,19 @@ pub fn gemm_into(
     product(work, alpha, &a, &b, init, c)
 }
 
+/// How many parts the current rayon pool splits `A B` into (1: it runs on the calling thread
+/// alone), for tests that must know a product really was shared out, and for benchmarks.
+pub fn split(a: MatRef<'_>, b: MatRef<'_>) -> usize {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 || k == 0 {
+        1
+    } else if super::dot::suits(&a, &b) {
+        super::dot::parts_of(m, k, n)
+    } else {
+        Plan::new(m, k, n).parts
+    }
+}
+
 /// [`gemm_into`] with any operands that pack themselves (the layers' views of activations).
 pub(crate) fn product(
     work: &mut Workspace,

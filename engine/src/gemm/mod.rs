@@ -19,11 +19,15 @@
 //! depth is long against the output (a weight gradient summed over a batch of positions),
 //! the product is a set of dot products with no packing, and each element is `start` plus
 //! `alpha` times the dot product of each piece of 1,024 depths in order, a piece summed in
-//! eight interleaved chains. This too is the same for every thread count.
+//! eight interleaved chains (lane l takes the depths l, l + 8, ..., and the lanes are added
+//! as ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7))); the depths past the last multiple of eight
+//! make one chain of their own, added last. This too is the same for every thread count.
+//! `engine/tests/gemm_order.rs` pins both orders bit for bit on real-valued operands.
 //!
 //! # Threads
 //! Large products are split between the threads of the current rayon pool, by whole tiles of
 //! rows or of columns (whichever share out more evenly); each part packs its own panels.
+//! [`split`] says into how many parts a product goes.
 
 mod dot;
 mod driver;
@@ -31,7 +35,7 @@ mod kernel;
 mod pack;
 
 pub(crate) use dot::{DOT_PIECE, DR, DS, ZEROS, dot_tile};
-pub use driver::{Init, gemm, gemm_into};
+pub use driver::{Init, gemm, gemm_into, split};
 pub(crate) use driver::{Out, parts, product};
 pub(crate) use kernel::{MR, NR};
 pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};

@@ -1,7 +1,7 @@
 //! Gradient health over a stretch of training: the largest gradient norm, the largest |g|
 //! and the number of non-finite gradient entries, gathered in one pass per step.
 
-/// The gradients of the steps since the last [`GradientHealth::take`].
+/// The gradients of the steps since the last [`GradientTracker::take`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct GradientHealth {
     /// The largest 2-norm of one step's gradient (before any clipping); NaN norms are left
