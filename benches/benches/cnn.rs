@@ -7,7 +7,7 @@
 //! `cargo bench -p benches --bench cnn` (add `-- quick` for fewer rounds, `-- profile` for the
 //! time of every node of a training step)
 
-use benches::peak::fma_peak_gflops;
+use benches::peak::Peaks;
 use benches::pool;
 use benches::rounds::{Contender, race};
 use engine::optim::{Adam, Optimizer};
@@ -36,8 +36,9 @@ fn main() {
     let profiling = std::env::args().any(|a| a == "profile");
     let rounds = if quick { 2 } else { 6 };
     let pools = [pool(1), pool(2)];
-    let peak = fma_peak_gflops(20);
-    println!("one-core FMA peak measured now: {peak:.1} GFLOP/s");
+    let peaks = Peaks::measure(20);
+    println!("{}", peaks.describe());
+    let peak = peaks.share_of();
     println!(
         "network: {} x {} pixels per pair, {PAIRS} pairs per batch\n",
         PAIR.height, PAIR.width

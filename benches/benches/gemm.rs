@@ -13,7 +13,7 @@
 
 use std::hint::black_box;
 
-use benches::peak::fma_peak_gflops;
+use benches::peak::Peaks;
 use benches::pool;
 use benches::rounds::{Contender, race};
 use engine::Workspace;
@@ -92,8 +92,9 @@ fn main() {
     };
     let rounds = if quick { 3 } else { 8 };
     let pools = [pool(1), pool(2)];
-    let peak = fma_peak_gflops(20);
-    println!("one-core FMA peak measured now: {peak:.1} GFLOP/s\n");
+    let peaks = Peaks::measure(20);
+    println!("{}\n", peaks.describe());
+    let peak = peaks.share_of();
     println!(
         "{:<24} {:>15} {:>15} {:>15} {:>15} {:>15}  {:>9}",
         "GFLOP/s (share of peak)",

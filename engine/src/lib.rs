@@ -65,6 +65,7 @@ pub mod optim;
 pub mod program;
 pub mod real;
 pub mod reference;
+pub mod simd;
 pub mod subnormals;
 pub mod tape;
 pub mod tracked;

@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+// a CPU without the build's vector instructions gets a message before main, not an illegal
+// instruction
+engine::install_simd_guard!();
+
 fn main() {
     let cli = tasks::cli::Cli::parse();
     match tasks::cli::run(cli) {

@@ -2,6 +2,7 @@
 
 pub mod grad_audit;
 pub mod grad_stability;
+pub mod info;
 pub mod landscape;
 pub mod merge;
 pub mod mnist;
@@ -42,6 +43,8 @@ pub enum Command {
     Report(report::Args),
     /// Train a head on a CNN that reads two MNIST digits, to output their quotient.
     Mnist(mnist::Args),
+    /// The version, the CPU and the SIMD path in use: what a measurement should quote.
+    Info(info::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Merge(args) => merge::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Mnist(args) => mnist::run(&args),
+        Command::Info(args) => info::run(&args),
     }
 }
 

@@ -1,0 +1,54 @@
+//! The start-up guard: `nalm` on a CPU without the build's vector instructions stops with a
+//! message naming the missing one and exit code 2, never an illegal instruction. Older CPUs
+//! are emulated by `qemu-x86_64 -cpu MODEL` (Debian's `qemu-user`); without it the test says
+//! so and checks only this machine.
+
+use std::process::Command;
+
+const NALM: &str = env!("CARGO_BIN_EXE_nalm");
+
+/// `nalm info` on an emulated `cpu`: exit code and stderr, or None without qemu.
+fn info_on(cpu: &str) -> Option<(i32, String, String)> {
+    let out = Command::new("qemu-x86_64")
+        .args(["-cpu", cpu, NALM, "info"])
+        .output()
+        .ok()?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    // qemu dies of a signal (no code) when the guest executes an illegal instruction
+    let code = out.status.code().unwrap_or(-1);
+    Some((code, text(&out.stdout), text(&out.stderr)))
+}
+
+#[test]
+fn a_cpu_without_the_builds_instructions_gets_a_message_naming_what_it_lacks() {
+    let native = Command::new(NALM).arg("info").output().expect("nalm runs");
+    let stdout = String::from_utf8_lossy(&native.stdout);
+    assert!(native.status.success());
+    assert!(stdout.contains("SIMD: AVX2 + FMA (8 lanes)"), "{stdout}");
+
+    let cases = [
+        (
+            "Westmere",
+            "lacks AVX (or the operating system does not enable it)",
+        ),
+        ("Haswell,-fma", "lacks FMA:"),
+        ("Haswell,-avx2", "lacks AVX2:"),
+    ];
+    for (cpu, lacks) in cases {
+        let Some((code, stdout, stderr)) = info_on(cpu) else {
+            println!("qemu-x86_64 not found: the start-up guard is not checked on older CPUs");
+            return;
+        };
+        assert_eq!(code, 2, "{cpu}: {stderr}");
+        assert!(stdout.is_empty(), "{cpu}: {stdout}");
+        assert!(
+            stderr.contains("error: this build computes with AVX2 and FMA (x86-64-v3)")
+                && stderr.contains(lacks),
+            "{cpu}: {stderr}"
+        );
+    }
+    // and a CPU that has them runs it
+    let (code, stdout, stderr) = info_on("Haswell").expect("qemu ran above");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("SIMD: AVX2 + FMA (8 lanes)"), "{stdout}");
+}
