@@ -105,9 +105,10 @@ impl Peaks {
         match self.wider {
             None => built,
             Some((path, gflops)) => format!(
-                "{built}, {gflops:.1} GFLOP/s at {path} (this CPU's widest, unused by this \
-                 build); shares are of the higher, {:.1}",
-                self.share_of()
+                "{built}, {gflops:.1} GFLOP/s at {path} (this CPU's widest); shares are of \
+                 the higher, {:.1}; {}",
+                self.share_of(),
+                simd::describe()
             ),
         }
     }

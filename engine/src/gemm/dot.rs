@@ -13,16 +13,18 @@ use std::arch::x86_64::{
 
 use super::driver::{Init, Out, parts, start_all};
 use super::{MatMut, MatRef};
-use crate::Workspace;
+use crate::{Workspace, simd};
 
 /// Rows of A per tile.
 pub(crate) const DR: usize = 3;
-/// Rows of B per tile: 3 x 4 accumulators, 3 + 4 loads per 12 multiply-adds.
+/// Rows of B per tile: 3 x 4 accumulators, 3 + 4 loads per 12 multiply-adds (an even number:
+/// the 16-lane path pairs them).
 pub(crate) const DS: usize = 4;
+const _: () = assert!(DS.is_multiple_of(2));
 
 /// `out[r][s] = sum over v of a[r][v] b[s][v]` for rows of `len` values (a multiple of 8):
 /// eight partial sums per product, each a fused multiply-add chain in order of v, then added
-/// pairwise (lanes 0+4, 1+5, ... then again) in a fixed order.
+/// pairwise (lanes 0+4, 1+5, ... then again) in a fixed order. The same bits on every path.
 ///
 /// # Panics
 /// If a row is shorter than `len` or `len` is not a multiple of 8.
@@ -32,11 +34,32 @@ pub(crate) fn dot_tile(a: [&[f32]; DR], b: [&[f32]; DS], len: usize) -> [[f32; D
         a.iter().chain(&b).all(|row| row.len() >= len),
         "a row shorter than {len}"
     );
+    let (pa, pb) = (a.map(<[f32]>::as_ptr), b.map(<[f32]>::as_ptr));
     // SAFETY: every row holds at least `len` values (checked above); AVX2 and FMA are enabled
-    // for the crate.
+    // for the crate, and the AVX-512 path is active only on a CPU that has it.
+    unsafe {
+        if simd::active() == simd::AVX512 {
+            dot_tile16(pa, pb, len)
+        } else {
+            dot_tile8(pa, pb, len)
+        }
+    }
+}
+
+/// The eight chains' lanes of one product added in the fixed order.
+#[inline(always)]
+fn add_lanes(l: &[f32]) -> f32 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
+
+/// [`dot_tile`] on 8-lane vectors: a vector of eight chains per product.
+///
+/// # Safety
+/// Every row holds at least `len` values, a multiple of 8.
+unsafe fn dot_tile8(pa: [*const f32; DR], pb: [*const f32; DS], len: usize) -> [[f32; DS]; DR] {
+    // SAFETY: the caller's.
     unsafe {
         let mut acc: [[__m256; DS]; DR] = [[_mm256_setzero_ps(); DS]; DR];
-        let (pa, pb) = (a.map(<[f32]>::as_ptr), b.map(<[f32]>::as_ptr));
         for v in (0..len).step_by(8) {
             // 12 accumulators, 3 A vectors and one B vector at a time: 16 registers
             let av: [__m256; DR] = std::array::from_fn(|r| _mm256_loadu_ps(pa[r].add(v)));
@@ -51,8 +74,53 @@ pub(crate) fn dot_tile(a: [&[f32]; DR], b: [&[f32]; DS], len: usize) -> [[f32; D
             row.map(|lanes| {
                 let mut l = [0.0f32; 8];
                 _mm256_storeu_ps(l.as_mut_ptr(), lanes);
-                ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+                add_lanes(&l)
             })
+        })
+    }
+}
+
+/// [`dot_tile`] on 16-lane vectors: the eight chains of two products (B rows s and s + 1)
+/// share a vector, each half exactly the 8-lane path's vector, so the bits are the same.
+///
+/// # Safety
+/// Every row holds at least `len` values, a multiple of 8, and the CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_tile16(pa: [*const f32; DR], pb: [*const f32; DS], len: usize) -> [[f32; DS]; DR] {
+    use std::arch::x86_64::{
+        __m512, _mm256_castps_pd, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_castps_pd,
+        _mm512_castps256_ps512, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_setzero_ps,
+        _mm512_storeu_ps,
+    };
+    const PAIRS: usize = DS / 2;
+    // SAFETY: the caller's.
+    unsafe {
+        let mut acc: [[__m512; PAIRS]; DR] = [[_mm512_setzero_ps(); PAIRS]; DR];
+        for v in (0..len).step_by(8) {
+            // each A row's eight depths in both halves; B rows s and s + 1 side by side
+            let av: [__m512; DR] = std::array::from_fn(|r| {
+                _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(
+                    pa[r].add(v),
+                ))))
+            });
+            for p in 0..PAIRS {
+                let low = _mm512_castps256_ps512(_mm256_loadu_ps(pb[2 * p].add(v)));
+                let high = _mm256_castps_pd(_mm256_loadu_ps(pb[2 * p + 1].add(v)));
+                let bs = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(low), high));
+                for (row, &ar) in acc.iter_mut().zip(&av) {
+                    row[p] = _mm512_fmadd_ps(ar, bs, row[p]);
+                }
+            }
+        }
+        acc.map(|row| {
+            let mut out = [0.0f32; DS];
+            for (p, &lanes) in row.iter().enumerate() {
+                let mut l = [0.0f32; 16];
+                _mm512_storeu_ps(l.as_mut_ptr(), lanes);
+                out[2 * p] = add_lanes(&l[..8]);
+                out[2 * p + 1] = add_lanes(&l[8..]);
+            }
+            out
         })
     }
 }
@@ -163,24 +231,43 @@ pub(super) fn products(
 mod tests {
     use super::*;
 
+    /// The documented order on scalars: eight chains, lane l taking v = l, l + 8, ...
+    fn chains(a: &[f32], b: &[f32], len: usize) -> f32 {
+        let mut lanes = [0.0f32; 8];
+        for v in (0..len).step_by(8) {
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                *lane = a[v + l].mul_add(b[v + l], *lane);
+            }
+        }
+        add_lanes(&lanes)
+    }
+
     #[test]
-    fn integer_dot_products_are_exact() {
-        let len = 48;
-        let rows: Vec<Vec<f32>> = (0..7)
-            .map(|r| {
+    fn every_path_gives_each_product_the_documented_bits() {
+        let len = 200;
+        let mut state = 7u32;
+        let rows: Vec<Vec<f32>> = (0..DR + DS)
+            .map(|_| {
                 (0..len)
-                    .map(|v| ((r * 31 + v * 7) % 9) as f32 - 4.0)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                    })
                     .collect()
             })
             .collect();
-        let a = [&rows[0][..], &rows[1][..], &rows[2][..]];
-        let b = [&rows[3][..], &rows[4][..], &rows[5][..], &rows[6][..]];
-        let out = dot_tile(a, b, len);
-        for r in 0..DR {
-            for s in 0..DS {
-                let want: f32 = (0..len).map(|v| a[r][v] * b[s][v]).sum();
-                assert_eq!(out[r][s], want, "({r}, {s})");
-            }
+        let pa: [*const f32; DR] = std::array::from_fn(|r| rows[r].as_ptr());
+        let pb: [*const f32; DS] = std::array::from_fn(|s| rows[DR + s].as_ptr());
+        let want: [[f32; DS]; DR] =
+            std::array::from_fn(|r| std::array::from_fn(|s| chains(&rows[r], &rows[DR + s], len)));
+        let bits = |out: [[f32; DS]; DR]| out.map(|row| row.map(f32::to_bits));
+        // SAFETY: rows of `len` values; AVX2 and FMA enabled for the crate.
+        assert_eq!(bits(unsafe { dot_tile8(pa, pb, len) }), bits(want));
+        if simd::runnable().contains(&simd::AVX512) {
+            // SAFETY: as above, on a CPU with AVX-512F.
+            assert_eq!(bits(unsafe { dot_tile16(pa, pb, len) }), bits(want));
+        } else {
+            println!("no AVX-512 on this CPU: its dot products are not checked");
         }
     }
 }

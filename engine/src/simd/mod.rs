@@ -1,18 +1,23 @@
-//! The vector instructions this build computes with, and what the CPU running it offers.
+//! The vector instructions the engine computes with, and what the CPU running it offers.
 //!
-//! The engine's SIMD level is fixed when it is compiled (`wide` chooses its implementation
-//! from the target features): a binary uses the same path on every CPU it runs on, and stops
-//! with a message on one that lacks it (the [`guard`]), rather than with an illegal
-//! instruction.
+//! The build's own level is fixed when it is compiled (`wide` chooses its implementation
+//! from the target features): a binary stops with a message on a CPU that lacks it (the
+//! [`guard`]), rather than with an illegal instruction. Kernels with a wider variant choose
+//! it at run time from [`active`]: the build's own for now, or the one `NALM_SIMD` names
+//! where the CPU has it, or the one [`use_path`] chose (tests compare the paths). Every path
+//! computes the same bits (see `engine/README.md`, "The SIMD path").
 
 pub mod guard;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A vector instruction set the engine can compute on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Path {
     pub name: &'static str,
+    /// Its name for `NALM_SIMD`.
+    pub key: &'static str,
     /// f32 lanes per vector.
     pub lanes: usize,
     /// The CPU features it needs, as `/proc/cpuinfo` names them.
@@ -28,6 +33,7 @@ impl fmt::Display for Path {
 /// x86-64-v3: 8-lane AVX2 vectors with fused multiply-adds.
 pub const AVX2: Path = Path {
     name: "AVX2 + FMA",
+    key: "avx2",
     lanes: 8,
     features: &["avx2", "fma"],
 };
@@ -35,6 +41,7 @@ pub const AVX2: Path = Path {
 /// 16-lane AVX-512 vectors.
 pub const AVX512: Path = Path {
     name: "AVX-512",
+    key: "avx512",
     lanes: 16,
     features: &["avx512f"],
 };
@@ -86,12 +93,72 @@ pub fn widest_on_this_cpu() -> Option<Path> {
     widest(&[AVX512, AVX2], detected)
 }
 
-/// One line on the path in use and the CPU's widest.
+/// The kernels that have a path wider than the build's (see [`active`]).
+pub const WIDENED: &str = "the matrix product's dot products";
+
+/// The path chosen for the wider kernels: 0 not yet chosen, else 1 + its index in `PATHS`.
+static ACTIVE: AtomicU8 = AtomicU8::new(0);
+/// The paths, narrowest first.
+const PATHS: [Path; 2] = [AVX2, AVX512];
+
+/// The path the kernels with a wider variant use: the build's own, or the one
+/// `NALM_SIMD=avx2|avx512` names where the CPU has it, or the one [`use_path`] chose.
+///
+/// The build's own is the default until the 16-lane kernels pay on the CPUs they are for: on
+/// an AMD EPYC (Zen 4, which splits a 512-bit FMA into two halves) the 16-lane dot products
+/// run the network's conv2 weight gradient at 63.0 GFLOP/s against 72.1 at 8 lanes, and its
+/// dense weight gradient at 93.5 against 89.6 (`engine/README.md`, "The SIMD path").
+pub fn active() -> Path {
+    match ACTIVE.load(Ordering::Relaxed) {
+        0 => {
+            let asked = std::env::var("NALM_SIMD")
+                .ok()
+                .and_then(|v| PATHS.into_iter().find(|p| v.eq_ignore_ascii_case(p.key)));
+            let path = asked
+                .filter(|p| missing(*p, detected).is_empty())
+                .unwrap_or(BUILT);
+            let index = PATHS.iter().position(|p| *p == path).unwrap_or(0);
+            ACTIVE.store(index as u8 + 1, Ordering::Relaxed);
+            path
+        }
+        i => PATHS[usize::from(i) - 1],
+    }
+}
+
+/// Makes the kernels compute on `path` from now on, in every thread (for comparisons of the
+/// paths; results do not depend on it). An error if the CPU lacks it.
+pub fn use_path(path: Path) -> Result<(), String> {
+    let lacking = missing(path, detected);
+    if !lacking.is_empty() {
+        return Err(format!(
+            "this CPU lacks {} for {path}",
+            lacking.join(" and ")
+        ));
+    }
+    let index = PATHS.iter().position(|p| *p == path).expect("a known path");
+    ACTIVE.store(index as u8 + 1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The paths this CPU can run, narrowest first.
+pub fn runnable() -> Vec<Path> {
+    PATHS
+        .into_iter()
+        .filter(|p| missing(*p, detected).is_empty())
+        .collect()
+}
+
+/// One line on the paths in use and the CPU's widest.
 pub fn describe() -> String {
-    match widest_on_this_cpu() {
-        Some(w) if w == BUILT => format!("SIMD: {BUILT}, the widest this CPU offers"),
-        Some(w) => format!("SIMD: {BUILT}; this CPU offers {w}, which this build does not use"),
+    let (widest, active) = (widest_on_this_cpu(), active());
+    match widest {
         None => format!("SIMD: {BUILT}, which this CPU lacks"),
+        Some(w) if w == BUILT => format!("SIMD: {BUILT}, the widest this CPU offers"),
+        Some(w) if active == w => format!("SIMD: {w} for {WIDENED} (NALM_SIMD), {BUILT} elsewhere"),
+        Some(w) => format!(
+            "SIMD: {BUILT}; this CPU offers {w}, which NALM_SIMD={} uses for {WIDENED}",
+            w.key
+        ),
     }
 }
 
@@ -121,11 +188,8 @@ mod tests {
             .split_whitespace()
             .any(|flag| flag == "avx512f");
         assert_eq!(widest == AVX512, avx512);
-        assert_eq!(
-            describe().contains("does not use"),
-            avx512,
-            "{}",
-            describe()
-        );
+        assert_eq!(runnable().contains(&AVX512), avx512);
+        assert!(runnable().contains(&AVX2));
+        assert_eq!(describe().contains("AVX-512"), avx512, "{}", describe());
     }
 }

@@ -1,0 +1,51 @@
+//! Every SIMD path this CPU can run computes the same bits: the wider kernels are checked
+//! against the build's own path on real-valued operands. A path the CPU lacks is skipped with
+//! a printed notice. (One test: the chosen path is process-wide.)
+
+mod common;
+
+use common::SplitMix;
+use engine::gemm::{MatMut, MatRef, gemm};
+use engine::simd;
+
+#[test]
+fn the_matrix_products_dot_path_gives_the_same_bits_on_every_path() {
+    let mut rng = SplitMix(31);
+    let paths = simd::runnable();
+    for path in [simd::AVX2, simd::AVX512] {
+        if !paths.contains(&path) {
+            println!("this CPU lacks {path}: not checked");
+        }
+    }
+    // A's rows and B's columns contiguous, the depth long: dot products, with edge tiles and
+    // a tail of depths past the last multiple of eight
+    for &(m, k, n) in &[(7, 5003, 13), (32, 9000, 96)] {
+        let ad: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let bd: Vec<f32> = (0..n * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let results: Vec<Vec<u32>> = paths
+            .iter()
+            .map(|&path| {
+                simd::use_path(path).expect("a runnable path");
+                assert_eq!(simd::active(), path);
+                let mut c = c0.clone();
+                gemm(
+                    0.5,
+                    MatRef::row_major(&ad, m, k),
+                    MatRef::row_major(&bd, n, k).t(),
+                    1.0,
+                    MatMut::row_major(&mut c, m, n),
+                );
+                c.iter().map(|v| v.to_bits()).collect()
+            })
+            .collect();
+        for (path, bits) in paths.iter().zip(&results) {
+            assert_eq!(
+                bits, &results[0],
+                "{m}x{k}x{n}: {path} against {}",
+                paths[0]
+            );
+        }
+    }
+    assert!(simd::use_path(simd::AVX2).is_ok());
+}
