@@ -13,7 +13,7 @@
 use super::im2col::{Patches, PatchesT, SampleRows};
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
 use super::{PARALLEL, floats, floats_mut};
-use crate::gemm::{DOT_PIECE, DR, DS, Init, MatMut, MatRef, Out, ZEROS, dot_tile, parts, product};
+use crate::gemm::{DotRuns, Init, MatMut, MatRef, accumulate, product};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 
@@ -171,60 +171,44 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
     })
 }
 
-/// The weight gradient as dot products: for each output row and piece of it,
-/// `dW[f][(c, ky, kx)] += dY[f, oy, piece] . X[c, oy + ky, kx + piece]`, both rows contiguous
-/// in (position, sample). Parts of the patch columns run on the rayon pool; every element sums
-/// its pieces in the same order whatever the split.
+/// The weight gradient as sums of dot products over the output rows,
+/// `dW[f][(c, ky, kx)] += sum over oy of dY[f, oy, ..] . X[c, oy + ky, kx + ..]`, both rows
+/// contiguous in (position, sample).
 fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: usize) {
-    use rayon::prelude::*;
-    let (input, out, k) = (conv.input, conv.output(), conv.kernel);
-    let (filters, patch) = (conv.filters, conv.patch());
-    let row = out.width * bpad;
-    let plane = out.height * row;
-    let groups = patch.div_ceil(DS);
-    let parts = parts(filters * patch * out.height * row, groups);
-    let per_part = groups.div_ceil(parts);
-    let target = Out::row_major(dw, patch);
-    let run = |part: usize| {
-        for oy in 0..out.height {
-            for start in (0..row).step_by(DOT_PIECE) {
-                let len = DOT_PIECE.min(row - start);
-                for group in part * per_part..((part + 1) * per_part).min(groups) {
-                    let b: [&[f32]; DS] = std::array::from_fn(|s| {
-                        let j = group * DS + s;
-                        if j >= patch {
-                            return &ZEROS[..];
-                        }
-                        let (c, ky, kx) = (j / (k * k), j / k % k, j % k);
-                        let at = ((c * input.height + oy + ky) * input.width + kx) * bpad + start;
-                        &x[at..at + len]
-                    });
-                    for f0 in (0..filters).step_by(DR) {
-                        let a: [&[f32]; DR] = std::array::from_fn(|r| {
-                            let f = f0 + r;
-                            if f >= filters {
-                                return &ZEROS[..];
-                            }
-                            let at = f * plane + oy * row + start;
-                            &dy[at..at + len]
-                        });
-                        let sums = dot_tile(a, b, len);
-                        for (r, sums) in sums.iter().enumerate().take(filters - f0) {
-                            for (s, &sum) in sums.iter().enumerate().take(patch - group * DS) {
-                                // SAFETY: an element of dW (f < filters, j < patch) in a
-                                // column only this part writes.
-                                unsafe { *target.element(f0 + r, group * DS + s) += sum };
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    if parts == 1 {
-        run(0);
-    } else {
-        (0..parts).into_par_iter().for_each(run);
+    let rows = WeightGradRuns { conv, dy, x, bpad };
+    accumulate(&rows, MatMut::row_major(dw, conv.filters, conv.patch()));
+}
+
+/// The runs of [`weight_grad_dots`]: run `oy` pairs filter f's output row oy with patch value
+/// (c, ky, kx)'s input row oy + ky shifted by kx.
+struct WeightGradRuns<'a> {
+    conv: Conv2d,
+    dy: &'a [f32],
+    x: &'a [f32],
+    bpad: usize,
+}
+
+impl DotRuns for WeightGradRuns<'_> {
+    fn shape(&self) -> (usize, usize) {
+        (self.conv.filters, self.conv.patch())
+    }
+
+    fn runs(&self) -> (usize, usize) {
+        let out = self.conv.output();
+        (out.height, out.width * self.bpad)
+    }
+
+    fn a(&self, f: usize, oy: usize, start: usize, len: usize) -> &[f32] {
+        let out = self.conv.output();
+        let row = out.width * self.bpad;
+        &self.dy[f * out.height * row + oy * row + start..][..len]
+    }
+
+    fn b(&self, j: usize, oy: usize, start: usize, len: usize) -> &[f32] {
+        let (input, k) = (self.conv.input, self.conv.kernel);
+        let (c, ky, kx) = (j / (k * k), j / k % k, j % k);
+        let at = ((c * input.height + oy + ky) * input.width + kx) * self.bpad + start;
+        &self.x[at..][..len]
     }
 }
 

@@ -227,6 +227,82 @@ pub(super) fn products(
     }
 }
 
+/// Rows for sums of dot products over runs, `C[i][j] += sum over runs r of a(i, r) . b(j, r)`,
+/// each run's rows contiguous: a convolution's weight gradient, whose runs are the output
+/// rows (positions of a row times the batch) of the output gradient and of the input.
+pub(crate) trait DotRuns: Sync {
+    /// C's rows and columns.
+    fn shape(&self) -> (usize, usize);
+    /// How many runs, and their common length (a multiple of 8).
+    fn runs(&self) -> (usize, usize);
+    /// Row `i` of A in `run`, from value `start`, `len` values.
+    fn a(&self, i: usize, run: usize, start: usize, len: usize) -> &[f32];
+    /// Row `j` of B in `run`, from value `start`, `len` values.
+    fn b(&self, j: usize, run: usize, start: usize, len: usize) -> &[f32];
+}
+
+/// `C += ` the sums of `rows`' dot products: each element adds its runs in order, each run
+/// in pieces of [`DOT_PIECE`] in order, each piece as [`dot_tile`] sums it. Parts of the
+/// columns run on the rayon pool; the bits do not depend on the split.
+///
+/// # Panics
+/// If C is not the shape `rows` gives, or a run's length is not a multiple of 8.
+pub(crate) fn accumulate(rows: &impl DotRuns, c: MatMut<'_>) {
+    use rayon::prelude::*;
+    let ((m, n), (runs, run_len)) = (rows.shape(), rows.runs());
+    assert!(
+        c.rows == m && c.cols == n,
+        "C is {} x {}, the sums {m} x {n}",
+        c.rows,
+        c.cols
+    );
+    assert!(run_len.is_multiple_of(8), "runs of {run_len} values");
+    let out = Out::of(c);
+    let groups = n.div_ceil(DS);
+    let parts = parts(m * n * runs * run_len, groups);
+    let per_part = groups.div_ceil(parts);
+    let run = |part: usize| {
+        let columns = (part * per_part * DS).min(n)..((part + 1) * per_part * DS).min(n);
+        for r in 0..runs {
+            for start in (0..run_len).step_by(DOT_PIECE) {
+                let len = DOT_PIECE.min(run_len - start);
+                for j0 in columns.clone().step_by(DS) {
+                    let b: [&[f32]; DS] = std::array::from_fn(|s| {
+                        let j = j0 + s;
+                        if j < columns.end {
+                            rows.b(j, r, start, len)
+                        } else {
+                            &ZEROS[..len]
+                        }
+                    });
+                    for i0 in (0..m).step_by(DR) {
+                        let a: [&[f32]; DR] = std::array::from_fn(|i| {
+                            if i0 + i < m {
+                                rows.a(i0 + i, r, start, len)
+                            } else {
+                                &ZEROS[..len]
+                            }
+                        });
+                        let sums = dot_tile(a, b, len);
+                        for (i, sums) in sums.iter().enumerate().take(m - i0) {
+                            for (s, &sum) in sums.iter().enumerate().take(columns.end - j0) {
+                                // SAFETY: an element of C (i < m, j < n, checked above) in a
+                                // column only this part writes.
+                                unsafe { *out.element(i0 + i, j0 + s) += sum };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if parts == 1 {
+        run(0);
+    } else {
+        (0..parts).into_par_iter().for_each(run);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

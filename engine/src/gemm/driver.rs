@@ -262,15 +262,6 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    /// A row-major `rows x cols` matrix in `data`, for parts that write disjoint elements.
-    pub fn row_major(data: &mut [f32], cols: usize) -> Out {
-        Out {
-            ptr: data.as_mut_ptr(),
-            rs: cols,
-            cs: 1,
-        }
-    }
-
     /// The elements of `c`, for parts that write disjoint elements.
     pub fn of(c: MatMut<'_>) -> Out {
         Out {

@@ -34,9 +34,9 @@ mod driver;
 mod kernel;
 mod pack;
 
-pub(crate) use dot::{DOT_PIECE, DR, DS, ZEROS, dot_tile};
+pub(crate) use dot::{DotRuns, accumulate};
+pub(crate) use driver::product;
 pub use driver::{Init, gemm, gemm_into, split};
-pub(crate) use driver::{Out, parts, product};
 pub(crate) use kernel::{MR, NR};
 pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};
 
