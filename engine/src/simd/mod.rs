@@ -111,17 +111,41 @@ const PATHS: [Path; 2] = [AVX2, AVX512];
 pub fn active() -> Path {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => {
-            let asked = std::env::var("NALM_SIMD")
-                .ok()
-                .and_then(|v| PATHS.into_iter().find(|p| v.eq_ignore_ascii_case(p.key)));
-            let path = asked
-                .filter(|p| missing(*p, detected).is_empty())
-                .unwrap_or(BUILT);
-            let index = PATHS.iter().position(|p| *p == path).unwrap_or(0);
-            ACTIVE.store(index as u8 + 1, Ordering::Relaxed);
-            path
+            let path = from_environment();
+            let index = PATHS.iter().position(|p| *p == path).unwrap_or(0) as u8 + 1;
+            // a path chosen meanwhile by `use_path` stands
+            match ACTIVE.compare_exchange(0, index, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => path,
+                Err(chosen) => PATHS[usize::from(chosen) - 1],
+            }
         }
         i => PATHS[usize::from(i) - 1],
+    }
+}
+
+/// The path `NALM_SIMD` names, if the CPU has it; else the build's own, with a warning when
+/// the variable asks for something else.
+fn from_environment() -> Path {
+    let Ok(asked) = std::env::var("NALM_SIMD") else {
+        return BUILT;
+    };
+    match PATHS
+        .into_iter()
+        .find(|p| asked.eq_ignore_ascii_case(p.key))
+    {
+        Some(path) if missing(path, detected).is_empty() => path,
+        Some(path) => {
+            eprintln!("warning: NALM_SIMD={asked}: this CPU lacks {path}; computing with {BUILT}");
+            BUILT
+        }
+        None => {
+            let keys: Vec<&str> = PATHS.iter().map(|p| p.key).collect();
+            eprintln!(
+                "warning: NALM_SIMD={asked} is not a path ({}); computing with {BUILT}",
+                keys.join(", ")
+            );
+            BUILT
+        }
     }
 }
 
@@ -154,7 +178,7 @@ pub fn describe() -> String {
     match widest {
         None => format!("SIMD: {BUILT}, which this CPU lacks"),
         Some(w) if w == BUILT => format!("SIMD: {BUILT}, the widest this CPU offers"),
-        Some(w) if active == w => format!("SIMD: {w} for {WIDENED} (NALM_SIMD), {BUILT} elsewhere"),
+        Some(w) if active == w => format!("SIMD: {w} for {WIDENED}, {BUILT} elsewhere"),
         Some(w) => format!(
             "SIMD: {BUILT}; this CPU offers {w}, which NALM_SIMD={} uses for {WIDENED}",
             w.key

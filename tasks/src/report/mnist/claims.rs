@@ -115,51 +115,87 @@ const OUTPUT: [(&str, MetricOf); 2] = [
     ("test 5 d.p.", |m| m.output_5dp_accuracy),
 ];
 
+/// The DIV head's run on one fold, as a yardstick.
+#[derive(Clone, Copy, Debug)]
+enum DivFold<'a> {
+    /// No run on the fold.
+    Missing,
+    /// Its head went NaN.
+    Failed,
+    Ran(&'a Metrics),
+}
+
 /// One fold of a module head against the DIV head's run on the same fold: what it learned,
 /// whether it reads the digits and whether it reaches the DIV head's output accuracies
-/// through them (None without a yardstick: no DIV run there, or one whose encoder does not
-/// read the digits).
-fn fold_check(test: &Metrics, div: Option<&Metrics>) -> (bool, Option<bool>, String) {
+/// through them (None without a yardstick: no DIV run there, a failed one, or one whose
+/// encoder does not read the digits).
+fn fold_check(test: &Metrics, div: DivFold<'_>) -> (bool, Option<bool>, String) {
     let solution = Solution::of(test);
     let reads = digits_read_either_code(test) >= READS_DIGITS;
     let dp5 = OUTPUT[1].1;
-    let yardstick = div.filter(|d| digits_read_either_code(d) >= READS_DIGITS);
-    let reached = yardstick.map(|d| {
-        // a constant output is exact on some pairs: it counts only through the digits
-        reads
-            && OUTPUT
-                .iter()
-                .all(|(_, value)| reaches(value(test), value(d)))
-    });
     let mut text = solution.name().to_owned();
     if !reads {
         text.push_str(", reads no digits");
     }
     let _ = write!(text, ", 5 d.p. {:.2}%", dp5(test));
-    match (yardstick, reached) {
-        (Some(d), Some(r)) => {
+    let reached = match div {
+        DivFold::Missing => {
+            text.push_str(", no yardstick (DIV has no run here)");
+            None
+        }
+        DivFold::Failed => {
+            text.push_str(", no yardstick (DIV's run failed)");
+            None
+        }
+        DivFold::Ran(d) if digits_read_either_code(d) < READS_DIGITS => {
+            let _ = write!(
+                text,
+                ", no yardstick (DIV's encoder reads {:.1}% of the digits)",
+                digits_read_either_code(d)
+            );
+            None
+        }
+        DivFold::Ran(d) => {
+            // a constant output is exact on some pairs: it counts only through the digits
+            let r = reads
+                && OUTPUT
+                    .iter()
+                    .all(|(_, value)| reaches(value(test), value(d)));
             let _ = write!(text, " against DIV's {:.2}%", dp5(d));
             if reads {
                 text.push_str(if r { ": reaches DIV" } else { ": short of DIV" });
             }
+            Some(r)
         }
-        _ => text.push_str(", DIV no yardstick"),
-    }
+    };
     (reads, reached, text)
 }
 
 /// The claim for one module head.
 fn module_claim(head: &HeadSummary, div: Option<&HeadSummary>, mlp: Option<&HeadSummary>) -> Claim {
     let name = head.head.as_str();
+    let statement = format!(
+        "The {name} learns inside the network: it learns the digits through the quotient and \
+         reaches the fixed division's output accuracy"
+    );
+    if head.folds.is_empty() {
+        return Claim {
+            statement,
+            evidence: vec![format!("{} planned runs, none finished", head.missing)],
+            verdict: Verdict::NoData,
+        };
+    }
     let mut evidence = Vec::new();
     let mut checks = Vec::new();
 
     // fold by fold: the digits read through the quotient, and the DIV head's output accuracy
     // reached through them
-    let div_test = |fold: usize| {
-        div.and_then(|d| d.folds.iter().find(|f| f.fold == fold))
-            .and_then(|f| f.chosen.as_ref())
-            .map(|(_, _, test)| test)
+    let div_test = |fold: usize| match div.and_then(|d| d.folds.iter().find(|f| f.fold == fold)) {
+        None => DivFold::Missing,
+        Some(f) => match &f.chosen {
+            None => DivFold::Failed,
+            Some((_, _, test)) => DivFold::Ran(test),
+        },
     };
     let mut folds = Vec::new();
     let mut learned = 0;
@@ -246,10 +282,7 @@ fn module_claim(head: &HeadSummary, div: Option<&HeadSummary>, mlp: Option<&Head
         checks.push(false);
     }
     Claim {
-        statement: format!(
-            "The {name} learns inside the network: it learns the digits through the quotient \
-             and reaches the fixed division's output accuracy"
-        ),
+        statement,
         evidence,
         verdict: Verdict::of(&checks),
     }
@@ -262,7 +295,7 @@ pub fn claims(heads: &[HeadSummary]) -> Vec<Claim> {
     [Head::RealNpu, Head::Nru, Head::Nmru]
         .into_iter()
         .filter_map(find)
-        .filter(|h| !h.folds.is_empty())
+        .filter(|h| !h.folds.is_empty() || h.missing > 0)
         .map(|h| module_claim(h, div, mlp))
         .collect()
 }
@@ -279,8 +312,9 @@ pub fn markdown(claims: &[Claim]) -> String {
          compared fold by fold, on the same held-out pairs and seed: on a fold, a module head \
          learns inside the network when it reads the digits (at least {READS_DIGITS}% in \
          either code) and its test 4 and 5 d.p. accuracies are at most {MARGIN} points and at \
-         most a quarter below the DIV head's there (where that head's encoder reads the \
-         digits). A collapsed head outputs a constant, exact on the pairs whose quotient it \
+         most a quarter below the DIV head's there; a fold without that yardstick (no DIV run, \
+         a failed one, or one whose encoder does not read the digits) counts as not reaching \
+         it. A collapsed head outputs a constant, exact on the pairs whose quotient it \
          is (1: the pairs of equal digits), so its output accuracy counts only through the \
          digits. Supported: every planned run learned so; partly: some read the digits; not \
          supported: none did. The means over the folds and the paired differences with their \
@@ -441,7 +475,9 @@ mod tests {
         let claim = &super::claims(&[blind, partly])[0];
         assert_eq!(claim.verdict, Verdict::Partly);
         assert!(
-            claim.evidence[0].contains("fold 0 gold, 5 d.p. 30.00%, DIV no yardstick"),
+            claim.evidence[0].contains(
+                "fold 0 gold, 5 d.p. 30.00%, no yardstick (DIV's encoder reads 12.0% of the digits)"
+            ),
             "{claim:?}"
         );
         let collapsed = head(Head::Nru, &[(11.0, 11.0, 30.0, 20.0)]);
@@ -498,7 +534,7 @@ mod tests {
             Verdict::Supported
         );
         unfinished.missing = 1;
-        let claim = &super::claims(&[div, unfinished])[0];
+        let claim = &super::claims(&[div.clone(), unfinished.clone()])[0];
         assert_eq!(claim.verdict, Verdict::Partly);
         assert!(
             claim
@@ -508,5 +544,35 @@ mod tests {
                 .starts_with("runs planned but without a result yet: 1"),
             "{claim:?}"
         );
+        // DIV with no run on fold 1, then with a failed one: that fold has no yardstick and
+        // counts as not reaching it
+        unfinished.missing = 0;
+        let mut div_short = div.clone();
+        div_short.folds.truncate(1);
+        let claim = &super::claims(&[div_short.clone(), unfinished.clone()])[0];
+        assert_eq!(claim.verdict, Verdict::Partly, "{claim:?}");
+        assert!(
+            claim.evidence[0]
+                .contains("fold 1 gold, 5 d.p. 13.00%, no yardstick (DIV has no run here)"),
+            "{claim:?}"
+        );
+        div_short.folds.push(FoldResult {
+            fold: 1,
+            seed: 1,
+            chosen: None,
+        });
+        let claim = &super::claims(&[div_short, unfinished.clone()])[0];
+        assert_eq!(claim.verdict, Verdict::Partly, "{claim:?}");
+        assert!(
+            claim.evidence[0].contains("no yardstick (DIV's run failed)"),
+            "{claim:?}"
+        );
+        // a head none of whose planned runs finished: no data
+        let mut none = unfinished;
+        none.folds.clear();
+        none.missing = 2;
+        let claim = &super::claims(&[div, none])[0];
+        assert_eq!(claim.verdict, Verdict::NoData);
+        assert_eq!(claim.evidence, ["2 planned runs, none finished"]);
     }
 }
