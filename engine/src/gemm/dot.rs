@@ -199,7 +199,7 @@ pub(super) fn products(
                             for (s, &sum) in sums.iter().enumerate().take(columns.end - j0) {
                                 // SAFETY: an element of C that only this part writes (its
                                 // columns).
-                                unsafe { *out.element(i_block + r0 + r, j0 + s) += alpha * sum };
+                                unsafe { out.add(i_block + r0 + r, j0 + s, alpha * sum) };
                             }
                         }
                     }
@@ -221,7 +221,7 @@ pub(super) fn products(
             for j in 0..n {
                 let sum = (whole..k).fold(0.0f32, |acc, p| a.get(i, p).mul_add(b.get(p, j), acc));
                 // SAFETY: as above.
-                unsafe { *out.element(i, j) += alpha * sum };
+                unsafe { out.add(i, j, alpha * sum) };
             }
         }
     }
@@ -288,7 +288,7 @@ pub(crate) fn accumulate(rows: &impl DotRuns, c: MatMut<'_>) {
                             for (s, &sum) in sums.iter().enumerate().take(columns.end - j0) {
                                 // SAFETY: an element of C (i < m, j < n, checked above) in a
                                 // column only this part writes.
-                                unsafe { *out.element(i0 + i, j0 + s) += sum };
+                                unsafe { out.add(i0 + i, j0 + s, sum) };
                             }
                         }
                     }

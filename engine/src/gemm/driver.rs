@@ -1,5 +1,7 @@
 //! The blocked loop nest around the micro-kernel, and the split between threads.
 
+use std::marker::PhantomData;
+
 use rayon::prelude::*;
 
 use super::kernel::{MR, NR, Start, tile};
@@ -243,7 +245,7 @@ fn balanced(len: usize, most: usize, unit: usize) -> usize {
 }
 
 /// Sets every element of the `m x n` matrix `out` to its start.
-pub(super) fn start_all(init: &Init<'_>, out: Out, m: usize, n: usize) {
+pub(super) fn start_all(init: &Init<'_>, out: Out<'_>, m: usize, n: usize) {
     for i in 0..m {
         for j in 0..n {
             // SAFETY: (i, j) is an element of the view `out` was made from (checked by
@@ -253,34 +255,64 @@ pub(super) fn start_all(init: &Init<'_>, out: Out, m: usize, n: usize) {
     }
 }
 
-/// Where C lives; parts write disjoint elements of it.
+/// C's elements, shared by the parts of one product, each of which writes elements no other
+/// part reads or writes: the view's bounds and lifetime, its elements reached through indices
+/// the caller vouches for.
 #[derive(Clone, Copy)]
-pub(crate) struct Out {
-    pub ptr: *mut f32,
-    pub rs: usize,
-    pub cs: usize,
+pub(crate) struct Out<'a> {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+    _c: PhantomData<&'a mut [f32]>,
 }
 
-impl Out {
-    /// The elements of `c`, for parts that write disjoint elements.
-    pub fn of(c: MatMut<'_>) -> Out {
+impl<'a> Out<'a> {
+    /// The elements of `c`.
+    pub fn of(c: MatMut<'a>) -> Out<'a> {
         Out {
             ptr: c.data.as_mut_ptr(),
+            rows: c.rows,
+            cols: c.cols,
             rs: c.rs,
             cs: c.cs,
+            _c: PhantomData,
         }
     }
 
+    /// The row and column strides.
+    pub fn strides(&self) -> (usize, usize) {
+        (self.rs, self.cs)
+    }
+
     /// Where element (i, j) lives.
-    pub fn element(self, i: usize, j: usize) -> *mut f32 {
-        self.ptr.wrapping_add(i * self.rs + j * self.cs)
+    ///
+    /// # Safety
+    /// (i, j) is an element of the view (`i < rows`, `j < cols`), and no other part reads or
+    /// writes it while the pointer is used.
+    #[inline(always)]
+    pub unsafe fn element(&self, i: usize, j: usize) -> *mut f32 {
+        debug_assert!(i < self.rows && j < self.cols, "({i}, {j}) outside C");
+        // SAFETY: within the view's data (checked by `MatMut::new`), as the caller vouches.
+        unsafe { self.ptr.add(i * self.rs + j * self.cs) }
+    }
+
+    /// Adds `v` to element (i, j).
+    ///
+    /// # Safety
+    /// As [`Out::element`].
+    #[inline(always)]
+    pub unsafe fn add(&self, i: usize, j: usize, v: f32) {
+        // SAFETY: as the caller vouches.
+        unsafe { *self.element(i, j) += v }
     }
 }
 
 // SAFETY: the parts of one product write disjoint sets of elements (disjoint rows or columns
 // of a view whose elements are distinct locations, see `MatMut::new`).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
+unsafe impl Send for Out<'_> {}
+unsafe impl Sync for Out<'_> {}
 
 /// The loops over blocks of one part: columns (`jc`), depth (`pc`), rows (`ic`).
 #[allow(clippy::too_many_arguments)]
@@ -290,7 +322,7 @@ fn block_loop(
     a: &impl PackA,
     b: &impl PackB,
     init: Init<'_>,
-    c: Out,
+    c: Out<'_>,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     space: &mut [f32],
@@ -336,16 +368,17 @@ fn write_tile(
     kc: usize,
     a: &[f32],
     b: &[f32],
-    c: Out,
+    c: Out<'_>,
     i: usize,
     j: usize,
     mr: usize,
     nr: usize,
     start: Start,
 ) {
-    let at = |r: usize, col: usize| (i + r) * c.rs + (j + col) * c.cs;
-    if mr == MR && nr.is_multiple_of(8) && c.cs == 1 {
-        let (a, b, rs, c) = (a.as_ptr(), b.as_ptr(), c.rs, c.ptr.wrapping_add(at(0, 0)));
+    let (rs, cs) = c.strides();
+    if mr == MR && nr.is_multiple_of(8) && cs == 1 {
+        // SAFETY: (i, j) is the tile's first element, in C, written by this part only.
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), unsafe { c.element(i, j) });
         // SAFETY: the panels hold MR * kc and NR * kc values; the tile's MR rows of `nr`
         // contiguous values are elements of C (checked by `MatMut::new` and the plan), and
         // no other part writes them.
@@ -364,7 +397,7 @@ fn write_tile(
         for r in 0..mr {
             for col in 0..nr {
                 // SAFETY: (i + r, j + col) is an element of C, written by this part only.
-                local[r * NR + col] = unsafe { *c.ptr.add(at(r, col)) };
+                local[r * NR + col] = unsafe { *c.element(i + r, j + col) };
             }
         }
     }
@@ -373,7 +406,7 @@ fn write_tile(
     for r in 0..mr {
         for col in 0..nr {
             // SAFETY: as above.
-            unsafe { *c.ptr.add(at(r, col)) = local[r * NR + col] };
+            unsafe { *c.element(i + r, j + col) = local[r * NR + col] };
         }
     }
 }
