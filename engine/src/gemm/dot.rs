@@ -11,6 +11,8 @@ use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
+use wide::f32x8;
+
 use super::driver::{Init, Out, parts, start_all};
 use super::{MatMut, MatRef};
 use crate::{Workspace, simd};
@@ -77,6 +79,35 @@ unsafe fn dot_tile8(pa: [*const f32; DR], pb: [*const f32; DS], len: usize) -> [
                 add_lanes(&l)
             })
         })
+    }
+}
+
+/// [`dot_tile8`] on `wide`'s portable vectors: the kernel off x86-64, and its cross-check on
+/// it.
+///
+/// # Safety
+/// Every row holds at least `len` values, a multiple of 8.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+unsafe fn dot_tile8_portable(
+    pa: [*const f32; DR],
+    pb: [*const f32; DS],
+    len: usize,
+) -> [[f32; DS]; DR] {
+    // SAFETY: the caller's; unaligned loads of eight values.
+    unsafe {
+        let load = |p: *const f32| p.cast::<f32x8>().read_unaligned();
+        let mut acc: [[f32x8; DS]; DR] = [[f32x8::ZERO; DS]; DR];
+        for v in (0..len).step_by(8) {
+            // 12 accumulators, 3 A vectors and one B vector at a time: 16 registers
+            let av: [f32x8; DR] = std::array::from_fn(|r| load(pa[r].add(v)));
+            for s in 0..DS {
+                let bs = load(pb[s].add(v));
+                for (row, &ar) in acc.iter_mut().zip(&av) {
+                    row[s] = ar.mul_add(bs, row[s]);
+                }
+            }
+        }
+        acc.map(|row| row.map(|lanes| add_lanes(&lanes.to_array())))
     }
 }
 
@@ -339,6 +370,8 @@ mod tests {
         let bits = |out: [[f32; DS]; DR]| out.map(|row| row.map(f32::to_bits));
         // SAFETY: rows of `len` values; AVX2 and FMA enabled for the crate.
         assert_eq!(bits(unsafe { dot_tile8(pa, pb, len) }), bits(want));
+        // SAFETY: as above.
+        assert_eq!(bits(unsafe { dot_tile8_portable(pa, pb, len) }), bits(want));
         if simd::runnable().contains(&simd::AVX512) {
             // SAFETY: as above, on a CPU with AVX-512F.
             assert_eq!(bits(unsafe { dot_tile16(pa, pb, len) }), bits(want));

@@ -1,9 +1,13 @@
-//! The AVX2/FMA micro-kernel: one MR x NR tile of C from packed panels of A and B.
+//! The micro-kernel: one MR x NR tile of C from packed panels of A and B, on 8-lane vectors:
+//! AVX2 intrinsics on x86-64, `wide`'s portable vectors elsewhere (pairs of NEON registers on
+//! aarch64). Both are the same fused multiply-add chains, bit for bit (tested below).
 
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
     _mm256_setzero_ps, _mm256_storeu_ps,
 };
+use wide::f32x8;
 
 /// Rows of a tile (one broadcast of A each).
 pub(crate) const MR: usize = 4;
@@ -35,6 +39,7 @@ pub(crate) enum Start {
 /// # Safety
 /// `a` and `b` must be valid for reading `kc * MR` and `kc * NR` values, and the tile of C
 /// (MR rows of `8 * NV` values, `rs` apart) valid for reading and writing.
+#[cfg(target_arch = "x86_64")]
 #[inline(never)]
 pub(crate) unsafe fn tile<const NV: usize>(
     kc: usize,
@@ -87,6 +92,112 @@ pub(crate) unsafe fn tile<const NV: usize>(
             for (v, lane) in row.iter().enumerate() {
                 _mm256_storeu_ps(c.add(i * rs + 8 * v), *lane);
             }
+        }
+    }
+}
+
+/// [`tile`] on `wide`'s portable vectors: the kernel off x86-64, and its cross-check on it.
+///
+/// `c[i][j] = start(i, j)`, then `c[i][j] = fma(a[k][i], b[k][j], c[i][j])` for k = 0, 1, ...
+/// in order: a fused multiply-add chain per element, for the first `8 * NV` columns of the
+/// tile (a narrower tile serves the last columns of C without computing padding).
+///
+/// `a` is a packed panel of `kc` groups of MR values, `b` of `kc` groups of NR values; row i
+/// of the tile starts at `c + i * rs` and holds `8 * NV` contiguous values.
+///
+/// # Safety
+/// `a` and `b` must be valid for reading `kc * MR` and `kc * NR` values, and the tile of C
+/// (MR rows of `8 * NV` values, `rs` apart) valid for reading and writing.
+#[cfg_attr(not(target_arch = "x86_64"), inline(never))]
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(crate) unsafe fn tile_portable<const NV: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs: usize,
+    start: Start,
+) {
+    // SAFETY: the caller guarantees the panels and the tile; unaligned loads and stores of
+    // eight values.
+    unsafe {
+        let load = |p: *const f32| p.cast::<f32x8>().read_unaligned();
+        let mut acc: [[f32x8; NV]; MR] = [[f32x8::ZERO; NV]; MR];
+        match start {
+            Start::Zero => {}
+            Start::Load => {
+                for (i, row) in acc.iter_mut().enumerate() {
+                    for (v, lane) in row.iter_mut().enumerate() {
+                        *lane = load(c.add(i * rs + 8 * v));
+                    }
+                }
+            }
+            Start::Scale(beta) => {
+                let beta = f32x8::splat(beta);
+                for (i, row) in acc.iter_mut().enumerate() {
+                    for (v, lane) in row.iter_mut().enumerate() {
+                        *lane = load(c.add(i * rs + 8 * v)) * beta;
+                    }
+                }
+            }
+            Start::Rows(values) => {
+                for (row, &value) in acc.iter_mut().zip(&values) {
+                    *row = [f32x8::splat(value); NV];
+                }
+            }
+        }
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let bv: [f32x8; NV] = std::array::from_fn(|v| load(b.add(8 * v)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = f32x8::splat(*a.add(i));
+                for (lane, &bj) in row.iter_mut().zip(&bv) {
+                    *lane = ai.mul_add(bj, *lane);
+                }
+            }
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, lane) in row.iter().enumerate() {
+                c.add(i * rs + 8 * v).cast::<f32x8>().write_unaligned(*lane);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) use tile_portable as tile;
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_portable_kernel_gives_the_intrinsics_bits() {
+        let kc = 37;
+        let mut state = 3u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let a: Vec<f32> = (0..kc * MR).map(|_| next()).collect();
+        let b: Vec<f32> = (0..kc * NR).map(|_| next()).collect();
+        let c0: Vec<f32> = (0..MR * NR).map(|_| next()).collect();
+        for start in [
+            Start::Zero,
+            Start::Load,
+            Start::Scale(0.7),
+            Start::Rows([0.5, -1.0, 2.0, 0.25]),
+        ] {
+            let (mut x, mut y) = (c0.clone(), c0.clone());
+            // SAFETY: panels of kc * MR and kc * NR values, tiles of MR rows of NR values.
+            unsafe {
+                tile::<3>(kc, a.as_ptr(), b.as_ptr(), x.as_mut_ptr(), NR, start);
+                tile_portable::<3>(kc, a.as_ptr(), b.as_ptr(), y.as_mut_ptr(), NR, start);
+            }
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x), bits(&y), "{start:?}");
         }
     }
 }
