@@ -48,6 +48,7 @@ pub fn fma_peak_gflops(tries: usize) -> f64 {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma16_run() {
     use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_set1_ps};
@@ -78,6 +79,7 @@ impl Peaks {
     /// Measures the peaks, the best of `tries` runs each.
     pub fn measure(tries: usize) -> Peaks {
         let built = fma_peak_gflops(tries);
+        #[cfg(target_arch = "x86_64")]
         let wider = simd::widest_on_this_cpu()
             .filter(|w| *w == simd::AVX512 && simd::BUILT != simd::AVX512)
             .map(|w| {
@@ -85,6 +87,8 @@ impl Peaks {
                 // SAFETY: the CPU has AVX-512F (detected above).
                 (w, best_gflops(tries, flops, || unsafe { fma16_run() }))
             });
+        #[cfg(not(target_arch = "x86_64"))]
+        let wider = None;
         Peaks { built, wider }
     }
 

@@ -34,11 +34,12 @@
 //! their work between the threads of the current rayon pool, always between elements (never
 //! within one sum), so the results are the same bit for bit for any number of threads.
 
-// The matrix product's kernels are AVX2/FMA intrinsics, and the math kernels rely on fused
-// multiply-adds for their accuracy (Cody-Waite reductions, error-free products in pow): a build
-// without them would be silently wrong, not just slow.
-#[cfg(not(target_arch = "x86_64"))]
-compile_error!("engine runs on x86_64 with AVX2 and FMA (x86-64-v3)");
+// The math kernels rely on fused multiply-adds for their accuracy (Cody-Waite reductions,
+// error-free products in pow): a build without them would be silently wrong, not just slow.
+// x86-64 needs AVX2 and FMA (the matrix product's kernels are their intrinsics there);
+// aarch64's Advanced SIMD always has them.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("engine runs on x86_64 with AVX2 and FMA (x86-64-v3), or on aarch64");
 
 #[cfg(all(
     target_arch = "x86_64",

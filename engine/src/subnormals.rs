@@ -22,8 +22,12 @@
 //! threads run in a mode from their start: work installed in it, and every parallel kernel of
 //! the engine that work reaches, runs in that mode, whatever other pools and threads do.
 
-/// Flush-to-zero, bit 15 of MXCSR.
+/// Flush-to-zero: bit 15 of x86's MXCSR; bit 24 (FZ) of aarch64's FPCR, which flushes
+/// subnormal inputs too (as x86's denormals-are-zero would; no separate switch there).
+#[cfg(target_arch = "x86_64")]
 const FLUSH_TO_ZERO: u32 = 1 << 15;
+#[cfg(target_arch = "aarch64")]
+const FLUSH_TO_ZERO: u32 = 1 << 24;
 
 /// How the calling thread's arithmetic treats results below the normal f32 range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -35,7 +39,8 @@ pub enum Subnormals {
     Flush,
 }
 
-fn read_mxcsr() -> u32 {
+#[cfg(target_arch = "x86_64")]
+fn read_control() -> u32 {
     let mut csr: u32 = 0;
     // SAFETY: stores the 4-byte register into a live local u32.
     unsafe {
@@ -48,7 +53,8 @@ fn read_mxcsr() -> u32 {
     csr
 }
 
-fn write_mxcsr(csr: u32) {
+#[cfg(target_arch = "x86_64")]
+fn write_control(csr: u32) {
     // SAFETY: loads the register from a live local u32. Only the flush-to-zero bit ever
     // differs from what was read (see `set`), and Rust's documentation of `_mm_setcsr` does
     // not count it among the settings compiled code relies on.
@@ -61,10 +67,29 @@ fn write_mxcsr(csr: u32) {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+fn read_control() -> u32 {
+    let fpcr: u64;
+    // SAFETY: reads the floating-point control register into a general register.
+    unsafe {
+        std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags))
+    };
+    fpcr as u32
+}
+
+#[cfg(target_arch = "aarch64")]
+fn write_control(fpcr: u32) {
+    // SAFETY: writes the floating-point control register; only the FZ bit ever differs from
+    // what was read (see `set`).
+    unsafe {
+        std::arch::asm!("msr fpcr, {}", in(reg) u64::from(fpcr), options(nomem, nostack, preserves_flags))
+    };
+}
+
 impl Subnormals {
     /// The calling thread's mode.
     pub fn current() -> Subnormals {
-        if read_mxcsr() & FLUSH_TO_ZERO != 0 {
+        if read_control() & FLUSH_TO_ZERO != 0 {
             Subnormals::Flush
         } else {
             Subnormals::Keep
@@ -73,7 +98,7 @@ impl Subnormals {
 
     /// Sets the calling thread's mode and returns the one it replaces.
     pub fn set(self) -> Subnormals {
-        let csr = read_mxcsr();
+        let csr = read_control();
         let previous = if csr & FLUSH_TO_ZERO != 0 {
             Subnormals::Flush
         } else {
@@ -84,7 +109,7 @@ impl Subnormals {
             Subnormals::Flush => csr | FLUSH_TO_ZERO,
         };
         if wanted != csr {
-            write_mxcsr(wanted);
+            write_control(wanted);
         }
         previous
     }

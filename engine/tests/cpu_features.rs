@@ -1,8 +1,10 @@
-//! The SIMD level is pinned in `.cargo/config.toml` (`target-cpu=x86-64-v3`). Without it
-//! `wide::f32x8` silently falls back to two SSE halves and `mul_add` stops being fused, which
-//! changes results and halves speed. This test fails loudly if that ever happens.
+//! The SIMD level is pinned in `.cargo/config.toml` (`target-cpu=x86-64-v3` on x86-64).
+//! Without it `wide::f32x8` silently falls back to two SSE halves and `mul_add` stops being
+//! fused, which changes results and halves speed. This test fails loudly if that ever
+//! happens; on aarch64, NEON's multiply-adds are fused too.
 
 #[test]
+#[cfg(target_arch = "x86_64")]
 // A runtime assertion, so the failure reads as a failing test with this message.
 #[allow(clippy::assertions_on_constants)]
 fn avx2_and_fma_are_compiled_in() {
@@ -13,6 +15,16 @@ fn avx2_and_fma_are_compiled_in() {
     assert!(
         cfg!(target_feature = "fma"),
         "FMA missing: build with -C target-cpu=x86-64-v3"
+    );
+}
+
+#[test]
+#[cfg(target_arch = "aarch64")]
+#[allow(clippy::assertions_on_constants)]
+fn neon_is_compiled_in() {
+    assert!(
+        cfg!(target_feature = "neon"),
+        "NEON missing from an aarch64 build"
     );
 }
 

@@ -7,6 +7,7 @@
 //! accumulators of eight lanes, reads R + S vectors per step of eight, and adds its lanes at
 //! the end.
 
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
@@ -15,7 +16,9 @@ use wide::f32x8;
 
 use super::driver::{Init, Out, parts, start_all};
 use super::{MatMut, MatRef};
-use crate::{Workspace, simd};
+use crate::Workspace;
+#[cfg(target_arch = "x86_64")]
+use crate::simd;
 
 /// Rows of A per tile.
 pub(crate) const DR: usize = 3;
@@ -40,11 +43,11 @@ pub(crate) fn dot_tile(a: [&[f32]; DR], b: [&[f32]; DS], len: usize) -> [[f32; D
     // SAFETY: every row holds at least `len` values (checked above); AVX2 and FMA are enabled
     // for the crate, and the AVX-512 path is active only on a CPU that has it.
     unsafe {
+        #[cfg(target_arch = "x86_64")]
         if simd::active() == simd::AVX512 {
-            dot_tile16(pa, pb, len)
-        } else {
-            dot_tile8(pa, pb, len)
+            return dot_tile16(pa, pb, len);
         }
+        dot_tile8(pa, pb, len)
     }
 }
 
@@ -58,6 +61,7 @@ fn add_lanes(l: &[f32]) -> f32 {
 ///
 /// # Safety
 /// Every row holds at least `len` values, a multiple of 8.
+#[cfg(target_arch = "x86_64")]
 unsafe fn dot_tile8(pa: [*const f32; DR], pb: [*const f32; DS], len: usize) -> [[f32; DS]; DR] {
     // SAFETY: the caller's.
     unsafe {
@@ -116,6 +120,7 @@ unsafe fn dot_tile8_portable(
 ///
 /// # Safety
 /// Every row holds at least `len` values, a multiple of 8, and the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_tile16(pa: [*const f32; DR], pb: [*const f32; DS], len: usize) -> [[f32; DS]; DR] {
     use std::arch::x86_64::{
@@ -334,6 +339,9 @@ pub(crate) fn accumulate(rows: &impl DotRuns, c: MatMut<'_>) {
     }
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+use dot_tile8_portable as dot_tile8;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +380,7 @@ mod tests {
         assert_eq!(bits(unsafe { dot_tile8(pa, pb, len) }), bits(want));
         // SAFETY: as above.
         assert_eq!(bits(unsafe { dot_tile8_portable(pa, pb, len) }), bits(want));
+        #[cfg(target_arch = "x86_64")]
         if simd::runnable().contains(&simd::AVX512) {
             // SAFETY: as above, on a CPU with AVX-512F.
             assert_eq!(bits(unsafe { dot_tile16(pa, pb, len) }), bits(want));

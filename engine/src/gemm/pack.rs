@@ -5,6 +5,7 @@
 //! values. Rows or columns past the block's edge are zero in the last panel, so the kernel
 //! always runs whole tiles.
 
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m256, _MM_HINT_T0, _mm_prefetch, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps,
     _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
@@ -115,10 +116,14 @@ fn pack_lines<const W: usize>(
 /// Asks for the cache line holding `data[at]` (if it exists) to be loaded.
 #[inline(always)]
 fn prefetch(data: &[f32], at: usize) {
+    #[cfg(target_arch = "x86_64")]
     if at < data.len() {
         // SAFETY: a prefetch of an address inside `data`; prefetches never fault.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(at).cast()) };
     }
+    // elsewhere the hardware prefetcher is left to it
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, at);
 }
 
 /// `dst = src` for W values, as whole-array moves (a slice copy of unknown length would
@@ -207,6 +212,7 @@ fn put_block<const W: usize>(
 }
 
 /// Four lines of eight depths as eight groups of four (depth-major).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn transpose4x8(rows: [[f32; 8]; 4]) -> [f32; 32] {
     // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
@@ -240,6 +246,7 @@ fn transpose4x8(rows: [[f32; 8]; 4]) -> [f32; 32] {
 }
 
 /// The transpose of an 8 x 8 block.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn transpose8(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
     // SAFETY: loads and stores of whole local arrays; AVX is enabled for the crate.
@@ -306,5 +313,36 @@ impl PackB for MatRef<'_> {
     fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
         let base = p0 * self.rs + j0 * self.cs;
         pack_lines::<NR>(self.data, base, nc, self.cs, self.rs, kc, dst);
+    }
+}
+
+/// [`transpose4x8`] element by element, off x86-64 (a pure data movement: the same values).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[cfg_attr(not(target_arch = "x86_64"), inline(always))]
+fn transpose4x8_portable(rows: [[f32; 8]; 4]) -> [f32; 32] {
+    std::array::from_fn(|at| rows[at % 4][at / 4])
+}
+
+/// [`transpose8`] element by element, off x86-64.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[cfg_attr(not(target_arch = "x86_64"), inline(always))]
+fn transpose8_portable(rows: [[f32; 8]; 8]) -> [[f32; 8]; 8] {
+    std::array::from_fn(|i| std::array::from_fn(|j| rows[j][i]))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+use {transpose4x8_portable as transpose4x8, transpose8_portable as transpose8};
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod portable_tests {
+    use super::*;
+
+    #[test]
+    fn the_portable_transposes_move_the_values_as_the_intrinsics_do() {
+        let rows8: [[f32; 8]; 8] =
+            std::array::from_fn(|i| std::array::from_fn(|j| (8 * i + j) as f32));
+        assert_eq!(transpose8(rows8), transpose8_portable(rows8));
+        let rows4: [[f32; 8]; 4] = std::array::from_fn(|i| rows8[i]);
+        assert_eq!(transpose4x8(rows4), transpose4x8_portable(rows4));
     }
 }

@@ -46,12 +46,26 @@ pub const AVX512: Path = Path {
     features: &["avx512f"],
 };
 
+/// aarch64's Advanced SIMD: 4-lane vectors with fused multiply-adds (`wide`'s 8-lane vectors
+/// are pairs of them).
+pub const NEON: Path = Path {
+    name: "NEON",
+    key: "neon",
+    lanes: 4,
+    features: &["asimd"],
+};
+
 /// The path this build computes on.
+#[cfg(target_arch = "x86_64")]
 pub const BUILT: Path = AVX2;
+/// The path this build computes on.
+#[cfg(target_arch = "aarch64")]
+pub const BUILT: Path = NEON;
 
 /// Whether the CPU running this has `feature` (a name of [`AVX2`]'s or [`AVX512`]'s), and
 /// the operating system saves its registers. Read from CPUID and XCR0 directly: in a build
 /// with the feature enabled, `is_x86_feature_detected!` answers yes without asking the CPU.
+#[cfg(target_arch = "x86_64")]
 fn detected(feature: &str) -> bool {
     use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
     let bit = |register: u32, n: u32| register >> n & 1 == 1;
@@ -78,6 +92,13 @@ fn detected(feature: &str) -> bool {
     }
 }
 
+/// Whether the CPU running this has `feature`: Advanced SIMD is part of every aarch64 CPU
+/// Linux runs on.
+#[cfg(target_arch = "aarch64")]
+fn detected(feature: &str) -> bool {
+    feature == "asimd"
+}
+
 /// The features of `path` that `has` says are missing.
 pub fn missing(path: Path, has: impl Fn(&str) -> bool) -> Vec<&'static str> {
     path.features.iter().copied().filter(|f| !has(f)).collect()
@@ -90,7 +111,9 @@ pub fn widest(paths: &[Path], has: impl Fn(&str) -> bool) -> Option<Path> {
 
 /// The widest path the CPU running this offers.
 pub fn widest_on_this_cpu() -> Option<Path> {
-    widest(&[AVX512, AVX2], detected)
+    let mut widest_first = PATHS;
+    widest_first.reverse();
+    widest(&widest_first, detected)
 }
 
 /// The kernels that have a path wider than the build's (see [`active`]).
@@ -99,7 +122,11 @@ pub const WIDENED: &str = "the matrix product's dot products";
 /// The path chosen for the wider kernels: 0 not yet chosen, else 1 + its index in `PATHS`.
 static ACTIVE: AtomicU8 = AtomicU8::new(0);
 /// The paths, narrowest first.
+#[cfg(target_arch = "x86_64")]
 const PATHS: [Path; 2] = [AVX2, AVX512];
+/// The paths, narrowest first.
+#[cfg(target_arch = "aarch64")]
+const PATHS: [Path; 1] = [NEON];
 
 /// The path the kernels with a wider variant use: the build's own, or the one
 /// `NALM_SIMD=avx2|avx512` names where the CPU has it, or the one [`use_path`] chose.
@@ -202,6 +229,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn this_machine_runs_this_build_and_says_what_it_has() {
         // the tests run, so the CPU has the build's features
         assert!(missing(BUILT, detected).is_empty());

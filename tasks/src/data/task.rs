@@ -407,12 +407,20 @@ fn write_samples(
 
 /// Eight f64 values rounded to f32 by two vector conversions (element by element, the
 /// compiler converts one scalar at a time).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn round8(v: &[f64; 8]) -> f32x8 {
     use safe_arch::{convert_to_m128_from_m256d, m256d, set_m128_m256};
     let low = convert_to_m128_from_m256d(m256d::from([v[0], v[1], v[2], v[3]]));
     let high = convert_to_m128_from_m256d(m256d::from([v[4], v[5], v[6], v[7]]));
     f32x8::from(set_m128_m256(high, low).to_array())
+}
+
+/// Eight f64 values rounded to f32, element by element (the same roundings).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn round8(v: &[f64; 8]) -> f32x8 {
+    f32x8::from(v.map(|x| x as f32))
 }
 
 /// Sample-major f64 rows of width `n` to feature-major f32 rows. With eight or more
