@@ -1,6 +1,6 @@
 //! The training objective on the tape, and the same objective's gradient in closed form.
 //!
-//! loss = MSE(y, t) + sum over present keys of c_key R[key] + c_lp Lp
+//! `loss = MSE(y, t) + sum over present keys of c_key R[key] + c_lp Lp`
 //!
 //! Each coefficient is an unbatched input of the training tape, set every iteration from the
 //! schedules (lambda times schedule value, formed in f64 and rounded to f32 once, as the
