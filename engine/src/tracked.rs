@@ -136,7 +136,7 @@ fn own_rounding(value: f64, units: f64) -> f64 {
 }
 
 /// Where the exact |value| rounds to 1 in f32, our tanh and sigmoid return exactly ±1 (see
-/// `math.rs`), so their own error is the distance of the exact value from 1, not a few ulp.
+/// `math/tanh.rs`), so their own error is the distance of the exact value from 1, not a few ulp.
 /// Without this, derivatives such as 1 - tanh(1000 w)^2 of a saturated tanh would carry the
 /// bound of a non-saturated one.
 fn saturating(general: Tracked, magnitude: f64, propagated: f64) -> Tracked {
