@@ -4,19 +4,12 @@
 
 mod common;
 
-use common::SplitMix;
+use common::{SplitMix, pool};
 use engine::Workspace;
 use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into, split};
 
 /// Sizes that sit on and around the kernel's tile (4 x 24) and vector (8) edges.
 const EDGES: [usize; 16] = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 49];
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
-}
 
 /// Integers in [-8, 8] as f32.
 fn integers(rng: &mut SplitMix, len: usize) -> Vec<f32> {

@@ -15,19 +15,12 @@
 
 mod common;
 
-use common::SplitMix;
+use common::{SplitMix, pool};
 use engine::Workspace;
 use engine::gemm::{Init, MatMut, MatRef, gemm_into, split};
 
 /// Depths per piece of the dot path.
 const PIECE: usize = 1024;
-
-fn pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("a thread pool")
-}
 
 fn reals(rng: &mut SplitMix, len: usize) -> Vec<f32> {
     (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()

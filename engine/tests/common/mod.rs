@@ -4,6 +4,14 @@
 use engine::gradcheck::{TapeCheck, check_tape};
 use engine::{Graph, Op, Program, Tape, Values, Var};
 
+/// A rayon pool of `threads` threads, to run a computation on a chosen thread count.
+pub fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
 /// A small deterministic generator (SplitMix64) so tests need no RNG crate.
 pub struct SplitMix(pub u64);
 
