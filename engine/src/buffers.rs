@@ -13,6 +13,7 @@ use crate::Workspace;
 use crate::eval::{BackwardStep, Bwd, ForwardStep, Fwd, Seen};
 use crate::layout::Loc;
 use crate::program::Program;
+use crate::rows::Rows;
 use crate::tape::NodeId;
 
 /// Shared accessors of the two buffer kinds.
@@ -138,7 +139,7 @@ macro_rules! arena_access {
 #[derive(Clone)]
 pub struct Values {
     program: Arc<Program>,
-    pub(crate) rows: Vec<f32x8>,
+    pub(crate) rows: Rows,
     pub(crate) flat: Vec<f32>,
     work: Workspace,
     noise_seed: u64,
@@ -153,7 +154,7 @@ impl Values {
             flat[*offset..*offset + constants.len()].copy_from_slice(constants);
         }
         Values {
-            rows: vec![f32x8::ZERO; layout.rows_len],
+            rows: Rows::zeroed(layout.rows_len),
             flat,
             work: Workspace::default(),
             noise_seed: 0,
@@ -206,7 +207,7 @@ arena_access!(Values);
 #[derive(Clone)]
 pub struct Grads {
     program: Arc<Program>,
-    pub(crate) rows: Vec<f32x8>,
+    pub(crate) rows: Rows,
     pub(crate) flat: Vec<f32>,
     pub(crate) params: Vec<f32>,
     work: Workspace,
@@ -218,7 +219,7 @@ impl Grads {
     pub fn new(program: &Arc<Program>) -> Grads {
         let layout = &program.layout;
         Grads {
-            rows: vec![f32x8::ZERO; layout.rows_len],
+            rows: Rows::zeroed(layout.rows_len),
             flat: vec![0.0; layout.flat_len],
             params: vec![0.0; layout.param_len],
             work: Workspace::with_len(layout.scratch_len),

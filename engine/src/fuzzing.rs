@@ -60,6 +60,25 @@ pub struct Case {
     pub values: Values,
 }
 
+impl Case {
+    /// The case's values on a program for SIMD `path` (the leaves copied): every path gives
+    /// the same bits. An error if the CPU lacks the path.
+    pub fn values_on(&self, path: crate::simd::Path) -> Result<Values, String> {
+        let mut values = Values::new(&Program::on_path(&self.tape, self.values.batch(), path)?);
+        for (index, node) in self.tape.nodes().iter().enumerate() {
+            if matches!(node.op, Op::Input) && node.shape.batched {
+                let id = self.tape.id_at(index);
+                for f in 0..node.shape.features {
+                    values
+                        .feature_mut(id, f)
+                        .copy_from_slice(self.values.feature(id, f));
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
 /// Builds a random tape from `bytes` (None if the decisions lead to no differentiable loss).
 pub fn random_case(bytes: &mut Bytes<'_>) -> Option<Case> {
     let graph = Graph::new();

@@ -111,21 +111,29 @@ pub(crate) fn has_aux(op: &Op) -> bool {
 pub(crate) struct Layout {
     pub tape: u32,
     pub batch: usize,
+    /// 8-lane vectors per row: `batch` rounded up to whole vectors of the program's width
+    /// (`lanes`), so that a 16-lane program's rows are whole 16-lane vectors.
     pub chunks: usize,
+    /// The lanes of the vectors the program's steps compute with (8 or 16).
+    pub lanes: usize,
     pub locs: Vec<Loc>,
     pub rows_len: usize,
     pub flat_len: usize,
     pub param_len: usize,
-    /// Per chunk, all-ones bits on the lanes holding real samples (zeros on padding).
+    /// Per 8-lane chunk holding a sample (`ceil(batch / 8)` of them, whatever the width),
+    /// all-ones bits on the lanes holding real samples (zeros on padding). Batch sums add
+    /// exactly these chunks, so their order is the same at every width.
     pub lane_mask: Vec<f32x8>,
     /// Scratch vectors the product backward needs (largest group times chunks).
     pub scratch_len: usize,
 }
 
 impl Layout {
-    pub fn new(tape: &Tape, batch: usize) -> Layout {
+    /// The layout of `tape` at `batch` samples for vectors of `lanes` lanes (8 or 16).
+    pub fn new(tape: &Tape, batch: usize, lanes: usize) -> Layout {
         assert!(batch > 0, "batch size must be at least 1");
-        let chunks = batch.div_ceil(8);
+        assert!(lanes == 8 || lanes == 16, "8 or 16 lanes");
+        let chunks = batch.div_ceil(lanes) * (lanes / 8);
         let (mut rows_len, mut flat_len, mut scratch_len) = (0, 0, 0);
         let mut locs = Vec::with_capacity(tape.nodes.len());
         for node in &tape.nodes {
@@ -165,11 +173,14 @@ impl Layout {
             }
             locs.push(loc);
         }
-        let lane_mask = (0..chunks).map(|c| lane_mask(batch, c)).collect();
+        let lane_mask = (0..batch.div_ceil(8))
+            .map(|c| lane_mask(batch, c))
+            .collect();
         Layout {
             tape: tape.id,
             batch,
             chunks,
+            lanes,
             locs,
             rows_len,
             flat_len,

@@ -66,6 +66,7 @@ pub mod optim;
 pub mod program;
 pub mod real;
 pub mod reference;
+mod rows;
 pub mod simd;
 pub mod subnormals;
 pub mod tape;

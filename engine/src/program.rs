@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use crate::eval::{BackwardStep, FirstWrites, ForwardStep, backward_steps, forward_step};
 use crate::layout::{Layout, Loc};
+use crate::simd::vector::Vector;
+use crate::simd::width::Width;
+use crate::simd::{self, Path};
 use crate::tape::{Op, Tape};
 
 /// The forward and backward passes of one tape at one batch size.
@@ -35,12 +38,35 @@ pub struct Program {
 }
 
 impl Program {
-    /// Compiles `tape` for batches of `batch` samples.
+    /// Compiles `tape` for batches of `batch` samples, on the SIMD path in use
+    /// ([`simd::active`]).
     ///
     /// # Panics
     /// If `batch` is 0.
     pub fn new(tape: &Tape, batch: usize) -> Arc<Program> {
-        let layout = Layout::new(tape, batch);
+        Program::build(tape, batch, simd::active())
+    }
+
+    /// [`Program::new`] on a given SIMD path (to compare the paths, whose results are the
+    /// same bit for bit); an error if the CPU lacks it.
+    pub fn on_path(tape: &Tape, batch: usize, path: Path) -> Result<Arc<Program>, String> {
+        if !simd::runnable().contains(&path) {
+            return Err(format!("this CPU lacks {path}"));
+        }
+        Ok(Program::build(tape, batch, path))
+    }
+
+    fn build(tape: &Tape, batch: usize, path: Path) -> Arc<Program> {
+        #[cfg(target_arch = "x86_64")]
+        if path == simd::AVX512 {
+            return Program::build_at::<simd::width::Avx512>(tape, batch);
+        }
+        Program::build_at::<simd::width::Built>(tape, batch)
+    }
+
+    /// The program with its elementwise steps at width `W`.
+    fn build_at<W: Width>(tape: &Tape, batch: usize) -> Arc<Program> {
+        let layout = Layout::new(tape, batch, W::V::LANES);
         let computed = |op: &Op| !matches!(op, Op::Input | Op::Param { .. } | Op::Const { .. });
         let forward_nodes: Vec<usize> = tape
             .nodes
@@ -51,13 +77,13 @@ impl Program {
             .collect();
         let forward = forward_nodes
             .iter()
-            .map(|&index| forward_step(tape, index, &layout))
+            .map(|&index| forward_step::<W>(tape, index, &layout))
             .collect();
         let (mut backward, mut backward_nodes) = (Vec::new(), Vec::new());
         let mut first = FirstWrites::new(tape.nodes.len());
         for (index, node) in tape.nodes.iter().enumerate().rev() {
             if node.needs_grad && node.op.is_differentiable() {
-                let steps = backward_steps(tape, index, &layout, &mut first);
+                let steps = backward_steps::<W>(tape, index, &layout, &mut first);
                 backward_nodes.extend(std::iter::repeat_n(index, steps.len()));
                 backward.extend(steps);
             }
@@ -103,6 +129,11 @@ impl Program {
             seeded,
             constants,
         })
+    }
+
+    /// The lanes of the vectors its elementwise steps compute with.
+    pub fn lanes(&self) -> usize {
+        self.layout.lanes
     }
 
     /// Samples per batch.

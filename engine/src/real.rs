@@ -1,7 +1,8 @@
 //! The number types the engine computes with, behind one trait.
 //!
 //! Every op is written once, generic over [`Real`], and runs on:
-//! * [`f32x8`]: eight samples of a batch at once (the training path);
+//! * a [`Vector`]: 8 or 16 samples of a batch at once (the training path), [`f32x8`] or the
+//!   AVX-512 width;
 //! * `f32`: one value of an unbatched tensor (parameters, regularisers, the loss);
 //! * `f64`: the reference evaluator, used as the oracle in tests and audits;
 //! * [`Tracked`](crate::Tracked): f64 plus a running bound on f32 rounding error, which turns
@@ -16,6 +17,7 @@ use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
 use wide::f32x8;
 
 use crate::math;
+use crate::simd::vector::Vector;
 
 /// Arithmetic, comparisons and elementary functions, lane by lane.
 ///
@@ -80,58 +82,59 @@ pub trait Real:
     }
 }
 
-impl Real for f32x8 {
-    type Mask = f32x8;
+/// Every vector width: lanes of a batch at once (the training path).
+impl<V: Vector> Real for V {
+    type Mask = V::Mask;
 
     #[inline(always)]
     fn splat(v: f32) -> Self {
-        f32x8::splat(v)
+        V::splat(v)
     }
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
-        f32x8::splat(v as f32)
+        V::splat(v as f32)
     }
     #[inline(always)]
-    fn lt(self, rhs: Self) -> Self {
+    fn lt(self, rhs: Self) -> V::Mask {
         self.simd_lt(rhs)
     }
     #[inline(always)]
-    fn le(self, rhs: Self) -> Self {
+    fn le(self, rhs: Self) -> V::Mask {
         self.simd_le(rhs)
     }
     #[inline(always)]
-    fn gt(self, rhs: Self) -> Self {
+    fn gt(self, rhs: Self) -> V::Mask {
         self.simd_gt(rhs)
     }
     #[inline(always)]
-    fn ge(self, rhs: Self) -> Self {
+    fn ge(self, rhs: Self) -> V::Mask {
         self.simd_ge(rhs)
     }
     #[inline(always)]
-    fn equal(self, rhs: Self) -> Self {
+    fn equal(self, rhs: Self) -> V::Mask {
         self.simd_eq(rhs)
     }
     #[inline(always)]
-    fn is_nan(self) -> Self {
-        f32x8::is_nan(self)
+    fn is_nan(self) -> V::Mask {
+        Vector::is_nan(self)
     }
     #[inline(always)]
-    fn select(mask: Self, if_true: Self, if_false: Self) -> Self {
-        mask.select(if_true, if_false)
+    fn select(mask: V::Mask, if_true: Self, if_false: Self) -> Self {
+        V::select(mask, if_true, if_false)
     }
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
-        f32x8::mul_add(self, a, b)
+        Vector::mul_add(self, a, b)
     }
     #[inline(always)]
     fn abs(self) -> Self {
-        f32x8::abs(self)
+        Vector::abs(self)
     }
     #[inline(always)]
     fn sgn(self) -> Self {
-        let one = f32x8::ONE.copysign(self);
-        let s = self.simd_eq(f32x8::ZERO).select(f32x8::ZERO, one);
-        f32x8::is_nan(self).select(self, s)
+        let one = V::one().copysign(self);
+        let s = V::select(self.simd_eq(V::zero()), V::zero(), one);
+        V::select(Vector::is_nan(self), self, s)
     }
     #[inline(always)]
     fn round_even(self) -> Self {
@@ -139,7 +142,7 @@ impl Real for f32x8 {
     }
     #[inline(always)]
     fn sqrt(self) -> Self {
-        f32x8::sqrt(self)
+        Vector::sqrt(self)
     }
     #[inline(always)]
     fn ln(self) -> Self {
@@ -171,13 +174,13 @@ impl Real for f32x8 {
     }
     #[inline(always)]
     fn minimum(self, rhs: Self) -> Self {
-        let nan = f32x8::is_nan(self) | f32x8::is_nan(rhs);
-        nan.select(self + rhs, self.fast_min(rhs))
+        let nan = Vector::is_nan(self) | Vector::is_nan(rhs);
+        V::select(nan, self + rhs, self.fast_min(rhs))
     }
     #[inline(always)]
     fn maximum(self, rhs: Self) -> Self {
-        let nan = f32x8::is_nan(self) | f32x8::is_nan(rhs);
-        nan.select(self + rhs, self.fast_max(rhs))
+        let nan = Vector::is_nan(self) | Vector::is_nan(rhs);
+        V::select(nan, self + rhs, self.fast_max(rhs))
     }
 }
 

@@ -8,10 +8,15 @@ use wide::f32x8;
 use super::operand::{OneRow, Operand, OwnRows, Row, Scalar, Splats, flat_index, with_operand};
 use rayon::prelude::*;
 
-use super::{BackwardStep, Bwd, Dense, PARALLEL, SPLIT_PIECE, Seen, batch_sum, fill_pieces};
+use super::{
+    BackwardStep, Bwd, Dense, PARALLEL, SPLIT_PIECE, Seen, batch_sum, fill_pieces, lanes,
+    lanes_mut, vectors,
+};
 use crate::Real;
 use crate::layout::{Layout, Loc, pick, pick_mut, with_param};
 use crate::ops::{BinaryKernel, UnaryKernel, with_binary_kernel, with_unary_kernel};
+use crate::simd::vector::Vector;
+use crate::simd::width::Width;
 use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
 
 /// Which gradient slots the backward pass overwrites before anything adds to them. The
@@ -42,7 +47,7 @@ impl FirstWrites {
 }
 
 /// The backward steps of node `index`, one per input that needs a gradient (none for leaves).
-pub(crate) fn steps(
+pub(crate) fn steps<W: Width>(
     tape: &Tape,
     index: usize,
     layout: &Layout,
@@ -58,11 +63,11 @@ pub(crate) fn steps(
     match &node.op {
         Op::Unary(op @ (UnaryOp::Sin | UnaryOp::Cos)) if out.batched => {
             let store = claim(0, true);
-            steps.push(trig(*op == UnaryOp::Sin, input(0), out, chunks, store))
+            steps.push(trig::<W>(*op == UnaryOp::Sin, input(0), out, chunks, store))
         }
         Op::Unary(op) => {
             let store = claim(0, true);
-            with_unary_kernel!(*op, k => steps.push(unary(k, input(0), out, chunks, store)))
+            with_unary_kernel!(*op, k => steps.push(unary::<W, _>(k, input(0), out, chunks, store)))
         }
         Op::Binary(op) => {
             let (a, b) = (input(0), input(1));
@@ -71,37 +76,44 @@ pub(crate) fn steps(
             if needs(0) {
                 let store = claim(0, out.batched && own(a));
                 steps.push(
-                    with_binary_kernel!(*op, k => binary(SideA(k), a, b, out, out, a, layout, store)),
+                    with_binary_kernel!(*op, k => binary::<W, _>(SideA(k), a, b, out, out, a, layout, store)),
                 );
             }
             if needs(1) {
                 let store = claim(1, out.batched && own(b));
                 steps.push(if matches!(op, BinaryOp::Pow | BinaryOp::SignedPow) {
                     // the exponent's gradient reads the saved ln|base| from the auxiliary slot
-                    binary(Exponent, a, b, out, out.aux(chunks), b, layout, store)
+                    binary::<W, _>(Exponent, a, b, out, out.aux(chunks), b, layout, store)
                 } else {
-                    with_binary_kernel!(*op, k => binary(SideB(k), a, b, out, out, b, layout, store))
+                    with_binary_kernel!(*op, k => binary::<W, _>(SideB(k), a, b, out, out, b, layout, store))
                 });
             }
         }
         Op::SumFeatures { group } => {
             let store = claim(0, true);
-            steps.push(spread(input(0), out, *group, chunks, store))
+            steps.push(spread::<W>(input(0), out, *group, chunks, store))
         }
         Op::ProdFeatures { group } => {
             let store = claim(0, true);
-            steps.push(product(input(0), out, *group, chunks, store))
+            steps.push(product::<W>(input(0), out, *group, chunks, store))
         }
         Op::MeanBatch => {
             claim(0, false);
-            let x = input(0);
+            let (x, chunks) = (vectors::<W::V>(input(0).offset), vectors::<W::V>(chunks));
             steps.push(Box::new(move |_: &Seen, grads: &mut Bwd| {
-                for f in 0..out.features {
-                    let share = f32x8::splat(grads.flat[out.offset + f] / batch as f32);
-                    for v in &mut grads.rows[x.offset + f * chunks..][..chunks] {
-                        *v += share;
-                    }
-                }
+                W::run(
+                    #[inline(always)]
+                    || {
+                        let rows = lanes_mut::<W::V>(grads.rows);
+                        for f in 0..out.features {
+                            let share =
+                                <W::V as Vector>::splat(grads.flat[out.offset + f] / batch as f32);
+                            for v in &mut rows[x + f * chunks..][..chunks] {
+                                *v += share;
+                            }
+                        }
+                    },
+                )
             }));
         }
         Op::MeanAll | Op::SumAll => {
@@ -112,13 +124,19 @@ pub(crate) fn steps(
             } else {
                 1
             };
+            let range = vectors::<W::V>(x.offset)..vectors::<W::V>(x.offset + x.len(chunks));
             steps.push(Box::new(move |_: &Seen, grads: &mut Bwd| {
                 let share = grads.flat[out.offset] / count as f32;
                 if x.batched {
-                    let share = f32x8::splat(share);
-                    for v in &mut grads.rows[x.range(chunks)] {
-                        *v += share;
-                    }
+                    W::run(
+                        #[inline(always)]
+                        || {
+                            let share = <W::V as Vector>::splat(share);
+                            for v in &mut lanes_mut::<W::V>(grads.rows)[range.clone()] {
+                                *v += share;
+                            }
+                        },
+                    )
                 } else {
                     let (before, _) = grads.flat.split_at_mut(out.offset);
                     for v in &mut x.source_mut(before, grads.params)[x.range(1)] {
@@ -130,6 +148,7 @@ pub(crate) fn steps(
         Op::Norm2 => {
             claim(0, false);
             let x = input(0);
+            let range = vectors::<W::V>(x.offset)..vectors::<W::V>(x.offset + x.len(chunks));
             steps.push(Box::new(move |seen: &Seen, grads: &mut Bwd| {
                 let norm = seen.flat[out.offset];
                 // PyTorch: 0 where the norm is 0
@@ -139,13 +158,19 @@ pub(crate) fn steps(
                     grads.flat[out.offset] / norm
                 };
                 if x.batched {
-                    let scale = f32x8::splat(scale);
-                    for (t, &x) in grads.rows[x.range(chunks)]
-                        .iter_mut()
-                        .zip(&seen.rows[x.range(chunks)])
-                    {
-                        *t += x * scale;
-                    }
+                    W::run(
+                        #[inline(always)]
+                        || {
+                            let scale = <W::V as Vector>::splat(scale);
+                            let (t, x) = (
+                                &mut lanes_mut::<W::V>(grads.rows)[range.clone()],
+                                &lanes::<W::V>(seen.rows)[range.clone()],
+                            );
+                            for (t, &x) in t.iter_mut().zip(x) {
+                                *t += x * scale;
+                            }
+                        },
+                    )
                 } else {
                     let (before, _) = grads.flat.split_at_mut(out.offset);
                     let t = &mut x.source_mut(before, grads.params)[x.range(1)];
@@ -175,7 +200,7 @@ pub(crate) fn steps(
                 steps.push(if large {
                     super::dense::input_grad(dense, x, w, out, layout, store)
                 } else {
-                    matmul_input(dense, x, w, out, chunks, store)
+                    matmul_input::<W>(dense, x, w, out, chunks, store)
                 });
             }
             if needs(1) {
@@ -183,7 +208,7 @@ pub(crate) fn steps(
                 steps.push(if large {
                     super::dense::weight_grad(dense, x, w, out, layout)
                 } else {
-                    matmul_weight(dense, x, w, out, layout)
+                    matmul_weight::<W>(dense, x, w, out, layout)
                 });
             }
         }
@@ -211,7 +236,7 @@ pub(crate) fn steps(
                 if needs(side) {
                     let sign = if side == 0 { 1.0 } else { -1.0 };
                     let store = claim(side, true);
-                    steps.push(mse(y, t, target, out, norm, sign, chunks, store));
+                    steps.push(mse::<W>(y, t, target, out, norm, sign, chunks, store));
                 }
             }
         }
@@ -266,7 +291,7 @@ pub(crate) fn steps(
 
 /// Adds `lane(c)` into `row[c]`, or stores it when the step overwrites the slot.
 #[inline(always)]
-fn write_row(row: &mut [f32x8], store: bool, lane: impl Fn(usize) -> f32x8) {
+fn write_row<V: Vector>(row: &mut [V], store: bool, lane: impl Fn(usize) -> V) {
     if store {
         for (c, t) in row.iter_mut().enumerate() {
             *t = lane(c);
@@ -279,22 +304,44 @@ fn write_row(row: &mut [f32x8], store: bool, lane: impl Fn(usize) -> f32x8) {
 }
 
 /// sin' = cos and cos' = -sin, from the other function saved by the forward pass.
-fn trig(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
-    let len = out.len(chunks);
-    let other = out.aux(chunks);
+fn trig<W: Width>(sine: bool, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
+    let len = vectors::<W::V>(out.len(chunks));
+    let other = vectors::<W::V>(out.aux(chunks).offset);
+    let (x, out) = (vectors::<W::V>(x.offset), vectors::<W::V>(out.offset));
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let (before, own) = grads.rows.split_at_mut(out.offset);
-        let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
-        let other = &seen.rows[other.offset..][..len];
-        if sine {
-            write_row(t, store, |c| g[c] * other[c]);
-        } else {
-            write_row(t, store, |c| g[c] * -other[c]);
-        }
+        W::run(
+            #[inline(always)]
+            || {
+                let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(out);
+                let (t, g) = (&mut before[x..][..len], &own[..len]);
+                let other = &lanes::<W::V>(seen.rows)[other..][..len];
+                if sine {
+                    write_row(
+                        t,
+                        store,
+                        #[inline(always)]
+                        |c| g[c] * other[c],
+                    );
+                } else {
+                    write_row(
+                        t,
+                        store,
+                        #[inline(always)]
+                        |c| g[c] * -other[c],
+                    );
+                }
+            },
+        )
     })
 }
 
-fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> BackwardStep {
+fn unary<W: Width, K: UnaryKernel>(
+    k: K,
+    x: Loc,
+    out: Loc,
+    chunks: usize,
+    store: bool,
+) -> BackwardStep {
     let len = out.len(chunks);
     if out.batched && len >= PARALLEL {
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
@@ -319,14 +366,27 @@ fn unary<K: UnaryKernel>(k: K, x: Loc, out: Loc, chunks: usize, store: bool) -> 
             }
         })
     } else if out.batched {
+        let (x, out, len) = (
+            vectors::<W::V>(x.offset),
+            vectors::<W::V>(out.offset),
+            vectors::<W::V>(len),
+        );
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
-            let (before, own) = grads.rows.split_at_mut(out.offset);
-            let (t, g) = (&mut before[x.offset..][..len], &own[..len]);
-            let (x, y) = (
-                &seen.rows[x.offset..][..len],
-                &seen.rows[out.offset..][..len],
-            );
-            write_row(t, store, |c| k.grad(x[c], y[c], g[c]));
+            W::run(
+                #[inline(always)]
+                || {
+                    let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(out);
+                    let (t, g) = (&mut before[x..][..len], &own[..len]);
+                    let values = lanes::<W::V>(seen.rows);
+                    let (x, y) = (&values[x..][..len], &values[out..][..len]);
+                    write_row(
+                        t,
+                        store,
+                        #[inline(always)]
+                        |c| k.grad(x[c], y[c], g[c]),
+                    );
+                },
+            )
         })
     } else {
         with_param!(x, P => unary_flat::<K, P>(k, x, out, len))
@@ -396,94 +456,94 @@ impl Partial for Exponent {
 trait Target: Copy + Send + Sync + 'static {
     /// Adds the lanes into feature `f`'s gradient, or stores them (`store`, own rows only).
     #[allow(clippy::too_many_arguments)]
-    fn add(
+    fn add<V: Vector>(
         self,
-        rows: &mut [f32x8],
+        rows: &mut [V],
         flat: &mut [f32],
         params: &mut [f32],
         f: usize,
         chunks: usize,
         mask: &[f32x8],
         store: bool,
-        lane: impl Fn(usize) -> f32x8,
+        lane: impl Fn(usize) -> V,
     );
-}
-
-fn masked_sum(mask: &[f32x8], lane: impl Fn(usize) -> f32x8) -> f32 {
-    batch_sum(mask, lane)
 }
 
 impl Target for OwnRows {
     #[inline(always)]
-    fn add(
+    fn add<V: Vector>(
         self,
-        rows: &mut [f32x8],
+        rows: &mut [V],
         _: &mut [f32],
         _: &mut [f32],
         f: usize,
         chunks: usize,
         _: &[f32x8],
         store: bool,
-        lane: impl Fn(usize) -> f32x8,
+        lane: impl Fn(usize) -> V,
     ) {
-        write_row(&mut rows[self.0 + f * chunks..][..chunks], store, lane)
+        write_row(
+            &mut rows[vectors::<V>(self.0) + f * chunks..][..chunks],
+            store,
+            lane,
+        )
     }
 }
 
 impl Target for OneRow {
     #[inline(always)]
-    fn add(
+    fn add<V: Vector>(
         self,
-        rows: &mut [f32x8],
+        rows: &mut [V],
         _: &mut [f32],
         _: &mut [f32],
         _f: usize,
         chunks: usize,
         _: &[f32x8],
         _: bool,
-        lane: impl Fn(usize) -> f32x8,
+        lane: impl Fn(usize) -> V,
     ) {
-        write_row(&mut rows[self.0..][..chunks], false, lane)
+        write_row(&mut rows[vectors::<V>(self.0)..][..chunks], false, lane)
     }
 }
 
 impl Target for Splats {
     #[inline(always)]
-    fn add(
+    fn add<V: Vector>(
         self,
-        _: &mut [f32x8],
+        _: &mut [V],
         flat: &mut [f32],
         params: &mut [f32],
         f: usize,
         _: usize,
         mask: &[f32x8],
         _: bool,
-        lane: impl Fn(usize) -> f32x8,
+        lane: impl Fn(usize) -> V,
     ) {
-        *self.0.slot(flat, params, f) += masked_sum(mask, lane);
+        *self.0.slot(flat, params, f) += batch_sum(mask, lane);
     }
 }
 
 impl Target for Scalar {
     #[inline(always)]
-    fn add(
+    fn add<V: Vector>(
         self,
-        _: &mut [f32x8],
+        _: &mut [V],
         flat: &mut [f32],
         params: &mut [f32],
         _f: usize,
         _: usize,
         mask: &[f32x8],
         _: bool,
-        lane: impl Fn(usize) -> f32x8,
+        lane: impl Fn(usize) -> V,
     ) {
-        *self.0.slot(flat, params, 0) += masked_sum(mask, lane);
+        *self.0.slot(flat, params, 0) += batch_sum(mask, lane);
     }
 }
 
 /// The backward step of a binary op for the input at `target` (which is `a` or `b`).
 #[allow(clippy::too_many_arguments)]
-fn binary<P: Partial>(
+fn binary<W: Width, P: Partial>(
     p: P,
     a: Loc,
     b: Loc,
@@ -503,9 +563,9 @@ fn binary<P: Partial>(
     let features = out.features;
     with_operand!(a, features, a_kind => with_operand!(b, features, b_kind => {
         if target == a {
-            binary_rows(p, a_kind, b_kind, a_kind, out, companion, chunks, mask, store)
+            binary_rows::<W, _, _, _, _>(p, a_kind, b_kind, a_kind, out, companion, chunks, mask, store)
         } else {
-            binary_rows(p, a_kind, b_kind, b_kind, out, companion, chunks, mask, store)
+            binary_rows::<W, _, _, _, _>(p, a_kind, b_kind, b_kind, out, companion, chunks, mask, store)
         }
     }))
 }
@@ -537,7 +597,7 @@ fn binary_flat<P: Partial, const PA: bool, const PB: bool, const PT: bool>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
+fn binary_rows<W: Width, P: Partial, A: Operand, B: Operand, T: Operand + Target>(
     p: P,
     a: A,
     b: B,
@@ -548,35 +608,45 @@ fn binary_rows<P: Partial, A: Operand, B: Operand, T: Operand + Target>(
     mask: Vec<f32x8>,
     store: bool,
 ) -> BackwardStep {
+    let (chunks, features) = (vectors::<W::V>(chunks), out.features);
+    let (out, companion) = (
+        vectors::<W::V>(out.offset),
+        vectors::<W::V>(companion.offset),
+    );
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let (before, own) = grads.rows.split_at_mut(out.offset);
-        let (vrows, vflat, vparams) = (seen.rows, seen.flat, seen.params);
-        for f in 0..out.features {
-            let (a, b) = (
-                a.row(vrows, vflat, vparams, f, chunks),
-                b.row(vrows, vflat, vparams, f, chunks),
-            );
-            let y = &vrows[out.offset + f * chunks..][..chunks];
-            let companion = &vrows[companion.offset + f * chunks..][..chunks];
-            let g = &own[f * chunks..][..chunks];
-            let lane = |c: usize| p.grad(a.at(c), b.at(c), y[c], companion[c], g[c]);
-            target.add(
-                before,
-                grads.flat,
-                grads.params,
-                f,
-                chunks,
-                &mask,
-                store,
-                lane,
-            );
-        }
+        W::run(
+            #[inline(always)]
+            || {
+                let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(out);
+                let (vrows, vflat, vparams) = (lanes::<W::V>(seen.rows), seen.flat, seen.params);
+                for f in 0..features {
+                    let (a, b) = (
+                        a.row(vrows, vflat, vparams, f, chunks),
+                        b.row(vrows, vflat, vparams, f, chunks),
+                    );
+                    let y = &vrows[out + f * chunks..][..chunks];
+                    let companion = &vrows[companion + f * chunks..][..chunks];
+                    let g = &own[f * chunks..][..chunks];
+                    target.add(
+                        before,
+                        grads.flat,
+                        grads.params,
+                        f,
+                        chunks,
+                        &mask,
+                        store,
+                        #[inline(always)]
+                        |c: usize| p.grad(a.at(c), b.at(c), y[c], companion[c], g[c]),
+                    );
+                }
+            },
+        )
     })
 }
 
 /// Every member of a group receives its group's gradient.
-fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
-    let width = if out.batched { chunks } else { 1 };
+fn spread<W: Width>(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
+    #[inline(always)]
     fn run<L: Real>(t: &mut [L], g: &[L], width: usize, outputs: usize, group: usize) {
         for j in 0..outputs {
             let g = &g[j * width..][..width];
@@ -589,24 +659,31 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwar
         }
     }
     if out.batched {
+        let (offset, x) = (vectors::<W::V>(out.offset), vectors::<W::V>(x.offset));
+        let width = vectors::<W::V>(chunks);
         Box::new(move |_: &Seen, grads: &mut Bwd| {
-            let (before, own) = grads.rows.split_at_mut(out.offset);
-            if store {
-                for j in 0..out.features {
-                    let g = &own[j * width..][..width];
-                    for k in 0..group {
-                        before[x.offset + (j * group + k) * width..][..width].copy_from_slice(g);
+            W::run(
+                #[inline(always)]
+                || {
+                    let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(offset);
+                    if store {
+                        for j in 0..out.features {
+                            let g = &own[j * width..][..width];
+                            for k in 0..group {
+                                before[x + (j * group + k) * width..][..width].copy_from_slice(g);
+                            }
+                        }
+                    } else {
+                        run(&mut before[x..], own, width, out.features, group)
                     }
-                }
-            } else {
-                run(&mut before[x.offset..], own, width, out.features, group)
-            }
+                },
+            )
         })
     } else {
         Box::new(move |_: &Seen, grads: &mut Bwd| {
             let (before, own) = grads.flat.split_at_mut(out.offset);
             let t = &mut x.source_mut(before, grads.params)[x.offset..];
-            run(t, own, width, out.features, group)
+            run(t, own, 1, out.features, group)
         })
     }
 }
@@ -614,8 +691,9 @@ fn spread(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwar
 /// Gradient of a grouped product: factor k receives g times the product of the other
 /// factors, formed as (product of those before k) * (product of those after k), never by
 /// division, so zero factors need no special case.
-fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
+fn product<W: Width>(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> BackwardStep {
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn run<L: Real>(
         x: &[L],
         g: &[L],
@@ -653,17 +731,25 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwa
         }
     }
     if out.batched {
+        let (offset, x) = (vectors::<W::V>(out.offset), vectors::<W::V>(x.offset));
+        let scratch = group * chunks;
+        let chunks = vectors::<W::V>(chunks);
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
-            let (before, own) = grads.rows.split_at_mut(out.offset);
-            run(
-                &seen.rows[x.offset..],
-                own,
-                &mut before[x.offset..],
-                chunks,
-                out.features,
-                group,
-                grads.work.take(group * chunks),
-                store,
+            W::run(
+                #[inline(always)]
+                || {
+                    let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(offset);
+                    run(
+                        &lanes::<W::V>(seen.rows)[x..],
+                        own,
+                        &mut before[x..],
+                        chunks,
+                        out.features,
+                        group,
+                        lanes_mut::<W::V>(grads.work.take(scratch)),
+                        store,
+                    )
+                },
             )
         })
     } else {
@@ -686,7 +772,7 @@ fn product(x: Loc, out: Loc, group: usize, chunks: usize, store: bool) -> Backwa
 }
 
 /// dx_i += sum_o g_o w_io (the first output's term stored when the step overwrites).
-fn matmul_input(
+fn matmul_input<W: Width>(
     dense: Dense,
     x: Loc,
     w: Loc,
@@ -694,6 +780,7 @@ fn matmul_input(
     chunks: usize,
     store: bool,
 ) -> BackwardStep {
+    #[inline(always)]
     fn run<L: Real>(dense: &Dense, g: &[L], w: &[f32], t: &mut [L], width: usize, store: bool) {
         for i in 0..dense.inputs {
             let t = &mut t[i * width..][..width];
@@ -713,15 +800,22 @@ fn matmul_input(
         }
     }
     if out.batched {
+        let (offset, x) = (vectors::<W::V>(out.offset), vectors::<W::V>(x.offset));
+        let chunks = vectors::<W::V>(chunks);
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
-            let (before, own) = grads.rows.split_at_mut(out.offset);
-            run(
-                &dense,
-                own,
-                &w.source(seen.flat, seen.params)[w.offset..],
-                &mut before[x.offset..],
-                chunks,
-                store,
+            W::run(
+                #[inline(always)]
+                || {
+                    let (before, own) = lanes_mut::<W::V>(grads.rows).split_at_mut(offset);
+                    run(
+                        &dense,
+                        own,
+                        &w.source(seen.flat, seen.params)[w.offset..],
+                        &mut before[x..],
+                        chunks,
+                        store,
+                    )
+                },
             )
         })
     } else {
@@ -740,18 +834,36 @@ fn matmul_input(
 }
 
 /// dw_io += sum over the batch of g_o x_i.
-fn matmul_weight(dense: Dense, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
+fn matmul_weight<W: Width>(
+    dense: Dense,
+    x: Loc,
+    w: Loc,
+    out: Loc,
+    layout: &Layout,
+) -> BackwardStep {
     let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
     if out.batched {
+        let (offset, x) = (vectors::<W::V>(out.offset), vectors::<W::V>(x.offset));
+        let chunks = vectors::<W::V>(chunks);
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
-            let dw = &mut w.source_mut(grads.flat, grads.params)[w.offset..];
-            for o in 0..dense.outputs {
-                let g = &grads.rows[out.offset + o * chunks..][..chunks];
-                for i in 0..dense.inputs {
-                    let x = &seen.rows[x.offset + i * chunks..][..chunks];
-                    dw[dense.weight_index(i, o)] += batch_sum(&mask, |c| g[c] * x[c]);
-                }
-            }
+            W::run(
+                #[inline(always)]
+                || {
+                    let dw = &mut w.source_mut(grads.flat, grads.params)[w.offset..];
+                    let (rows, values) = (lanes::<W::V>(grads.rows), lanes::<W::V>(seen.rows));
+                    for o in 0..dense.outputs {
+                        let g = &rows[offset + o * chunks..][..chunks];
+                        for i in 0..dense.inputs {
+                            let x = &values[x + i * chunks..][..chunks];
+                            dw[dense.weight_index(i, o)] += batch_sum(
+                                &mask,
+                                #[inline(always)]
+                                |c| g[c] * x[c],
+                            );
+                        }
+                    }
+                },
+            )
         })
     } else {
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
@@ -811,7 +923,7 @@ fn copy_back(
 
 /// d mse / d y = (y - t) * norm * g, and the negative for t.
 #[allow(clippy::too_many_arguments)]
-fn mse(
+fn mse<W: Width>(
     y: Loc,
     t: Loc,
     target: Loc,
@@ -822,19 +934,35 @@ fn mse(
     store: bool,
 ) -> BackwardStep {
     if y.batched {
-        let len = y.len(chunks);
+        let len = vectors::<W::V>(y.len(chunks));
+        let (yo, to, target) = (
+            vectors::<W::V>(y.offset),
+            vectors::<W::V>(t.offset),
+            vectors::<W::V>(target.offset),
+        );
         Box::new(move |seen: &Seen, grads: &mut Bwd| {
-            let (norm, g, sign) = (
-                f32x8::splat(norm),
-                f32x8::splat(grads.flat[out.offset]),
-                f32x8::splat(sign),
-            );
-            let (yv, tv, dst) = (
-                &seen.rows[y.offset..][..len],
-                &seen.rows[t.offset..][..len],
-                &mut grads.rows[target.offset..][..len],
-            );
-            write_row(dst, store, |c| sign * (((yv[c] - tv[c]) * norm) * g));
+            W::run(
+                #[inline(always)]
+                || {
+                    let (norm, g, sign) = (
+                        <W::V as Vector>::splat(norm),
+                        <W::V as Vector>::splat(grads.flat[out.offset]),
+                        <W::V as Vector>::splat(sign),
+                    );
+                    let values = lanes::<W::V>(seen.rows);
+                    let (yv, tv, dst) = (
+                        &values[yo..][..len],
+                        &values[to..][..len],
+                        &mut lanes_mut::<W::V>(grads.rows)[target..][..len],
+                    );
+                    write_row(
+                        dst,
+                        store,
+                        #[inline(always)]
+                        |c| sign * (((yv[c] - tv[c]) * norm) * g),
+                    );
+                },
+            )
         })
     } else {
         Box::new(move |seen: &Seen, grads: &mut Bwd| {

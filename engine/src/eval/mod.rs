@@ -19,6 +19,7 @@ mod window;
 use wide::f32x8;
 
 use crate::Workspace;
+use crate::simd::vector::Vector;
 
 pub(crate) use backward::{FirstWrites, steps as backward_steps};
 pub(crate) use forward::step as forward_step;
@@ -90,14 +91,42 @@ pub(crate) fn floats_mut(rows: &mut [f32x8]) -> &mut [f32] {
     wide::bytemuck::cast_slice_mut(rows)
 }
 
-/// Sum of `term(c)` over the chunks of a row, padding lanes masked out.
+/// Sum of `term(c)` over the vectors of a row, padding lanes masked out: in eight chains
+/// (lane j of every 8-lane chunk in chunk order), then added in `reduce_add`'s tree, the
+/// same order at every width (a 16-lane vector adds its two halves one after the other).
 #[inline(always)]
-pub(crate) fn batch_sum(lane_mask: &[f32x8], term: impl Fn(usize) -> f32x8) -> f32 {
-    let mut acc = f32x8::ZERO;
-    for (c, &mask) in lane_mask.iter().enumerate() {
-        acc += term(c) & mask;
+pub(crate) fn batch_sum<V: Vector>(lane_mask: &[f32x8], term: impl Fn(usize) -> V) -> f32 {
+    let mut chains = f32x8::ZERO;
+    if V::LANES == 8 {
+        for (c, mask) in lane_mask.iter().enumerate() {
+            chains = term(c).add_to_chains(chains, std::slice::from_ref(mask));
+        }
+    } else {
+        for (c, masks) in lane_mask.chunks(V::LANES / 8).enumerate() {
+            chains = term(c).add_to_chains(chains, masks);
+        }
     }
-    acc.reduce_add()
+    chains.reduce_add()
+}
+
+/// `n` 8-lane vectors counted in vectors of `V` (`n` is a whole number of them: rows and
+/// offsets of a program are, for the width it was laid out for).
+#[inline(always)]
+pub(crate) fn vectors<V: Vector>(n: usize) -> usize {
+    n / (V::LANES / 8)
+}
+
+/// The rows as vectors of `V` (an 8-lane program's are themselves; a 16-lane program's
+/// rows start on 64-byte boundaries, which the cast checks).
+#[inline(always)]
+pub(crate) fn lanes<V: Vector>(rows: &[f32x8]) -> &[V] {
+    wide::bytemuck::cast_slice(rows)
+}
+
+/// Mutable [`lanes`].
+#[inline(always)]
+pub(crate) fn lanes_mut<V: Vector>(rows: &mut [f32x8]) -> &mut [V] {
+    wide::bytemuck::cast_slice_mut(rows)
 }
 
 /// Geometry of a dense product `[.., inputs] x [inputs, outputs]`.

@@ -5,23 +5,23 @@
 //! a type, so every (op, operand kinds) combination gets its own monomorphised loop with no
 //! per-chunk branching; `with_operand!` picks the kind while the plan is built.
 
-use wide::f32x8;
-
+use super::vectors;
 use crate::layout::Loc;
+use crate::simd::vector::Vector;
 
 /// One operand of a batched op, readable feature by feature.
 pub(crate) trait Operand: Copy + Send + Sync + 'static {
-    type Row<'a>: Row;
+    type Row<'a, V: Vector>: Row<V>;
     /// The operand's lanes for output feature `f` (rows from `rows`, unbatched values from
-    /// `flat` or, for a parameter, from `params`).
-    fn row<'a>(
+    /// `flat` or, for a parameter, from `params`), `chunks` vectors of `V` per row.
+    fn row<'a, V: Vector>(
         self,
-        rows: &'a [f32x8],
+        rows: &'a [V],
         flat: &'a [f32],
         params: &'a [f32],
         f: usize,
         chunks: usize,
-    ) -> Self::Row<'a>;
+    ) -> Self::Row<'a, V>;
 
     /// The one value of every lane of feature `f`, for the unbatched kinds.
     #[inline(always)]
@@ -30,26 +30,27 @@ pub(crate) trait Operand: Copy + Send + Sync + 'static {
     }
 }
 
-/// One feature's lanes, chunk by chunk.
-pub(crate) trait Row: Copy {
-    fn at(self, c: usize) -> f32x8;
+/// One feature's lanes, vector by vector.
+pub(crate) trait Row<V>: Copy {
+    fn at(self, c: usize) -> V;
 }
 
-impl Row for &[f32x8] {
+impl<V: Vector> Row<V> for &[V] {
     #[inline(always)]
-    fn at(self, c: usize) -> f32x8 {
+    fn at(self, c: usize) -> V {
         self[c]
     }
 }
 
-impl Row for f32x8 {
+impl<V: Vector> Row<V> for V {
     #[inline(always)]
-    fn at(self, _c: usize) -> f32x8 {
+    fn at(self, _c: usize) -> V {
         self
     }
 }
 
-/// The operand's own rows (same feature count as the output), starting at the offset.
+/// The operand's own rows (same feature count as the output), starting at the offset (in
+/// 8-lane vectors, as every offset of a layout).
 #[derive(Clone, Copy)]
 pub(crate) struct OwnRows(pub usize);
 
@@ -85,47 +86,47 @@ impl Unbatched {
 }
 
 impl Operand for OwnRows {
-    type Row<'a> = &'a [f32x8];
+    type Row<'a, V: Vector> = &'a [V];
     #[inline(always)]
-    fn row<'a>(
+    fn row<'a, V: Vector>(
         self,
-        rows: &'a [f32x8],
+        rows: &'a [V],
         _flat: &'a [f32],
         _params: &'a [f32],
         f: usize,
         chunks: usize,
-    ) -> &'a [f32x8] {
-        &rows[self.0 + f * chunks..][..chunks]
+    ) -> &'a [V] {
+        &rows[vectors::<V>(self.0) + f * chunks..][..chunks]
     }
 }
 
 impl Operand for OneRow {
-    type Row<'a> = &'a [f32x8];
+    type Row<'a, V: Vector> = &'a [V];
     #[inline(always)]
-    fn row<'a>(
+    fn row<'a, V: Vector>(
         self,
-        rows: &'a [f32x8],
+        rows: &'a [V],
         _flat: &'a [f32],
         _params: &'a [f32],
         _f: usize,
         chunks: usize,
-    ) -> &'a [f32x8] {
-        &rows[self.0..][..chunks]
+    ) -> &'a [V] {
+        &rows[vectors::<V>(self.0)..][..chunks]
     }
 }
 
 impl Operand for Splats {
-    type Row<'a> = f32x8;
+    type Row<'a, V: Vector> = V;
     #[inline(always)]
-    fn row<'a>(
+    fn row<'a, V: Vector>(
         self,
-        _rows: &'a [f32x8],
+        _rows: &'a [V],
         flat: &'a [f32],
         params: &'a [f32],
         f: usize,
         _chunks: usize,
-    ) -> f32x8 {
-        f32x8::splat(self.0.get(flat, params, f))
+    ) -> V {
+        V::splat(self.0.get(flat, params, f))
     }
     #[inline(always)]
     fn uniform(self, flat: &[f32], params: &[f32], f: usize) -> Option<f32> {
@@ -134,17 +135,17 @@ impl Operand for Splats {
 }
 
 impl Operand for Scalar {
-    type Row<'a> = f32x8;
+    type Row<'a, V: Vector> = V;
     #[inline(always)]
-    fn row<'a>(
+    fn row<'a, V: Vector>(
         self,
-        _rows: &'a [f32x8],
+        _rows: &'a [V],
         flat: &'a [f32],
         params: &'a [f32],
         _f: usize,
         _chunks: usize,
-    ) -> f32x8 {
-        f32x8::splat(self.0.get(flat, params, 0))
+    ) -> V {
+        V::splat(self.0.get(flat, params, 0))
     }
     #[inline(always)]
     fn uniform(self, flat: &[f32], params: &[f32], _f: usize) -> Option<f32> {

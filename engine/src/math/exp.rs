@@ -5,13 +5,13 @@ use super::*;
 /// e^(hi + lo) reduced: (t, n, y) with t = hi + lo and e^t = y 2^n, y in [0.7, 1.42]; `lo`
 /// carries the low-order part of an argument that does not fit in one f32 (used by `pow`).
 #[inline(always)]
-pub(super) fn exp_reduced(hi: f32x8, lo: f32x8) -> (f32x8, f32x8, f32x8) {
+pub(super) fn exp_reduced<V: Vector>(hi: V, lo: V) -> (V, V, V) {
     let t = hi + lo;
-    let n = (t * f32x8::splat(LOG2_E)).round_ties_even();
+    let n = (t * V::splat(LOG2_E)).round_ties_even();
     // hi - n ln2 is nearly exact because hi is close to n * LN2_HI (Sterbenz).
-    let r = n.mul_neg_add(f32x8::splat(LN2_HI), hi);
+    let r = n.mul_neg_add(V::splat(LN2_HI), hi);
     let r = r + lo;
-    let r = n.mul_neg_add(f32x8::splat(LN2_LO), r);
+    let r = n.mul_neg_add(V::splat(LN2_LO), r);
     // e^r = 1 + r + r^2 p(r) on |r| <= ln2 / 2.
     let p = estrin(
         r,
@@ -24,25 +24,25 @@ pub(super) fn exp_reduced(hi: f32x8, lo: f32x8) -> (f32x8, f32x8, f32x8) {
             5.000_000_1e-1,
         ],
     );
-    (t, n, p.mul_add(r * r, r) + f32x8::ONE)
+    (t, n, p.mul_add(r * r, r) + V::one())
 }
 
 /// Whether e^t stays clear of the ends of the f32 range on every lane (false for NaN).
 #[inline(always)]
-pub(super) fn exp_in_range(t: f32x8) -> bool {
-    t.abs().simd_lt(f32x8::splat(87.0)).all()
+pub(super) fn exp_in_range<V: Vector>(t: V) -> bool {
+    t.abs().simd_lt(V::splat(87.0)).all()
 }
 
 /// y 2^n for 2^n normal, built directly from its exponent bits. `n` is a small integer
 /// (callers have checked the range), so the plain conversion needs no NaN or overflow care.
 #[inline(always)]
-pub(super) fn times_pow2(y: f32x8, n: f32x8) -> f32x8 {
-    y * from_i32_bits((n.fast_round_int() + i32x8::splat(127)) << 23)
+pub(super) fn times_pow2<V: Vector>(y: V, n: V) -> V {
+    y * V::from_bits((n.fast_round_int() + V::Int::splat(127)).shift_left::<23>())
 }
 
 /// e^(hi + lo) (see [`exp_reduced`]); `exp` calls it with `lo = 0`.
 #[inline(always)]
-pub(super) fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
+pub(super) fn exp_hilo<V: Vector>(hi: V, lo: V) -> V {
     let (t, n, y) = exp_reduced(hi, lo);
     if exp_in_range(t) {
         times_pow2(y, n)
@@ -55,17 +55,19 @@ pub(super) fn exp_hilo(hi: f32x8, lo: f32x8) -> f32x8 {
 /// e^t = y 2^n near and beyond the ends of the f32 range (subnormal results, overflow), and
 /// NaN.
 #[inline(always)]
-pub(super) fn exp_limits(t: f32x8, y: f32x8, n: f32x8) -> f32x8 {
+pub(super) fn exp_limits<V: Vector>(t: V, y: V, n: V) -> V {
     let y = scale_by_pow2(y, n);
     // Far outside the finite range the reduction above is meaningless; pin the limits.
-    let y = t.simd_gt(f32x8::splat(100.0)).select(f32x8::INFINITY, y);
-    let y = t.simd_lt(f32x8::splat(-110.0)).select(f32x8::ZERO, y);
+    let y = t
+        .simd_gt(V::splat(100.0))
+        .select(V::splat(f32::INFINITY), y);
+    let y = t.simd_lt(V::splat(-110.0)).select(V::zero(), y);
     // NaN propagates through every step above except the two selects, which test false.
     t.is_nan().select(t, y)
 }
 
 /// e^x.
-#[inline]
-pub fn exp(x: f32x8) -> f32x8 {
-    exp_hilo(x, f32x8::ZERO)
+#[inline(always)]
+pub fn exp<V: Vector>(x: V) -> V {
+    exp_hilo(x, V::zero())
 }

@@ -1,4 +1,4 @@
-//! Vector transcendentals on eight f32 lanes, written here so that their accuracy is ours to
+//! Vector transcendentals on f32 lanes, generic over the width ([`Vector`]), written here so that their accuracy is ours to
 //! state and test (the `wide` versions are documented as version dependent and lose subnormals).
 //!
 //! Every function works lane by lane, uses fused multiply-adds, and handles the IEEE special
@@ -14,7 +14,7 @@
 // The coefficients are kept digit for digit as published, beyond f32 precision.
 #![allow(clippy::excessive_precision)]
 
-use wide::{f32x8, i32x8, u32x8};
+use crate::simd::vector::{IntVector, Mask, Vector};
 
 mod exp;
 mod ln;
@@ -39,11 +39,11 @@ pub(super) const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// dependent fused multiply-adds is about log2(degree) long instead of degree: these
 /// functions are latency bound, and the shorter chains let consecutive vectors overlap.
 #[inline(always)]
-pub(super) fn estrin(x: f32x8, coefficients: &[f32]) -> f32x8 {
+pub(super) fn estrin<V: Vector>(x: V, coefficients: &[f32]) -> V {
     let n = coefficients.len();
     debug_assert!((1..=16).contains(&n));
-    let coefficient = |k: usize| f32x8::splat(coefficients[n - 1 - k]);
-    let mut terms = [f32x8::ZERO; 8];
+    let coefficient = |k: usize| V::splat(coefficients[n - 1 - k]);
+    let mut terms = [V::zero(); 8];
     let mut len = 0;
     let mut k = 0;
     while k < n {
@@ -76,35 +76,27 @@ pub(super) fn estrin(x: f32x8, coefficients: &[f32]) -> f32x8 {
     terms[0]
 }
 
-#[inline(always)]
-pub(super) fn as_i32(v: u32x8) -> i32x8 {
-    wide::bytemuck::cast(v)
-}
-
-#[inline(always)]
-pub(super) fn from_i32_bits(v: i32x8) -> f32x8 {
-    f32x8::from_bits(wide::bytemuck::cast(v))
-}
-
 /// 2^n for integer-valued `n` in [-252, 254], as two normal factors so that products with a
 /// value near 1 round once, correctly, into the subnormal range or up to infinity.
 #[inline(always)]
-pub(super) fn scale_by_pow2(y: f32x8, n: f32x8) -> f32x8 {
-    let n = n
-        .fast_max(f32x8::splat(-252.0))
-        .fast_min(f32x8::splat(254.0));
+pub(super) fn scale_by_pow2<V: Vector>(y: V, n: V) -> V {
+    let n = n.fast_max(V::splat(-252.0)).fast_min(V::splat(254.0));
     let n = n.round_int();
-    let half = n >> 1;
+    let half = n.shift_right::<1>();
     let rest = n - half;
-    let bias = i32x8::splat(127);
-    let s1 = from_i32_bits((half + bias) << 23);
-    let s2 = from_i32_bits((rest + bias) << 23);
+    let bias = V::Int::splat(127);
+    let s1 = V::from_bits((half + bias).shift_left::<23>());
+    let s2 = V::from_bits((rest + bias).shift_left::<23>());
     y * s1 * s2
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod widths;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wide::f32x8;
 
     fn lane(f: impl Fn(f32x8) -> f32x8, x: f32) -> f32 {
         f(f32x8::splat(x)).to_array()[0]

@@ -3,8 +3,8 @@
 use super::*;
 
 /// tanh(x); exactly ±1 once |x| exceeds about 9.01, as in the C library.
-#[inline]
-pub fn tanh(x: f32x8) -> f32x8 {
+#[inline(always)]
+pub fn tanh<V: Vector>(x: V) -> V {
     let a = x.abs();
     let z = x * x;
     let p = estrin(
@@ -19,17 +19,17 @@ pub fn tanh(x: f32x8) -> f32x8 {
     );
     let small = (p * z).mul_add(x, x);
     let e = exp(a + a);
-    let large = (f32x8::ONE - f32x8::splat(2.0) / (e + f32x8::ONE)).copysign(x);
-    let y = a.simd_lt(f32x8::splat(0.625)).select(small, large);
+    let large = (V::one() - V::splat(2.0) / (e + V::one())).copysign(x);
+    let y = a.simd_lt(V::splat(0.625)).select(small, large);
     x.is_nan().select(x, y)
 }
 
 /// The logistic function 1 / (1 + e^-x), computed from e = e^-|x| as 1 / (1 + e) for
 /// x >= 0 and e / (1 + e) for x < 0, so tiny results keep their precision down into the
 /// subnormal range instead of flushing to 0.
-#[inline]
-pub fn sigmoid(x: f32x8) -> f32x8 {
+#[inline(always)]
+pub fn sigmoid<V: Vector>(x: V) -> V {
     let e = exp(-x.abs());
-    let numerator = x.simd_lt(f32x8::ZERO).select(e, f32x8::ONE);
-    numerator / (f32x8::ONE + e)
+    let numerator = x.simd_lt(V::zero()).select(e, V::one());
+    numerator / (V::one() + e)
 }

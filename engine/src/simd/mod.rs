@@ -7,7 +7,11 @@
 //! where the CPU has it, or the one [`use_path`] chose (tests compare the paths). Every path
 //! computes the same bits (see `engine/README.md`, "The SIMD path").
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub mod guard;
+pub mod vector;
+pub(crate) mod width;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
