@@ -1,14 +1,16 @@
 //! Where every node of a tape keeps its values (and its gradient) at one batch size.
 //!
 //! * A batched node of F features owns F *rows* in the row arena; a row holds the whole batch
-//!   of one feature as `chunks = ceil(batch / 8)` consecutive [`f32x8`] (feature-major, batch
-//!   innermost). The lanes past `batch` in the last chunk are padding: ops compute on them
-//!   freely (lanes never mix), and every reduction over the batch leaves them out.
+//!   of one feature as `chunks` consecutive [`f32x8`] (feature-major, batch innermost):
+//!   `ceil(batch / 8)` for a program at 8 lanes, rounded up to an even number at 16, so its
+//!   rows are whole 16-lane vectors on 64-byte boundaries (`rows.rs`). The lanes past `batch`
+//!   are padding: ops compute on them freely (lanes never mix), and every reduction over the
+//!   batch leaves them out.
 //! * An unbatched node owns `features` consecutive f32 in the flat arena.
-//! * A parameter lives in the parameter vector, at its [`ParamInfo::range`]
-//!   (crate::ParamInfo::range): the caller owns the parameters once, whatever the number of
-//!   batch sizes it evaluates them at, and the gradients of a backward pass have the same
-//!   layout.
+//! * A parameter lives in the parameter vector, at its
+//!   [`ParamInfo::range`](crate::ParamInfo::range): the caller owns the parameters once,
+//!   whatever the number of batch sizes it evaluates them at, and the gradients of a
+//!   backward pass have the same layout.
 //! * Slots are assigned in node order, so every input of a node lives before it in its arena;
 //!   the evaluator splits an arena there to read the inputs while it writes the node.
 //! * An op that saves something for its backward pass (pow keeps ln(base), sine and cosine

@@ -16,10 +16,11 @@
 //!   micro-kernel, rayon over whole tiles); [`profile`] times a network node by node.
 //!
 //! # Memory layout
-//! The batch is the SIMD axis: a batched tensor stores each feature as one row of
-//! `ceil(batch / 8)` [`wide::f32x8`] vectors (feature-major, samples innermost), so every
-//! elementwise op runs eight samples per instruction and no op mixes samples except the named
-//! reductions over the batch, which leave the padding lanes out (layout in `layout.rs`).
+//! The batch is the SIMD axis: a batched tensor stores each feature as one row of vectors
+//! (feature-major, samples innermost), so every elementwise op runs 8 samples per
+//! instruction, or 16 on AVX-512 ([`simd`]), and no op mixes samples except the named
+//! reductions over the batch, which leave the padding lanes out and add in the same order
+//! at every width (layout in `layout.rs`).
 //!
 //! # Numerics
 //! f32 throughout, with fused multiply-adds; transcendentals from [`math`] (at most 2 ulp over

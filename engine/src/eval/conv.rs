@@ -212,7 +212,7 @@ impl DotRuns for WeightGradRuns<'_> {
     }
 }
 
-/// dBias[f] += the sum of dY over filter f's positions and real samples.
+/// dBias\[f\] += the sum of dY over filter f's positions and real samples.
 pub(super) fn bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let (chunks, mask) = (layout.chunks, layout.lane_mask.clone());
     let out_image = conv.output();

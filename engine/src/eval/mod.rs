@@ -6,14 +6,21 @@
 #![allow(clippy::needless_range_loop)]
 
 mod backward;
+mod binary;
 mod conv;
+mod copy;
 mod dense;
 mod dropout;
+mod features;
 mod forward;
 mod im2col;
+mod matmul;
 pub(crate) mod operand;
 pub(crate) mod pool;
+mod power;
+mod reduce;
 mod softmax;
+mod unary;
 mod window;
 
 use wide::f32x8;
@@ -127,6 +134,20 @@ pub(crate) fn lanes<V: Vector>(rows: &[f32x8]) -> &[V] {
 #[inline(always)]
 pub(crate) fn lanes_mut<V: Vector>(rows: &mut [f32x8]) -> &mut [V] {
     wide::bytemuck::cast_slice_mut(rows)
+}
+
+/// Adds `lane(c)` into `row[c]`, or stores it when the step overwrites the slot.
+#[inline(always)]
+pub(crate) fn write_row<V: Vector>(row: &mut [V], store: bool, lane: impl Fn(usize) -> V) {
+    if store {
+        for (c, t) in row.iter_mut().enumerate() {
+            *t = lane(c);
+        }
+    } else {
+        for (c, t) in row.iter_mut().enumerate() {
+            *t += lane(c);
+        }
+    }
 }
 
 /// Geometry of a dense product `[.., inputs] x [inputs, outputs]`.

@@ -14,7 +14,7 @@ pub fn pow<V: Vector>(base: V, exponent: V) -> V {
 }
 
 /// (base^exponent, ln(base)): the power and the logarithm it was computed from, which the
-/// exponent's derivative base^e ln(base) needs. ln(base) has the special values of [`ln`].
+/// exponent's derivative base^e ln(base) needs. ln(base) has the special values of [`ln()`].
 #[inline(always)]
 pub fn pow_and_ln<V: Vector>(base: V, exponent: V) -> (V, V) {
     // The common case: a positive normal base and a finite exponent.

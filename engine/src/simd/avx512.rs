@@ -7,7 +7,7 @@
 //!
 //! # Safety
 //! These methods execute AVX-512 instructions without a check. A value of these types is
-//! only made inside code that [`crate::simd::Width::run`] entered for the AVX-512 width, which
+//! only made inside code that [`Width::run`](crate::simd::width::Width::run) entered for the AVX-512 width, which
 //! it does only on a CPU that has it (`simd::use_path` and `simd::active` check); the types
 //! are private to the engine.
 
