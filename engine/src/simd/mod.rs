@@ -121,7 +121,7 @@ pub fn widest_on_this_cpu() -> Option<Path> {
 }
 
 /// The kernels that have a path wider than the build's (see [`active`]).
-pub const WIDENED: &str = "the matrix product's dot products";
+pub const WIDENED: &str = "the tiny path's steps and the matrix product's dot products";
 
 /// The path chosen for the wider kernels: 0 not yet chosen, else 1 + its index in `PATHS`.
 static ACTIVE: AtomicU8 = AtomicU8::new(0);
@@ -134,11 +134,13 @@ const PATHS: [Path; 1] = [NEON];
 
 /// The path the kernels with a wider variant use: the build's own, or the one
 /// `NALM_SIMD=avx2|avx512` names where the CPU has it, or the one [`use_path`] chose.
+/// [`Program::new`](crate::Program::new) compiles a program for it.
 ///
-/// The build's own is the default until the 16-lane kernels pay on the CPUs they are for: on
-/// an AMD EPYC (Zen 4, which splits a 512-bit FMA into two halves) the 16-lane dot products
-/// run the network's conv2 weight gradient at 63.0 GFLOP/s against 72.1 at 8 lanes, and its
-/// dense weight gradient at 93.5 against 89.6 (`engine/README.md`, "The SIMD path").
+/// The build's own is the default until the 16-lane kernels pay on the CPUs they are for. On
+/// an AMD EPYC (Zen 4, which splits a 512-bit FMA into two halves) they do not: the 16-lane
+/// dot products run the network's conv2 weight gradient at 63.0 GFLOP/s against 72.1 at 8
+/// lanes, and the tiny path's iterations are within a few per cent either way
+/// (`engine/README.md`, "The SIMD path").
 pub fn active() -> Path {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => {
