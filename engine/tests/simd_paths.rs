@@ -5,11 +5,12 @@
 mod common;
 
 use common::SplitMix;
-use engine::gemm::{MatMut, MatRef, gemm};
+use engine::Workspace;
+use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
 use engine::simd;
 
 #[test]
-fn the_matrix_products_dot_path_gives_the_same_bits_on_every_path() {
+fn the_matrix_products_give_the_same_bits_on_every_path() {
     let mut rng = SplitMix(31);
     let paths = simd::runnable();
     for path in [simd::AVX2, simd::AVX512] {
@@ -45,6 +46,69 @@ fn the_matrix_products_dot_path_gives_the_same_bits_on_every_path() {
                 "{m}x{k}x{n}: {path} against {}",
                 paths[0]
             );
+        }
+    }
+    // packed products: whole 8 x 48 tiles, edge tiles, a strided C (the 8-lane tiles), a
+    // row bias, beta 0, 1 and 0.5, alpha 1 and not, depths over several blocks, on one and
+    // two threads
+    let shapes = [(8, 50, 48), (17, 300, 100), (128, 800, 200), (64, 9, 7)];
+    for &(m, k, n) in &shapes {
+        let ad: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let bd: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let bias: Vec<f32> = (0..m).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        for threads in [1, 2] {
+            let results: Vec<Vec<u32>> = paths
+                .iter()
+                .map(|&path| {
+                    simd::use_path(path).expect("a runnable path");
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let mut bits = Vec::new();
+                    pool.install(|| {
+                        let (a, b) = (MatRef::row_major(&ad, m, k), MatRef::row_major(&bd, k, n));
+                        for (alpha, init) in [
+                            (1.0, Init::Beta(0.0)),
+                            (0.5, Init::Beta(1.0)),
+                            (1.0, Init::Beta(0.5)),
+                            (2.0, Init::RowBias(&bias)),
+                        ] {
+                            let mut work = Workspace::default();
+                            let mut c = c0.clone();
+                            gemm_into(
+                                &mut work,
+                                alpha,
+                                a,
+                                b,
+                                init,
+                                MatMut::row_major(&mut c, m, n),
+                            );
+                            bits.extend(c.iter().map(|v| v.to_bits()));
+                            // C transposed: column stride m
+                            let mut c = c0.clone();
+                            gemm_into(
+                                &mut work,
+                                alpha,
+                                a,
+                                b,
+                                init,
+                                MatMut::new(&mut c, m, n, 1, m),
+                            );
+                            bits.extend(c.iter().map(|v| v.to_bits()));
+                        }
+                    });
+                    bits
+                })
+                .collect();
+            for (path, bits) in paths.iter().zip(&results) {
+                assert!(
+                    bits == &results[0],
+                    "packed {m}x{k}x{n}, {threads} threads: {path} against {}",
+                    paths[0]
+                );
+            }
         }
     }
     assert!(simd::use_path(simd::BUILT).is_ok());

@@ -5,6 +5,8 @@ use std::marker::PhantomData;
 use rayon::prelude::*;
 
 use super::kernel::{MR, NR, Start, tile};
+#[cfg(target_arch = "x86_64")]
+use super::kernel_avx512::{MR2, NR2, tile16};
 use super::pack::{PackA, PackB, panel_len};
 use super::{MatMut, MatRef};
 use crate::Workspace;
@@ -328,6 +330,8 @@ fn block_loop(
     space: &mut [f32],
 ) {
     let (a_space, b_space) = space.split_at_mut(plan.a_len);
+    #[cfg(target_arch = "x86_64")]
+    let wide = crate::simd::active() == crate::simd::AVX512;
     for jc in cols.clone().step_by(plan.nc) {
         let nc = plan.nc.min(cols.end - jc);
         for pc in (0..plan.k).step_by(plan.kc) {
@@ -341,21 +345,114 @@ fn block_loop(
                         *v *= alpha;
                     }
                 }
-                // along the rows of C in the inner loop: MR output streams at a time
+                let panels = Panels {
+                    a: a_space,
+                    b: b_space,
+                    kc,
+                    init,
+                    first: pc == 0,
+                    m: plan.m,
+                };
+                // along the rows of C in the inner loop: output streams of a tile's rows
+                #[cfg(target_arch = "x86_64")]
+                if wide {
+                    for ir in (0..mc).step_by(MR2) {
+                        for jr in (0..nc).step_by(NR2) {
+                            panels.wide_tile(c, (ic, jc), (ir, jr), (mc, nc));
+                        }
+                    }
+                    continue;
+                }
                 for ir in (0..mc).step_by(MR) {
                     for jr in (0..nc).step_by(NR) {
-                        let (i, j) = (ic + ir, jc + jr);
-                        let start = if pc > 0 {
-                            Start::Load
-                        } else {
-                            init.tile_start(i, plan.m)
-                        };
-                        let a_panel = &a_space[ir / MR * panel_len(kc, MR)..][..MR * kc];
-                        let b_panel = &b_space[jr / NR * panel_len(kc, NR)..][..NR * kc];
-                        let (mr, nr) = (MR.min(mc - ir), NR.min(nc - jr));
-                        write_tile(kc, a_panel, b_panel, c, i, j, mr, nr, start);
+                        panels.tile(c, (ic, jc), (ir, jr), (mc, nc));
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The packed blocks of one step of the loops, and how their tiles of C start.
+struct Panels<'p, 'i> {
+    a: &'p [f32],
+    b: &'p [f32],
+    kc: usize,
+    init: Init<'i>,
+    /// The first depth block: tiles start from `init`, later ones from C.
+    first: bool,
+    /// Rows of C.
+    m: usize,
+}
+
+impl Panels<'_, '_> {
+    /// How the tile whose first row is row `i` of C starts.
+    fn start(&self, i: usize) -> Start {
+        if self.first {
+            self.init.tile_start(i, self.m)
+        } else {
+            Start::Load
+        }
+    }
+
+    /// The A panel of block rows `ir..ir + MR` and the B panel of block columns `jr..jr + NR`.
+    fn pair(&self, ir: usize, jr: usize) -> (&[f32], &[f32]) {
+        let kc = self.kc;
+        (
+            &self.a[ir / MR * panel_len(kc, MR)..][..MR * kc],
+            &self.b[jr / NR * panel_len(kc, NR)..][..NR * kc],
+        )
+    }
+
+    /// The MR x NR tile at block row `ir` and column `jr` of the block at (ic, jc) of C,
+    /// whose size is `mc x nc`.
+    #[inline(always)]
+    fn tile(
+        &self,
+        c: Out<'_>,
+        (ic, jc): (usize, usize),
+        (ir, jr): (usize, usize),
+        (mc, nc): (usize, usize),
+    ) {
+        let (i, j) = (ic + ir, jc + jr);
+        let (a, b) = self.pair(ir, jr);
+        let (mr, nr) = (MR.min(mc - ir), NR.min(nc - jr));
+        write_tile(self.kc, a, b, c, i, j, mr, nr, self.start(i));
+    }
+
+    /// The MR2 x NR2 tile at block row `ir` and column `jr` on the 16-lane kernel where it is
+    /// whole and its rows contiguous, else as the MR x NR tiles it covers.
+    #[cfg(target_arch = "x86_64")]
+    fn wide_tile(
+        &self,
+        c: Out<'_>,
+        (ic, jc): (usize, usize),
+        (ir, jr): (usize, usize),
+        (mc, nc): (usize, usize),
+    ) {
+        let (rs, cs) = c.strides();
+        if ir + MR2 <= mc && jr + NR2 <= nc && cs == 1 {
+            let (i, j) = (ic + ir, jc + jr);
+            let ((a0, b0), (a1, b1)) = (self.pair(ir, jr), self.pair(ir + MR, jr + NR));
+            // SAFETY: the CPU has AVX-512F (the path in use says so); the panels hold
+            // MR * kc and NR * kc values; the tile's MR2 rows of NR2 contiguous values are
+            // elements of C (checked by `MatMut::new` and the plan), written by this part
+            // only.
+            unsafe {
+                tile16(
+                    self.kc,
+                    [a0.as_ptr(), a1.as_ptr()],
+                    [b0.as_ptr(), b1.as_ptr()],
+                    c.element(i, j),
+                    rs,
+                    [self.start(i), self.start(i + MR)],
+                )
+            }
+            return;
+        }
+        for r in (ir..mc.min(ir + MR2)).step_by(MR) {
+            for q in (jr..nc.min(jr + NR2)).step_by(NR) {
+                self.tile(c, (ic, jc), (r, q), (mc, nc));
             }
         }
     }

@@ -3,7 +3,8 @@
 //! The design follows BLIS (Van Zee and van de Geijn): the product is cut into blocks that
 //! fit the caches — a `kc x nc` block of B packed once for L2, an `mc x kc` block of A — and
 //! each `MR x NR` tile of C is computed by an AVX2/FMA micro-kernel from packed panels that
-//! stream through L1. Operands are any strided views ([`MatRef`]),
+//! stream through L1 (on the AVX-512 path, pairs of tiles by a 16-lane kernel with the same
+//! chains, `kernel_avx512.rs`). Operands are any strided views ([`MatRef`]),
 //! so `A B`, `A^T B` and `A B^T` are the same call on transposed views ([`MatRef::t`]); the
 //! convolution layers pack their operands straight from the activations (the crate's
 //! `PackA` and `PackB` views) and never build an im2col matrix.
@@ -32,6 +33,8 @@
 mod dot;
 mod driver;
 mod kernel;
+#[cfg(target_arch = "x86_64")]
+mod kernel_avx512;
 mod pack;
 
 pub(crate) use dot::{DotRuns, accumulate};
