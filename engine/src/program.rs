@@ -57,11 +57,11 @@ impl Program {
     }
 
     fn build(tape: &Tape, batch: usize, path: Path) -> Arc<Program> {
-        #[cfg(target_arch = "x86_64")]
-        if path == simd::AVX512 {
-            return Program::build_at::<simd::width::Avx512>(tape, batch);
+        match path.lanes {
+            #[cfg(target_arch = "x86_64")]
+            16 => Program::build_at::<simd::width::Avx512>(tape, batch),
+            _ => Program::build_at::<simd::width::Built>(tape, batch),
         }
-        Program::build_at::<simd::width::Built>(tape, batch)
     }
 
     /// The program with its elementwise steps at width `W`.

@@ -2,35 +2,37 @@
 
 use wide::f32x8;
 
-use crate::rows::Rows;
+use crate::simd::vector::Vector;
 
 /// Scratch vectors for the steps that need some (products over features, matrix packing):
-/// after the first pass at a given thread count, passes allocate nothing. The space starts
-/// on a 64-byte boundary, as rows do, so 16-lane steps can use it too.
-#[derive(Clone)]
+/// after the first pass at a given thread count, passes allocate nothing.
+#[derive(Clone, Default)]
 pub struct Workspace {
-    vectors: Rows,
-}
-
-impl Default for Workspace {
-    fn default() -> Workspace {
-        Workspace::with_len(0)
-    }
+    vectors: Vec<f32x8>,
 }
 
 impl Workspace {
     /// Space for `len` vectors up front.
     pub fn with_len(len: usize) -> Workspace {
         Workspace {
-            vectors: Rows::zeroed(len),
+            vectors: vec![f32x8::ZERO; len],
         }
     }
 
     /// `len` vectors of space (contents unspecified).
     pub fn take(&mut self, len: usize) -> &mut [f32x8] {
         if self.vectors.len() < len {
-            self.vectors = Rows::zeroed(len);
+            self.vectors.resize(len, f32x8::ZERO);
         }
         &mut self.vectors[..len]
+    }
+
+    /// Space for `len` 8-lane vectors as vectors of `V` (for 16 lanes, one 8-lane vector more
+    /// is taken to start on a 64-byte boundary).
+    pub(crate) fn take_lanes<V: Vector>(&mut self, len: usize) -> &mut [V] {
+        let extra = usize::from(V::LANES > 8);
+        let space = self.take(len + extra);
+        let start = usize::from(extra == 1 && !(space.as_ptr() as usize).is_multiple_of(64));
+        wide::bytemuck::cast_slice_mut(&mut space[start..][..len])
     }
 }

@@ -99,7 +99,10 @@ pub(super) fn sum_backward<W: Width>(
     chunks: usize,
     store: bool,
 ) -> BackwardStep {
-    #[inline(always)]
+    // not forced inline: forced, the 8-lane iteration of the NMRU and NRU ran 2 to 4 %
+    // slower (AMD EPYC Zen 4); the compiler inlines it into the 16-lane step all the same
+    // (engine/README.md, "One source for every width", says how to check)
+    #[inline]
     fn run<L: Real>(t: &mut [L], g: &[L], width: usize, outputs: usize, group: usize) {
         for j in 0..outputs {
             let g = &g[j * width..][..width];
@@ -152,7 +155,10 @@ pub(super) fn product_backward<W: Width>(
     store: bool,
 ) -> BackwardStep {
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    // not forced inline: forced, the 8-lane iteration of the NMRU and NRU ran 2 to 4 %
+    // slower (AMD EPYC Zen 4); the compiler inlines it into the 16-lane step all the same
+    // (engine/README.md, "One source for every width", says how to check)
+    #[inline]
     fn run<L: Real>(
         x: &[L],
         g: &[L],
@@ -205,7 +211,7 @@ pub(super) fn product_backward<W: Width>(
                         chunks,
                         out.features,
                         group,
-                        lanes_mut::<W::V>(grads.work.take(scratch)),
+                        grads.work.take_lanes::<W::V>(scratch),
                         store,
                     )
                 },

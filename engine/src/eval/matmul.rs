@@ -105,7 +105,10 @@ fn input_grad_small<W: Width>(
     chunks: usize,
     store: bool,
 ) -> BackwardStep {
-    #[inline(always)]
+    // not forced inline: forced, the 8-lane iteration of the NMRU and NRU ran 2 to 4 %
+    // slower (AMD EPYC Zen 4); the compiler inlines it into the 16-lane step all the same
+    // (engine/README.md, "One source for every width", says how to check)
+    #[inline]
     fn run<L: Real>(dense: &Dense, g: &[L], w: &[f32], t: &mut [L], width: usize, store: bool) {
         for i in 0..dense.inputs {
             let t = &mut t[i * width..][..width];
