@@ -18,7 +18,7 @@
 //! # Memory layout
 //! The batch is the SIMD axis: a batched tensor stores each feature as one row of vectors
 //! (feature-major, samples innermost), so every elementwise op runs 8 samples per
-//! instruction, or 16 on AVX-512 ([`simd`]), and no op mixes samples except the named
+//! instruction, or 16 on the AVX-512 path when it is in use ([`simd::active`]), and no op mixes samples except the named
 //! reductions over the batch, which leave the padding lanes out and add in the same order
 //! at every width (layout in `layout.rs`).
 //!

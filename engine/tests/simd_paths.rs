@@ -5,9 +5,10 @@
 mod common;
 
 use common::SplitMix;
-use engine::Workspace;
+use common::values_for;
 use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
 use engine::simd;
+use engine::{Grads, Graph, Image, Shape, Workspace, backward, forward};
 
 #[test]
 fn the_matrix_products_give_the_same_bits_on_every_path() {
@@ -109,6 +110,52 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
                     paths[0]
                 );
             }
+        }
+    }
+    // a CNN's layers, at a batch whose 8-lane chunks are odd (72) and even (64)
+    for batch in [72, 64] {
+        let image = Image::new(4, 10, 10);
+        let graph = Graph::new();
+        let x = graph.input_with_grad(Shape::batched(image.features()));
+        let (w, b) = (graph.param("w", 8 * 4 * 9), graph.param("b", 8));
+        let y = x
+            .conv2d(w, b, image, 8, 3)
+            .relu()
+            .max_pool2(Image::new(8, 8, 8));
+        let tape = graph.finish(y.square().mean_all());
+        let results: Vec<Vec<u32>> = paths
+            .iter()
+            .map(|&path| {
+                simd::use_path(path).expect("a runnable path");
+                let mut rng = SplitMix(7);
+                let (params, mut values) =
+                    values_for(&tape, batch, &mut |_, _| rng.uniform(-1.0, 1.0));
+                forward(&params, &mut values);
+                let mut grads = Grads::new(values.program());
+                backward(&params, &values, &mut grads);
+                let mut bits = Vec::new();
+                for (index, node) in tape.nodes().iter().enumerate() {
+                    let id = tape.id_at(index);
+                    for s in 0..if node.shape.batched { batch } else { 1 } {
+                        for f in 0..node.shape.features {
+                            if !matches!(node.op, engine::Op::Param { .. }) {
+                                bits.push(values.get(id, s, f).to_bits());
+                            }
+                            if node.needs_grad {
+                                bits.push(grads.get(id, s, f).to_bits());
+                            }
+                        }
+                    }
+                }
+                bits
+            })
+            .collect();
+        for (path, bits) in paths.iter().zip(&results) {
+            assert!(
+                bits == &results[0],
+                "CNN at batch {batch}: {path} against {}",
+                paths[0]
+            );
         }
     }
     assert!(simd::use_path(simd::BUILT).is_ok());

@@ -121,7 +121,7 @@ pub fn widest_on_this_cpu() -> Option<Path> {
 }
 
 /// The kernels that have a path wider than the build's (see [`active`]).
-pub const WIDENED: &str = "the tiny path's steps and the matrix product's dot products";
+pub const WIDENED: &str = "the tiny path's steps and the matrix product's kernels";
 
 /// The path chosen for the wider kernels: 0 not yet chosen, else 1 + its index in `PATHS`.
 static ACTIVE: AtomicU8 = AtomicU8::new(0);
@@ -139,7 +139,7 @@ const PATHS: [Path; 1] = [NEON];
 /// The build's own is the default until the 16-lane kernels pay on the CPUs they are for. On
 /// an AMD EPYC (Zen 4, which splits a 512-bit FMA into two halves) they do not: the 16-lane
 /// dot products run the network's conv2 weight gradient at 63.0 GFLOP/s against 72.1 at 8
-/// lanes, and the tiny path's iterations are within a few per cent either way
+/// lanes, and the tiny path's iterations run from 6 % faster to 13 % slower by model
 /// (`engine/README.md`, "The SIMD path").
 pub fn active() -> Path {
     match ACTIVE.load(Ordering::Relaxed) {

@@ -37,8 +37,9 @@ impl Width for Avx512 {
     type V = super::avx512::F32x16;
     #[inline(always)]
     fn run<R>(work: impl FnOnce() -> R) -> R {
-        // SAFETY: code of this width is only built for a program whose path is AVX-512,
-        // which `simd::active` and `simd::use_path` give only on a CPU that has it.
+        // SAFETY: code of this width runs only in a program compiled for the AVX-512 path,
+        // which `simd::active` and `Program::on_path` give only on a CPU that has it, and
+        // in the engine's own tests after the same check.
         unsafe { with_avx512(work) }
     }
 }
