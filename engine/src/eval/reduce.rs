@@ -10,6 +10,11 @@ use crate::layout::{Layout, Loc};
 use crate::simd::vector::Vector;
 use crate::simd::width::Width;
 
+/// The row-arena range of the batched slot `x`, in vectors of `V`.
+fn vector_range<V: Vector>(x: Loc, chunks: usize) -> std::ops::Range<usize> {
+    vectors::<V>(x.offset)..vectors::<V>(x.offset + x.len(chunks))
+}
+
 /// The mean over the batch of each feature.
 pub(super) fn mean_batch_forward<W: Width>(x: Loc, out: Loc, layout: &Layout) -> ForwardStep {
     let (mask, batch) = (layout.lane_mask.clone(), layout.batch);
@@ -60,7 +65,7 @@ pub(super) fn total_backward<W: Width>(
     count: usize,
     chunks: usize,
 ) -> BackwardStep {
-    let range = vectors::<W::V>(x.offset)..vectors::<W::V>(x.offset + x.len(chunks));
+    let range = vector_range::<W::V>(x, chunks);
     Box::new(move |_: &Seen, grads: &mut Bwd| {
         let share = grads.flat[out.offset] / count as f32;
         if x.batched {
@@ -84,7 +89,7 @@ pub(super) fn total_backward<W: Width>(
 
 /// d |x| / dx = x / |x|, and 0 where the norm is 0 (PyTorch).
 pub(super) fn norm_backward<W: Width>(x: Loc, out: Loc, chunks: usize) -> BackwardStep {
-    let range = vectors::<W::V>(x.offset)..vectors::<W::V>(x.offset + x.len(chunks));
+    let range = vector_range::<W::V>(x, chunks);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let norm = seen.flat[out.offset];
         let scale = if norm == 0.0 {
