@@ -57,22 +57,9 @@ impl Program {
     }
 
     fn build(tape: &Tape, batch: usize, path: Path) -> Arc<Program> {
-        // The CNN layers' work depends on the padded batch (a convolution's blocks and its
-        // choice of product), which a 16-lane layout rounds up further: their tapes keep the
-        // 8-lane layout on every path, and reach 16 lanes through the matrix product.
-        let cnn = tape.nodes.iter().any(|node| {
-            matches!(
-                node.op,
-                Op::Conv2d(_)
-                    | Op::MaxPool2(_)
-                    | Op::Dropout { .. }
-                    | Op::Softmax { .. }
-                    | Op::Window(_)
-            )
-        });
         match path.lanes {
             #[cfg(target_arch = "x86_64")]
-            16 if !cnn => Program::build_at::<simd::width::Avx512>(tape, batch),
+            16 if !has_cnn_layers(tape) => Program::build_at::<simd::width::Avx512>(tape, batch),
             _ => Program::build_at::<simd::width::Built>(tape, batch),
         }
     }
@@ -163,6 +150,23 @@ impl Program {
     pub fn is_for(&self, tape: &Tape) -> bool {
         self.layout.tape == tape.id
     }
+}
+
+/// Whether `tape` holds CNN layers. Their work depends on the padded batch (a convolution's
+/// blocks and its choice of product), which a 16-lane layout rounds up further: their tapes
+/// keep the 8-lane layout on every path, and reach 16 lanes through the matrix product.
+#[cfg(target_arch = "x86_64")]
+fn has_cnn_layers(tape: &Tape) -> bool {
+    tape.nodes.iter().any(|node| {
+        matches!(
+            node.op,
+            Op::Conv2d(_)
+                | Op::MaxPool2(_)
+                | Op::Dropout { .. }
+                | Op::Softmax { .. }
+                | Op::Window(_)
+        )
+    })
 }
 
 impl std::fmt::Debug for Program {

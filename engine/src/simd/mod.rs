@@ -3,17 +3,20 @@
 //! The build's own level is fixed when it is compiled (`wide` chooses its implementation
 //! from the target features): a binary stops with a message on a CPU that lacks it (the
 //! [`guard`]), rather than with an illegal instruction. Kernels with a wider variant choose
-//! it at run time from [`active`]: the build's own for now, or the one `NALM_SIMD` names
-//! where the CPU has it, or the one [`use_path`] chose (tests compare the paths). Every path
-//! computes the same bits (see `engine/README.md`, "The SIMD path").
+//! it at run time from [`active`]: the CPU's widest where its FMAs run faster than the
+//! build's ([`fma_rate`]), or the one `NALM_SIMD` names, or the one [`use_path`] chose (tests
+//! compare the paths). Every path computes the same bits (see `engine/README.md`, "The SIMD
+//! path").
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+pub mod fma_rate;
 pub mod guard;
 pub mod vector;
 pub(crate) mod width;
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A vector instruction set the engine can compute on.
@@ -132,19 +135,21 @@ const PATHS: [Path; 2] = [AVX2, AVX512];
 #[cfg(target_arch = "aarch64")]
 const PATHS: [Path; 1] = [NEON];
 
-/// The path the kernels with a wider variant use: the build's own, or the one
-/// `NALM_SIMD=avx2|avx512` names where the CPU has it, or the one [`use_path`] chose.
-/// [`Program::new`](crate::Program::new) compiles a program for it.
+/// The path the kernels with a wider variant use: the one [`use_path`] chose, else the one
+/// `NALM_SIMD=avx2|avx512` names where the CPU has it, else the CPU's widest where its FMAs
+/// run at least [`WIDER_PAYS`] times the build's rate ([`wider_speedup`]), else the build's
+/// own. Chosen once and cached; [`Program::new`](crate::Program::new) compiles a program for
+/// it. Results do not depend on the choice, only the speed does.
 ///
-/// The build's own is the default until the 16-lane kernels pay on the CPUs they are for. On
-/// an AMD EPYC (Zen 4, which splits a 512-bit FMA into two halves) they do not: the 16-lane
-/// dot products run the network's conv2 weight gradient at 63.0 GFLOP/s against 72.1 at 8
-/// lanes, and the tiny path's iterations run from 6 % faster to 13 % slower by model
-/// (`engine/README.md`, "The SIMD path").
+/// The measurement is what tells the CPUs apart: on the project's Intel Xeon, with two
+/// 512-bit FMA units per core, 16-lane FMAs run at 1.87 times the 8-lane rate (174.6 against
+/// 93.2 GFLOP/s); an AMD EPYC (Zen 4) splits each into two halves and runs both at the same
+/// rate, and there the 16-lane kernels run the tiny path from 6 % faster to 13 % slower by
+/// model (`engine/README.md`, "The SIMD path").
 pub fn active() -> Path {
     match ACTIVE.load(Ordering::Relaxed) {
         0 => {
-            let path = from_environment();
+            let path = from_environment().unwrap_or_else(measured_choice);
             let index = PATHS.iter().position(|p| *p == path).unwrap_or(0) as u8 + 1;
             // a path chosen meanwhile by `use_path` stands
             match ACTIVE.compare_exchange(0, index, Ordering::Relaxed, Ordering::Relaxed) {
@@ -156,28 +161,54 @@ pub fn active() -> Path {
     }
 }
 
-/// The path `NALM_SIMD` names, if the CPU has it; else the build's own, with a warning when
+/// How many times the build's FMA rate the CPU's widest path must reach to be the default:
+/// between Zen 4's 1.0 and the two-unit Xeons' 1.9, far from both.
+pub const WIDER_PAYS: f64 = 1.5;
+
+/// The CPU's widest path if it is wider than the build's, with how many times the build's
+/// FMA rate it runs at on this core (measured once, in about a millisecond, and cached).
+pub fn wider_speedup() -> Option<(Path, f64)> {
+    static SPEEDUP: OnceLock<Option<(Path, f64)>> = OnceLock::new();
+    *SPEEDUP.get_or_init(|| {
+        let wider = widest_on_this_cpu().filter(|w| w.lanes > BUILT.lanes)?;
+        fma_rate::speedup(wider).map(|s| (wider, s))
+    })
+}
+
+/// The default path: the CPU's widest where it pays (see [`active`]).
+fn measured_choice() -> Path {
+    choose(wider_speedup())
+}
+
+/// The build's path, or the wider one where its FMAs run at least [`WIDER_PAYS`] times the
+/// build's rate.
+fn choose(wider_speedup: Option<(Path, f64)>) -> Path {
+    match wider_speedup {
+        Some((wider, speedup)) if speedup >= WIDER_PAYS => wider,
+        _ => BUILT,
+    }
+}
+
+/// The path `NALM_SIMD` names, if it is set and the CPU has it; `None`, with a warning when
 /// the variable asks for something else.
-fn from_environment() -> Path {
-    let Ok(asked) = std::env::var("NALM_SIMD") else {
-        return BUILT;
-    };
+fn from_environment() -> Option<Path> {
+    let asked = std::env::var("NALM_SIMD").ok()?;
     match PATHS
         .into_iter()
         .find(|p| asked.eq_ignore_ascii_case(p.key))
     {
-        Some(path) if missing(path, detected).is_empty() => path,
+        Some(path) if missing(path, detected).is_empty() => Some(path),
         Some(path) => {
-            eprintln!("warning: NALM_SIMD={asked}: this CPU lacks {path}; computing with {BUILT}");
-            BUILT
+            eprintln!("warning: NALM_SIMD={asked}: this CPU lacks {path}; choosing as without it");
+            None
         }
         None => {
             let keys: Vec<&str> = PATHS.iter().map(|p| p.key).collect();
             eprintln!(
-                "warning: NALM_SIMD={asked} is not a path ({}); computing with {BUILT}",
+                "warning: NALM_SIMD={asked} is not a path ({}); choosing as without it",
                 keys.join(", ")
             );
-            BUILT
+            None
         }
     }
 }
@@ -205,16 +236,33 @@ pub fn runnable() -> Vec<Path> {
         .collect()
 }
 
-/// One line on the paths in use and the CPU's widest.
+/// One line on the path in use, the CPU's widest, and why.
 pub fn describe() -> String {
-    let (widest, active) = (widest_on_this_cpu(), active());
-    match widest {
-        None => format!("SIMD: {BUILT}, which this CPU lacks"),
-        Some(w) if w == BUILT => format!("SIMD: {BUILT}, the widest this CPU offers"),
-        Some(w) if active == w => format!("SIMD: {w} for {WIDENED}, {BUILT} elsewhere"),
-        Some(w) => format!(
-            "SIMD: {BUILT}; this CPU offers {w}, which NALM_SIMD={} uses for {WIDENED}",
-            w.key
+    let active = active();
+    let Some(widest) = widest_on_this_cpu() else {
+        return format!("SIMD: {BUILT}, which this CPU lacks");
+    };
+    if widest == BUILT {
+        return format!("SIMD: {BUILT}, the widest this CPU offers");
+    }
+    let rate = match wider_speedup() {
+        Some((_, speedup)) => format!("its FMAs run at {speedup:.2}x the 8-lane rate here"),
+        None => "its FMA rate unmeasured".into(),
+    };
+    // whether `NALM_SIMD` named a path the CPU has (else it was warned about and ignored)
+    let asked = std::env::var("NALM_SIMD")
+        .is_ok_and(|asked| runnable().iter().any(|p| asked.eq_ignore_ascii_case(p.key)));
+    match (active == widest, asked) {
+        (true, true) => {
+            format!("SIMD: {widest} for {WIDENED}, as NALM_SIMD asks ({rate}); {BUILT} elsewhere")
+        }
+        (true, false) => format!("SIMD: {widest} for {WIDENED} ({rate}); {BUILT} elsewhere"),
+        (false, true) => {
+            format!("SIMD: {BUILT}, as NALM_SIMD asks; this CPU offers {widest} ({rate})")
+        }
+        (false, false) => format!(
+            "SIMD: {BUILT}; this CPU offers {widest}, but {rate} (below {WIDER_PAYS}x; NALM_SIMD={} uses it)",
+            widest.key
         ),
     }
 }
@@ -232,6 +280,21 @@ mod tests {
         assert_eq!(missing(AVX2, no_fma), vec!["fma"]);
         assert_eq!(widest(&[AVX512, AVX2], no_fma), None);
         assert_eq!(missing(AVX2, |_| false), vec!["avx2", "fma"]);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_wider_path_is_the_default_only_where_its_fmas_run_faster() {
+        // the project's Xeon (two 512-bit FMA units), a Zen 4 EPYC (halves), no AVX-512
+        assert_eq!(choose(Some((AVX512, 174.6 / 93.2))), AVX512);
+        assert_eq!(choose(Some((AVX512, 117.4 / 118.0))), BUILT);
+        assert_eq!(choose(Some((AVX512, WIDER_PAYS))), AVX512);
+        assert_eq!(choose(None), BUILT);
+        // and the path in use is the one chosen from this CPU's measurement (no test of
+        // this binary calls `use_path`)
+        if std::env::var_os("NALM_SIMD").is_none() {
+            assert_eq!(active(), choose(wider_speedup()));
+        }
     }
 
     #[test]
