@@ -6,6 +6,7 @@ pub mod data;
 pub mod evaluate;
 pub mod mnist;
 pub mod report;
+pub mod results;
 pub mod stability;
 pub mod stats;
 pub mod sweep;

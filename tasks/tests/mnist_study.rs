@@ -37,6 +37,15 @@ fn contents(dir: &Path) -> BTreeMap<RunKey, serde_json::Value> {
         .collect()
 }
 
+/// A whole study on one thread, quiet, saving every epoch.
+const ONE_THREAD: StudyOptions = StudyOptions {
+    threads: 1,
+    jobs: 0,
+    shard: Shard::WHOLE,
+    progress: Display::Off,
+    checkpoint_every: 1,
+};
+
 /// Two heads on two folds, a few samples per pair, short.
 const TINY: [&str; 11] = [
     "mnist",
@@ -151,13 +160,7 @@ fn stale_checkpoints_and_changed_settings_are_refused_by_name() {
         }
     };
     let three = Study::new(&QUICK, &[Head::Nru], &[2], shrink(3));
-    let options = StudyOptions {
-        threads: 1,
-        jobs: 0,
-        shard: Shard::WHOLE,
-        progress: Display::Off,
-        checkpoint_every: 1,
-    };
+    let options = ONE_THREAD;
     let dir = scratch("refusals");
     // a checkpoint of the same run with another schedule
     let four = Study::new(&QUICK, &[Head::Nru], &[2], shrink(4));
@@ -186,6 +189,85 @@ fn stale_checkpoints_and_changed_settings_are_refused_by_name() {
         other => panic!("{other:?}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Lengths to cut a checkpoint of `len` bytes to: every length through the header and the
+/// start of the state, every length of its last 4 KiB, and 400 spread between (every length
+/// of a 14 MB file would take hours to decode).
+fn cut_lengths(len: usize) -> Vec<usize> {
+    let mut cuts: Vec<usize> = (0..4096.min(len)).collect();
+    cuts.extend((1..400).map(|i| 4096 + (len.saturating_sub(8192)) * i / 400));
+    cuts.extend(len.saturating_sub(4096)..len);
+    cuts.retain(|&c| c < len);
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
+/// Whether two states are the same bit for bit (they hold NaN, so not by `==`).
+fn same_state(a: &State, b: &State) -> bool {
+    let bytes = |s: &State| bincode::serde::encode_to_vec(s, bincode::config::standard()).unwrap();
+    bytes(a) == bytes(b)
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused_at_any_length_or_change_and_its_run_starts_over() {
+    let mnist = Mnist::load(&default_dir()).unwrap();
+    let study = Study::new(&QUICK, &[Head::Nru], &[2], |s| {
+        s.epochs = 2;
+        s.samples_per_pair = 2;
+    });
+    let settings = &study.runs[0].settings;
+    let mut state = State::new(settings);
+    resume(&mut state, &mnist, |_| {}, |_| ControlFlow::Break(()));
+    assert_eq!(state.epoch, 1);
+    let dir = scratch("damaged");
+    let path = checkpoint_path(&dir, settings);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    checkpoint::save(&path, &state).unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    assert!(same_state(&checkpoint::load(&path).unwrap(), &state));
+
+    // cut short anywhere, or one byte changed anywhere: refused as damaged
+    for cut in cut_lengths(whole.len()) {
+        match checkpoint::decode(&whole[..cut], "cut".into()) {
+            Err(e) => assert!(e.is_damaged(), "{cut} bytes: {e}"),
+            Ok(_) => panic!(
+                "a checkpoint cut to {cut} of {} bytes was read",
+                whole.len()
+            ),
+        }
+    }
+    for at in [0, 9, 12, 20, 60, whole.len() / 2, whole.len() - 1] {
+        let mut changed = whole.clone();
+        changed[at] ^= 0x10;
+        let Err(e) = checkpoint::decode(&changed, "changed".into()) else {
+            panic!("a checkpoint with byte {at} changed was read");
+        };
+        // the version's byte changed is another format, not damage
+        assert_eq!(e.is_damaged(), at != 9, "byte {at}: {e}");
+    }
+    // the format before digests is still read
+    let mut version_2 = whole[..8].to_vec();
+    version_2.extend(2u32.to_le_bytes());
+    version_2.extend(&whole[12 + 8 + 32..]);
+    assert!(same_state(
+        &checkpoint::decode(&version_2, "v2".into()).unwrap(),
+        &state
+    ));
+
+    // a study finding its run's checkpoint damaged warns, starts the run over and gives the
+    // record of an undisturbed run
+    std::fs::write(&path, &whole[..whole.len() / 3]).unwrap();
+    let options = ONE_THREAD;
+    let outcome = run(&study, &mnist, &dir, options).unwrap();
+    assert_eq!((outcome.finished, outcome.resumed), (1, 0));
+    let clean = scratch("undamaged");
+    run(&study, &mnist, &clean, options).unwrap();
+    assert_eq!(contents(&dir), contents(&clean));
+    assert!(!path.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&clean).unwrap();
 }
 
 #[test]

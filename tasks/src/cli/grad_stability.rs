@@ -10,10 +10,10 @@ use clap::Args as ClapArgs;
 
 use super::sweep::changes;
 use crate::report::tables::aligned;
+use crate::results::write_atomically;
 use crate::stability::lab::{LabModel, Snapshot, replay_command};
 use crate::stability::{Cell, CellPlan, DEFAULT_MODELS, ParamSource, heatmap, measure_all};
 use crate::sweep::experiments::study_settings;
-use crate::sweep::store::write_atomically;
 use crate::sweep::{Collection, StoredRun};
 use crate::train::Run;
 

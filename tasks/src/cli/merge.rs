@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Args as ClapArgs;
 
 use crate::mnist;
-use crate::sweep::store::{self, Appender, StoredRecord, Task, write_atomically};
+use crate::results::write_atomically;
+use crate::sweep::store::{self, Appender, StoredRecord, Task};
 use crate::sweep::{Collection, Manifest, RunKey, verify};
 use crate::train::RunRecord;
 

@@ -18,8 +18,8 @@ use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
 use crate::mnist::run::{Progress, Record, Settings, State, resume};
 use crate::mnist::study::{Study, StudyOptions};
+use crate::results::{self, write_atomically};
 use crate::sweep::plan::parse_seeds;
-use crate::sweep::store::{self, write_atomically};
 use crate::sweep::{Display, Shard};
 
 fn preset_help() -> String {
@@ -200,7 +200,7 @@ fn single(
     // what cannot be written is said now, not after hours of training
     for (flag, path) in [("--out", &args.out), ("--csv", &args.csv)] {
         if let Some(path) = path {
-            store::check_writable(path).with_context(|| flag)?;
+            results::check_writable(path).with_context(|| flag)?;
         }
     }
     let mut state = if args.resume {

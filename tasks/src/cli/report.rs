@@ -7,7 +7,8 @@ use clap::Args as ClapArgs;
 
 use crate::mnist;
 use crate::report::{self, figure, groups, study, tables};
-use crate::sweep::store::{self, StudyManifest, Task, write_atomically};
+use crate::results::write_atomically;
+use crate::sweep::store::{self, StudyManifest, Task};
 use crate::sweep::{Collection, Experiment, Manifest, verify};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the

@@ -11,7 +11,7 @@ use modules::penalty::{Lp, RegShape};
 use modules::units::{NpuClip, NpuInit, NpuWReg, NruMode};
 
 use crate::data::{Distribution, Operation, Range};
-use crate::sweep::store::{check_writable, write_atomically};
+use crate::results::{check_writable, write_atomically};
 use crate::train::preset::{PRESETS, Preset};
 use crate::train::schedule::ScaleType;
 use crate::train::settings::{LAYER_TYPES, OobChoice, OptimizerName, Scaling};

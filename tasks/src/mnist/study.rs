@@ -18,8 +18,9 @@ use super::idx::Mnist;
 use super::network::Head;
 use super::preset::Preset;
 use super::run::{Progress, Record, Settings, State, resume};
+use crate::results::{self, StoreError};
 use crate::sweep::runner::progress_bar;
-use crate::sweep::store::{self, Appender, Collection, Manifest, StoreError, StoredRun, Task};
+use crate::sweep::store::{self, Appender, Collection, Manifest, StoredRun, Task};
 use crate::sweep::{Display, RunKey, Shard};
 
 /// One run of the study.
@@ -186,12 +187,12 @@ pub fn run(
     dir: &Path,
     options: StudyOptions,
 ) -> Result<StudyOutcome, StudyError> {
-    let io = store::io;
+    let io = results::io;
     let checkpoints = dir.join("checkpoints");
     std::fs::create_dir_all(&checkpoints).map_err(io(&checkpoints))?;
     let shard = options.shard;
     let slice = (shard.count > 1).then_some((shard.index, shard.count));
-    let _lock = store::lock(dir, slice)?;
+    let _lock = results::lock(dir, slice)?;
     store::write_manifest(dir, study.manifest())?;
     let results = store::results_file(dir, slice);
     let mut appender = Appender::open(&results)?;
@@ -218,15 +219,22 @@ pub fn run(
             }
             None => {
                 let from_epoch = if checkpoint.exists() {
-                    let state = checkpoint::load(&checkpoint)?;
-                    if state.settings != run.settings {
-                        return Err(StudyError::StaleCheckpoint {
-                            key: run.key.to_string(),
-                            path: checkpoint.display().to_string(),
-                            differences: differences(&state.settings, &run.settings),
-                        });
+                    match checkpoint::load(&checkpoint) {
+                        Ok(state) if state.settings != run.settings => {
+                            return Err(StudyError::StaleCheckpoint {
+                                key: run.key.to_string(),
+                                path: checkpoint.display().to_string(),
+                                differences: differences(&state.settings, &run.settings),
+                            });
+                        }
+                        Ok(state) => Some(state.epoch),
+                        Err(e) if e.is_damaged() => {
+                            eprintln!("warning: {e}; run '{}' starts over", run.key);
+                            std::fs::remove_file(&checkpoint).map_err(io(&checkpoint))?;
+                            None
+                        }
+                        Err(e) => return Err(e.into()),
                     }
-                    Some(state.epoch)
                 } else {
                     None
                 };

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Plan, PlannedRun, by_data, data_cost, deal, run_cost};
 use super::shard::Shard;
-use super::store::{self, Appender, Collection, Manifest, StoreError, StoredRun};
+use super::store::{self, Appender, Collection, Manifest, StoredRun};
+use crate::results::{self, StoreError};
 use crate::train::{Run, RunError, RunRecord, Settings, train_together, training_key};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -129,8 +130,8 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     let mut pending = Vec::new();
     for (p, (part, mine)) in parts.iter().zip(&dealt).enumerate() {
         let dir = &part.dir;
-        std::fs::create_dir_all(dir).map_err(store::io(dir))?;
-        locks.push(store::lock(dir, shard)?);
+        std::fs::create_dir_all(dir).map_err(results::io(dir))?;
+        locks.push(results::lock(dir, shard)?);
         store::write_manifest(dir, Manifest::of(part.plan))?;
         appenders.push(Appender::open(&store::results_file(dir, shard))?);
         let done: Collection = Collection::of_dir(dir)?;
@@ -303,7 +304,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         }
     });
     bar.finish_and_clear();
-    for appender in &appenders {
+    for appender in &mut appenders {
         appender.sync()?;
     }
     drop(locks);

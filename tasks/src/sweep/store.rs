@@ -10,11 +10,15 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Changes, Plan, RunKey};
+use crate::results::files::sync_folder_of;
+use crate::results::lock::lock_manifests;
+use crate::results::{StoreError, io, write_atomically};
 use crate::train::RunRecord;
 
 /// One finished run as stored: a single-module run's [`RunRecord`] by default, or the record
@@ -175,41 +179,6 @@ impl Manifest {
     }
 }
 
-/// A problem with a sweep directory, naming the file (and line).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// (The I/O error is part of the message, not a source: shown once.)
-    #[error("{path}: {error}")]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}:{line}: malformed run record: {problem}")]
-    Malformed {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
-    #[error("{path}: {problem}")]
-    Invalid { path: PathBuf, problem: String },
-    #[error(
-        "run '{key}' is stored twice with different results ({first} and {second}); remove one"
-    )]
-    Conflict {
-        key: RunKey,
-        first: PathBuf,
-        second: PathBuf,
-    },
-}
-
-/// The error of an I/O operation on `path`.
-pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |error| StoreError::Io {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
 pub const MANIFEST: &str = "sweep.json";
 
 /// The results file of shard `index` (1-based) of `count`, or of an unsharded sweep.
@@ -218,94 +187,6 @@ pub fn results_file(dir: &Path, shard: Option<(usize, usize)>) -> PathBuf {
         Some((index, count)) if count > 1 => dir.join(format!("runs-{index}-of-{count}.jsonl")),
         _ => dir.join("runs.jsonl"),
     }
-}
-
-/// Writes `bytes` to a file of this process beside `path`, then renames it into place.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.partial", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        // no partial file left behind (a full disk, a folder in the way)
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(io(path))
-}
-
-/// Checks, before any work, that a file can be written at `path` (its folder exists and
-/// takes new files, and `path` is not a folder), leaving nothing behind.
-pub fn check_writable(path: &Path) -> Result<(), StoreError> {
-    if path.is_dir() {
-        return Err(StoreError::Invalid {
-            path: path.to_path_buf(),
-            problem: "is a folder; name a file".into(),
-        });
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        return Err(StoreError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("the folder {} does not exist", parent.display()),
-        });
-    }
-    let mut probe = path.as_os_str().to_owned();
-    probe.push(format!(".{}.probe", std::process::id()));
-    let probe = PathBuf::from(probe);
-    std::fs::write(&probe, b"").map_err(io(path))?;
-    std::fs::remove_file(&probe).map_err(io(&probe))
-}
-
-/// Advisory locks that keep two sweeps from running the same runs into one directory. They
-/// are the operating system's file locks, so a killed sweep leaves none behind.
-#[derive(Debug)]
-pub struct DirLock {
-    _files: Vec<std::fs::File>,
-}
-
-/// Locks `dir` for a sweep of `shard` (None: the whole sweep). The whole sweep holds the
-/// directory's lock alone; a shard shares it with the other shards and holds its own slice's
-/// lock alone, so the shards of a SLURM array run side by side and nothing else does.
-pub fn lock(dir: &Path, shard: Option<(usize, usize)>) -> Result<DirLock, StoreError> {
-    let open = |name: &str| {
-        let path = dir.join(name);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))
-            .map(|file| (file, path))
-    };
-    let busy = |path: PathBuf, what: String| StoreError::Invalid {
-        path,
-        problem: format!(
-            "another nalm sweep is running {what} in this directory; wait for it to finish, or use another --out"
-        ),
-    };
-    let (whole, whole_path) = open(".lock")?;
-    let mut files = Vec::new();
-    match shard {
-        None => {
-            if whole.try_lock().is_err() {
-                return Err(busy(whole_path, "this sweep or a shard of it".into()));
-            }
-            files.push(whole);
-        }
-        Some((index, count)) => {
-            if whole.try_lock_shared().is_err() {
-                return Err(busy(whole_path, "the whole sweep".into()));
-            }
-            files.push(whole);
-            let (slice, slice_path) = open(&format!(".lock-{index}-of-{count}"))?;
-            if slice.try_lock().is_err() {
-                return Err(busy(slice_path, format!("shard {index}/{count}")));
-            }
-            files.push(slice);
-        }
-    }
-    Ok(DirLock { _files: files })
 }
 
 /// The file naming a study directory's experiments (each in its own subdirectory).
@@ -347,6 +228,8 @@ pub fn write_study(dir: &Path, mine: StudyManifest) -> Result<(), StoreError> {
             problem: "the directory holds a single sweep, not a study; choose another --out".into(),
         });
     }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let _one_writer = lock_manifests(dir)?;
     let mut study = read_study(dir)?.unwrap_or(StudyManifest {
         experiments: Vec::new(),
     });
@@ -355,7 +238,6 @@ pub fn write_study(dir: &Path, mine: StudyManifest) -> Result<(), StoreError> {
             study.experiments.push(name);
         }
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let text = serde_json::to_string_pretty(&study).expect("a study manifest serialises");
     write_atomically(&dir.join(STUDY_MANIFEST), text.as_bytes())
 }
@@ -365,8 +247,10 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, StoreError> {
     read_json(dir.join(MANIFEST), "a sweep manifest")
 }
 
-/// Records a sweep's manifest in `dir` (joined with the runs already listed there).
+/// Records a sweep's manifest in `dir` (joined with the runs already listed there, under the
+/// folder's manifest lock, so that writers of different plans lose none of each other's).
 pub fn write_manifest(dir: &Path, mine: Manifest) -> Result<Manifest, StoreError> {
+    let _one_writer = lock_manifests(dir)?;
     let manifest = match read_manifest(dir)? {
         Some(old) if old.format > FORMAT => {
             return Err(StoreError::Invalid {
@@ -488,7 +372,7 @@ impl<R: StoredRecord> Collection<R> {
             Some((old, old_path)) => {
                 if !old.record.same_results(&run.record) {
                     return Err(StoreError::Conflict {
-                        key: run.key,
+                        key: run.key.to_string(),
                         first: old_path.clone(),
                         second: path.to_path_buf(),
                     });
@@ -512,16 +396,24 @@ impl<R: StoredRecord> Collection<R> {
     }
 }
 
-/// Appends finished runs to a results file, one flushed line each.
+/// How long an appended record may wait before it is forced to the disk: a power loss loses
+/// at most this much of a sweep's finished runs, and a sweep of short runs does not wait on
+/// the disk after each.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Appends finished runs to a results file, one line each, in one write, forced to the disk
+/// at least every [`SYNC_EVERY`] and when the sweep ends ([`Appender::sync`]).
 pub struct Appender {
     file: File,
     path: PathBuf,
+    synced: Instant,
 }
 
 impl Appender {
     /// Opens `path` for appending, first cutting off a torn last line if there is one.
     pub fn open(path: &Path) -> Result<Appender, StoreError> {
         let (_, torn) = read_results::<IgnoredAny>(path)?;
+        let new = !path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -530,9 +422,14 @@ impl Appender {
         if let Some(length) = torn {
             file.set_len(length).map_err(io(path))?;
         }
+        if new {
+            // the file's entry in its folder, kept like its lines
+            sync_folder_of(path)?;
+        }
         Ok(Appender {
             file,
             path: path.to_path_buf(),
+            synced: Instant::now(),
         })
     }
 
@@ -542,11 +439,16 @@ impl Appender {
         self.file
             .write_all(line.as_bytes())
             .map_err(io(&self.path))?;
-        self.file.flush().map_err(io(&self.path))
+        if self.synced.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Forces the appended lines to the disk.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        self.file.sync_data().map_err(io(&self.path))
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(io(&self.path))?;
+        self.synced = Instant::now();
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ use anyhow::Context;
 use crate::mnist::network::Head;
 use crate::mnist::run::Record;
 use crate::report::claims::Claim;
-use crate::sweep::store::write_atomically;
+use crate::results::write_atomically;
 use crate::sweep::{Collection, Manifest};
 
 pub use summary::{HeadSummary, summarise};
