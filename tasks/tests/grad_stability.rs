@@ -7,7 +7,8 @@ use modules::objective::closed_form_gradient;
 use serde_json::json;
 use tasks::stability::lab::{LabModel, measure, replay_command};
 use tasks::stability::{CellPlan, ParamSource, Probe};
-use tasks::sweep::plan::{Changes, Setting};
+use tasks::sweep::plan::Setting;
+use tasks::train::Changes;
 use tasks::train::run::coefficients_at;
 
 fn model(preset: &str) -> LabModel {

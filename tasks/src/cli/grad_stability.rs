@@ -94,7 +94,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// The cells of the study's presets at initialisation.
 fn from_presets(
     args: &Args,
-    extra: &crate::sweep::plan::Changes,
+    extra: &crate::train::Changes,
 ) -> anyhow::Result<(Vec<LabModel>, Vec<CellPlan>)> {
     let names: Vec<String> = if args.model.is_empty() {
         DEFAULT_MODELS.iter().map(|s| s.to_string()).collect()

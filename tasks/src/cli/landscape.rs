@@ -15,9 +15,9 @@ use crate::stability::lab::LabModel;
 use crate::stability::landscape::{Axis, evaluate};
 use crate::stability::landscape_figure::{Path2, draw};
 use crate::sweep::experiments::study_settings;
-use crate::sweep::plan::apply;
 use crate::sweep::{Collection, StoredRun};
 use crate::train::Run;
+use crate::train::apply;
 
 /// Evaluate a model's training loss (and optionally its gradient norm) over a line or a
 /// plane of its parameters, the others held at the gold solution (or --base); write

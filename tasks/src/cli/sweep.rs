@@ -9,10 +9,11 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 
 use super::report;
-use crate::sweep::plan::{Changes, Plan, apply, deal, parse_seeds};
+use crate::sweep::plan::{Plan, deal, parse_seeds};
 use crate::sweep::runner::Part;
 use crate::sweep::store::{self, StudyManifest};
 use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Outcome, Shard, file, runner};
+use crate::train::{Changes, apply};
 
 fn experiments_help() -> String {
     let mut text = String::from(

@@ -9,11 +9,12 @@ use serde::Serialize;
 use super::health::{EXPLODING, Health, HealthCounter};
 use super::probe::Probe;
 use crate::data::TaskData;
-use crate::sweep::plan::{Changes, Setting, apply};
+use crate::sweep::plan::Setting;
 use crate::train::Settings;
 use crate::train::preset::{PRESETS, Preset};
 use crate::train::replay::{grad_audit_command, preset_changes};
 use crate::train::run::coefficients_at;
+use crate::train::{Changes, apply};
 
 /// The study's division models the lab measures by default: the four of the main results
 /// and the variants of the appendix studies (complex NPU, separate-sign NRU, plain and gated

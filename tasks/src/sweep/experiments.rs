@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::plan::{Changes, Grid, Model, Setting};
+use super::plan::{Grid, Model, Setting};
+use crate::train::Changes;
 
 /// The nine interpolation -> extrapolation range pairs of the range experiments.
 pub const RANGE_PAIRS: [(&str, &str); 9] = [

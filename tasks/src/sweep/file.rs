@@ -21,7 +21,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::plan::{Changes, Grid, Model, Plan, Setting, parse_seeds};
+use super::plan::{Grid, Model, Plan, Setting, parse_seeds};
+use crate::train::Changes;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,14 +8,10 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::shard::Shard;
 use crate::train::preset::Preset;
-use crate::train::{Settings, data_key, training_key};
-
-/// Changes to settings: setting name -> value, applied in order.
-pub type Changes = Map<String, Value>;
+use crate::train::{Changes, Settings, apply, data_key, training_key};
 
 /// One model of a sweep: a preset at an input size, with changes.
 #[derive(Clone, Debug)]
@@ -83,34 +79,6 @@ pub struct Plan {
 pub struct PlanError {
     pub place: String,
     pub problem: String,
-}
-
-/// Applies `changes` to `settings`, rejecting unknown names and ill-typed values.
-pub fn apply(settings: &mut Settings, changes: &Changes) -> Result<(), String> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let Value::Object(mut fields) = serde_json::to_value(&*settings).map_err(|e| e.to_string())?
-    else {
-        unreachable!("settings serialise to an object");
-    };
-    for (name, value) in changes {
-        // (settings left out of records at their default are settings all the same)
-        let known = fields.contains_key(name) || Settings::OMITTED_AT_DEFAULT.contains(&&**name);
-        if !known || name == "preset" {
-            return Err(format!("unknown setting '{name}'"));
-        }
-        if name == "seed" {
-            // two runs of different seeds would become the same run, counted twice
-            return Err(
-                "the seed is part of a run's identity: choose seeds with --seeds (or `seeds =` in a sweep file)"
-                    .into(),
-            );
-        }
-        fields.insert(name.clone(), value.clone());
-    }
-    *settings = serde_json::from_value(Value::Object(fields)).map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 impl Grid {

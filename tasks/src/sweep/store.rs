@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use super::plan::{Changes, Plan, RunKey};
+use super::plan::{Plan, RunKey};
 use crate::results::files::sync_folder_of;
 use crate::results::lock::lock_manifests;
 use crate::results::{StoreError, io, write_atomically};
+use crate::train::Changes;
 use crate::train::RunRecord;
 
 /// One finished run as stored: a single-module run's [`RunRecord`] by default, or the record

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::experiments::Experiment;
-use super::plan::{RunKey, apply};
+use super::plan::RunKey;
 use super::store::{Collection, Manifest, StoredRecord, Task};
 use crate::train::Settings;
+use crate::train::apply;
 
 /// The first record of `results` that `manifest` does not plan, as a message naming its
 /// file, its key and what is wrong (None when every record belongs). For the study's

@@ -4,9 +4,9 @@
 
 use engine::Conventions;
 
+use super::Changes;
 use super::Settings;
 use super::preset::Preset;
-use crate::sweep::plan::Changes;
 
 /// Settings that do not change the unit, its loss or the loss's coefficients at an iteration:
 /// the task's (a replay gives its inputs and target) and the update's (the gradient is taken

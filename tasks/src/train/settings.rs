@@ -504,14 +504,14 @@ mod tests {
         assert!(!text.contains("conventions"), "{text}");
         let mut changes = serde_json::Map::new();
         changes.insert("conventions".into(), "torch-current".into());
-        crate::sweep::plan::apply(&mut s, &changes).unwrap();
+        crate::train::apply(&mut s, &changes).unwrap();
         assert_eq!(s.conventions, Conventions::TorchCurrent);
         assert_eq!(s.objective().conventions, Conventions::TorchCurrent);
         let text = serde_json::to_string(&s).unwrap();
         assert!(text.contains("\"conventions\":\"torch-current\""), "{text}");
         assert_eq!(serde_json::from_str::<Settings>(&text).unwrap(), s);
         changes.insert("conventions".into(), "pytorch".into());
-        let err = crate::sweep::plan::apply(&mut s, &changes).unwrap_err();
+        let err = crate::train::apply(&mut s, &changes).unwrap_err();
         assert!(err.contains("torch-legacy"), "{err}");
     }
 
