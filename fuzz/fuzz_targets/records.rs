@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tasks::sweep::store::{Manifest, parse_results};
-use tasks::sweep::{Collection, verify};
+use tasks::results::{Collection, Manifest, parse_results};
+use tasks::sweep::verify;
 use tasks::train::RunRecord;
 
 fuzz_target!(|data: &[u8]| {

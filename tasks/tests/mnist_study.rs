@@ -18,7 +18,8 @@ use tasks::mnist::preset::QUICK;
 use tasks::mnist::run::{Record, State, resume};
 use tasks::mnist::study::{Study, StudyError, StudyOptions, checkpoint_path, run};
 use tasks::report::mnist::learned::Solution;
-use tasks::sweep::{Collection, Display, RunKey, Shard};
+use tasks::results::{Collection, RunKey};
+use tasks::sweep::{Display, Shard};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nalm-mnist-study-{name}-{}", std::process::id()));

@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use tasks::sweep::RunKey;
-use tasks::sweep::store::{self, Manifest, Task};
+use tasks::results::{self, Manifest, RunKey, RunKind};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nalm-results-{name}-{}", std::process::id()));
@@ -34,17 +33,17 @@ fn writers_of_different_plans_sharing_a_manifest_lose_none_of_each_others_runs()
                 for round in 0..rounds {
                     let mine = Manifest::new(
                         "shared".into(),
-                        Task::Modules,
+                        RunKind::Modules,
                         vec![model.clone()],
                         vec!["U[1,2]".into()],
                         (0..=round).map(|seed| key(&model, seed)).collect(),
                     );
-                    store::write_manifest(dir, mine).unwrap();
+                    results::write_manifest(dir, mine).unwrap();
                 }
             });
         }
     });
-    let manifest = store::read_manifest(&dir).unwrap().unwrap();
+    let manifest = results::read_manifest(&dir).unwrap().unwrap();
     assert_eq!(manifest.models.len(), writers, "{:?}", manifest.models);
     assert_eq!(manifest.runs.len(), writers * rounds as usize);
     for w in 0..writers {

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tasks::sweep::{Collection, Display, Options, RunKey, Shard, file, runner};
+use tasks::results::{Collection, RunKey};
+use tasks::sweep::{Display, Options, Shard, file, runner};
 
 /// Two models x two settings x three seeds, short runs.
 const SMALL: &str = r#"

@@ -11,10 +11,10 @@ use clap::Args as ClapArgs;
 use super::sweep::changes;
 use crate::report::tables::aligned;
 use crate::results::write_atomically;
+use crate::results::{Collection, StoredRun};
 use crate::stability::lab::{LabModel, Snapshot, replay_command};
 use crate::stability::{Cell, CellPlan, DEFAULT_MODELS, ParamSource, heatmap, measure_all};
 use crate::sweep::experiments::study_settings;
-use crate::sweep::{Collection, StoredRun};
 use crate::train::Run;
 
 /// Sample points of every (model, setting) cell and measure the gradients of the training

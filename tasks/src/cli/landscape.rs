@@ -11,11 +11,11 @@ use super::sweep::changes;
 use crate::data::TaskData;
 use crate::evaluate::{Formula, gold_params};
 use crate::results::write_atomically;
+use crate::results::{Collection, StoredRun};
 use crate::stability::lab::LabModel;
 use crate::stability::landscape::{Axis, evaluate};
 use crate::stability::landscape_figure::{Path2, draw};
 use crate::sweep::experiments::study_settings;
-use crate::sweep::{Collection, StoredRun};
 use crate::train::Run;
 use crate::train::apply;
 

@@ -6,8 +6,8 @@ use clap::Args as ClapArgs;
 
 use crate::mnist;
 use crate::results::write_atomically;
-use crate::sweep::store::{self, Appender, StoredRecord, Task};
-use crate::sweep::{Collection, Manifest, RunKey, verify};
+use crate::results::{self, Appender, Collection, Manifest, RunKey, RunKind, StoredRecord};
+use crate::sweep::verify;
 use crate::train::RunRecord;
 
 /// Combine shard outputs (directories or results files) into one directory: identical
@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         .iter()
         .map(|s| {
             if s.is_dir() {
-                store::read_study(s)
+                results::read_study(s)
             } else {
                 Ok(None)
             }
@@ -50,7 +50,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// subdirectory of `out`, and the study's manifest. Returns the worst exit code.
 fn merge_study(
     sources: &[PathBuf],
-    studies: impl Iterator<Item = store::StudyManifest>,
+    studies: impl Iterator<Item = results::StudyManifest>,
     out: &Path,
 ) -> anyhow::Result<i32> {
     let mut experiments: Vec<String> = Vec::new();
@@ -61,9 +61,9 @@ fn merge_study(
             }
         }
     }
-    store::write_study(
+    results::write_study(
         out,
-        store::StudyManifest {
+        results::StudyManifest {
             experiments: experiments.clone(),
         },
     )?;
@@ -91,7 +91,7 @@ fn merge_sweep(sources: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
     let mut files = Vec::new();
     for source in sources {
         if source.is_dir() {
-            if let Some(m) = store::read_manifest(source)? {
+            if let Some(m) = results::read_manifest(source)? {
                 manifest = Some(match manifest {
                     None => m,
                     Some(old) => match old.differs(&m) {
@@ -103,7 +103,7 @@ fn merge_sweep(sources: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
                     },
                 });
             }
-            files.extend(store::results_files(source)?);
+            files.extend(results::results_files(source)?);
         } else if source.is_file() {
             files.push(source.clone());
         } else {
@@ -114,11 +114,11 @@ fn merge_sweep(sources: &[PathBuf], out: &Path) -> anyhow::Result<i32> {
         Some(m) => m.task,
         None => files
             .first()
-            .map_or(Ok(Task::Modules), |f| Task::of_results(f))?,
+            .map_or(Ok(RunKind::Modules), |f| RunKind::of_results(f))?,
     };
     match task {
-        Task::Modules => merge::<RunRecord>(&files, manifest.as_ref(), out),
-        Task::Mnist => merge::<mnist::run::Record>(&files, manifest.as_ref(), out),
+        RunKind::Modules => merge::<RunRecord>(&files, manifest.as_ref(), out),
+        RunKind::Mnist => merge::<mnist::run::Record>(&files, manifest.as_ref(), out),
     }
 }
 
@@ -139,7 +139,7 @@ fn merge<R: StoredRecord>(
         anyhow::bail!("{problem}");
     }
     std::fs::create_dir_all(out)?;
-    if !store::results_files(out)?.is_empty() {
+    if !results::results_files(out)?.is_empty() {
         anyhow::bail!(
             "{}: already holds results; merge into an empty directory",
             out.display()
@@ -156,14 +156,14 @@ fn merge<R: StoredRecord>(
             .collect(),
         None => results.runs.keys().cloned().collect(),
     };
-    let mut appender = Appender::open(&store::results_file(out, None))?;
+    let mut appender = Appender::open(&results::results_file(out, None))?;
     for key in &order {
         appender.append(&results.runs[key].0)?;
     }
     appender.sync()?;
     if let Some(m) = manifest {
         let text = serde_json::to_string_pretty(m)?;
-        write_atomically(&out.join(store::MANIFEST), text.as_bytes())?;
+        write_atomically(&out.join(results::MANIFEST), text.as_bytes())?;
     }
     println!(
         "merged {} runs into {} ({} identical duplicates folded)",

@@ -8,8 +8,8 @@ use clap::Args as ClapArgs;
 use crate::mnist;
 use crate::report::{self, figure, groups, study, tables};
 use crate::results::write_atomically;
-use crate::sweep::store::{self, StudyManifest, Task};
-use crate::sweep::{Collection, Experiment, Manifest, verify};
+use crate::results::{self, Collection, Manifest, RunKind, StudyManifest};
+use crate::sweep::{Experiment, verify};
 
 /// Summarise a sweep: success rates (Wilson), solved-at (gamma fit), sparsity (the
 /// reference's beta fit and the plain mean), failed seeds; tables and the study's figure.
@@ -37,17 +37,17 @@ pub fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         anyhow::bail!("{}: not a sweep directory", dir.display());
     }
-    if let Some(study) = store::read_study(dir)? {
+    if let Some(study) = results::read_study(dir)? {
         return study_report(dir, out, &study);
     }
-    let task = match store::read_manifest(dir)? {
+    let task = match results::read_manifest(dir)? {
         Some(m) => m.task,
-        None => match store::results_files(dir)?.first() {
-            Some(file) => Task::of_results(file)?,
-            None => Task::Modules,
+        None => match results::results_files(dir)?.first() {
+            Some(file) => RunKind::of_results(file)?,
+            None => RunKind::Modules,
         },
     };
-    if task == Task::Mnist {
+    if task == RunKind::Mnist {
         return mnist_report(dir, out);
     }
     let written = sweep_report(dir, out)?;
@@ -82,14 +82,14 @@ struct Written {
 /// Writes the report files of the single-module sweep in `dir`.
 fn sweep_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<Written> {
     let results: Collection = Collection::of_dir(dir)?;
-    let manifest = match store::read_manifest(dir)? {
+    let manifest = match results::read_manifest(dir)? {
         Some(m) => {
             if let Some(problem) = verify::foreign(&m, &results) {
                 anyhow::bail!("{problem}; report it from its own directory");
             }
             m
         }
-        None => manifest_of(dir, Task::Modules, &results),
+        None => manifest_of(dir, RunKind::Modules, &results),
     };
     if results.runs.is_empty() {
         anyhow::bail!("{}: no finished runs", dir.display());
@@ -145,7 +145,7 @@ fn study_report(dir: &Path, out: Option<&Path>, study: &StudyManifest) -> anyhow
     let mut absent = Vec::new();
     for name in &study.experiments {
         let sub = dir.join(name);
-        if store::results_files(&sub).map_or(true, |files| files.is_empty()) {
+        if results::results_files(&sub).map_or(true, |files| files.is_empty()) {
             absent.push(name.as_str());
             continue;
         }
@@ -206,9 +206,9 @@ fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     if results.runs.is_empty() {
         anyhow::bail!("{}: no finished runs", dir.display());
     }
-    let manifest = match store::read_manifest(dir)? {
+    let manifest = match results::read_manifest(dir)? {
         Some(m) => m,
-        None => manifest_of(dir, Task::Mnist, &results),
+        None => manifest_of(dir, RunKind::Mnist, &results),
     };
     let out = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
     let (table, claims) = report::mnist::write(&manifest, &results, &out)?;
@@ -229,7 +229,7 @@ fn mnist_report(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// A manifest for results without one: groups in the order found.
-fn manifest_of<R>(dir: &Path, task: Task, results: &Collection<R>) -> Manifest {
+fn manifest_of<R>(dir: &Path, task: RunKind, results: &Collection<R>) -> Manifest {
     let mut m = Manifest::new(
         dir.file_name()
             .map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),

@@ -9,9 +9,9 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 
 use super::report;
+use crate::results::{self, StudyManifest};
 use crate::sweep::plan::{Plan, deal, parse_seeds};
 use crate::sweep::runner::Part;
-use crate::sweep::store::{self, StudyManifest};
 use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Outcome, Shard, file, runner};
 use crate::train::{Changes, apply};
 
@@ -255,7 +255,7 @@ fn study(args: &Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let dir = results_dir(args, "study")?;
-    store::write_study(
+    results::write_study(
         &dir,
         StudyManifest {
             experiments: plans.iter().map(|p| p.name.clone()).collect(),

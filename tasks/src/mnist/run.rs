@@ -193,7 +193,7 @@ impl Record {
     }
 }
 
-impl crate::sweep::store::StoredRecord for Record {
+impl crate::results::StoredRecord for Record {
     fn same_results(&self, other: &Self) -> bool {
         serde_json::to_value(self.untimed()).ok() == serde_json::to_value(other.untimed()).ok()
     }

@@ -18,10 +18,11 @@ use super::idx::Mnist;
 use super::network::Head;
 use super::preset::Preset;
 use super::run::{Progress, Record, Settings, State, resume};
-use crate::results::{self, StoreError};
+use crate::results::{
+    self, Appender, Collection, Manifest, RunKey, RunKind, StoreError, StoredRun,
+};
 use crate::sweep::runner::progress_bar;
-use crate::sweep::store::{self, Appender, Collection, Manifest, StoredRun, Task};
-use crate::sweep::{Display, RunKey, Shard};
+use crate::sweep::{Display, Shard};
 
 /// One run of the study.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,7 +78,7 @@ impl Study {
     pub fn manifest(&self) -> Manifest {
         Manifest::new(
             self.name.clone(),
-            Task::Mnist,
+            RunKind::Mnist,
             self.heads.iter().map(|h| h.label().to_string()).collect(),
             self.folds.iter().map(|&f| fold_label(f)).collect(),
             self.runs.iter().map(|r| r.key.clone()).collect(),
@@ -193,8 +194,8 @@ pub fn run(
     let shard = options.shard;
     let slice = (shard.count > 1).then_some((shard.index, shard.count));
     let _lock = results::lock(dir, slice)?;
-    store::write_manifest(dir, study.manifest())?;
-    let results = store::results_file(dir, slice);
+    results::write_manifest(dir, study.manifest())?;
+    let results = results::results_file(dir, slice);
     let mut appender = Appender::open(&results)?;
     let done = Collection::<Record>::of_dir(dir)?;
 

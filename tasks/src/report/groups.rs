@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::results::{Collection, Manifest, StoredRun};
 use crate::stats::{Estimate, Interval, sample, solved_at_estimate, sparsity_estimate, wilson};
-use crate::sweep::{Collection, Manifest, StoredRun};
 
 /// One group's figures.
 #[derive(Clone, Debug, Serialize)]

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::groups::Group;
+use crate::results::Collection;
 use crate::stats::{Estimate, Method};
-use crate::sweep::Collection;
 
 /// The row (setting) and column (model) labels in report order.
 pub fn axes(groups: &[Group]) -> (Vec<&str>, Vec<&str>) {

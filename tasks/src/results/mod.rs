@@ -1,15 +1,26 @@
-//! The results folder's ground floor, shared by the sweeps and the MNIST study: files written
-//! whole or not at all and kept through a power loss ([`files`]), and the locks that keep
-//! writers of one folder from undoing each other ([`lock`]). Every problem is a
+//! Results folders, as the sweeps and the MNIST study write and the reports read them: files
+//! written whole or not at all and kept through a power loss ([`files`]), the locks that keep
+//! writers of one folder from undoing each other ([`lock`]), the records of finished runs
+//! ([`records`]) and the manifests that plan them ([`manifest`]). Every problem is a
 //! [`StoreError`] naming its file.
 
 pub mod files;
 pub mod lock;
+pub mod manifest;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 
 pub use files::{check_writable, write_atomically};
 pub use lock::{DirLock, lock};
+pub use manifest::{
+    FORMAT, MANIFEST, Manifest, RunKind, STUDY_MANIFEST, StudyManifest, read_manifest, read_study,
+    write_manifest, write_study,
+};
+pub use records::{
+    Appender, Collection, RunKey, StoredRecord, StoredRun, parse_results, read_results,
+    results_file, results_files,
+};
 
 /// A problem with a results folder, naming the file (and line).
 #[derive(Debug, thiserror::Error)]

@@ -6,11 +6,9 @@ pub mod file;
 pub mod plan;
 pub mod runner;
 pub mod shard;
-pub mod store;
 pub mod verify;
 
 pub use experiments::{EXPERIMENTS, Experiment};
-pub use plan::{Grid, Plan, PlannedRun, RunKey};
+pub use plan::{Grid, Plan, PlannedRun};
 pub use runner::{Display, Options, Outcome, SweepError};
 pub use shard::Shard;
-pub use store::{Collection, Manifest, StoredRun};

@@ -5,11 +5,10 @@
 //! files describe runs the same way.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
 
 use super::shard::Shard;
+use crate::results::{FORMAT, Manifest, RunKey, RunKind};
 use crate::train::preset::Preset;
 use crate::train::{Changes, Settings, apply, data_key, training_key};
 
@@ -37,20 +36,6 @@ pub struct Grid {
     pub models: Vec<Model>,
     pub settings: Vec<Setting>,
     pub seeds: Vec<u32>,
-}
-
-/// What identifies a run within a sweep.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RunKey {
-    pub model: String,
-    pub setting: String,
-    pub seed: u32,
-}
-
-impl fmt::Display for RunKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} / {} / seed {}", self.model, self.setting, self.seed)
-    }
 }
 
 /// One run of a plan.
@@ -297,6 +282,19 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
 }
 
 impl Plan {
+    /// The manifest of this plan, for its results folder.
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            name: self.name.clone(),
+            format: FORMAT,
+            task: RunKind::Modules,
+            changes: self.changes.clone(),
+            models: self.models.clone(),
+            settings: self.settings.clone(),
+            runs: self.runs.iter().map(|r| r.key.clone()).collect(),
+        }
+    }
+
     /// The positions of shard `shard`'s runs: whole data groups dealt by cost (see [`deal`]).
     pub fn shard_positions(&self, shard: Shard) -> Vec<usize> {
         deal(&[self], shard).swap_remove(0)

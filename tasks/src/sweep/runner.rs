@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Plan, PlannedRun, by_data, data_cost, deal, run_cost};
 use super::shard::Shard;
-use super::store::{self, Appender, Collection, Manifest, StoredRun};
-use crate::results::{self, StoreError};
+use crate::results::{self, Appender, Collection, StoreError, StoredRun};
 use crate::train::{Run, RunError, RunRecord, Settings, train_together, training_key};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -132,8 +131,8 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         let dir = &part.dir;
         std::fs::create_dir_all(dir).map_err(results::io(dir))?;
         locks.push(results::lock(dir, shard)?);
-        store::write_manifest(dir, Manifest::of(part.plan))?;
-        appenders.push(Appender::open(&store::results_file(dir, shard))?);
+        results::write_manifest(dir, part.plan.manifest())?;
+        appenders.push(Appender::open(&results::results_file(dir, shard))?);
         let done: Collection = Collection::of_dir(dir)?;
         let mut skipped = 0;
         for run in mine.iter().map(|&i| &part.plan.runs[i]) {

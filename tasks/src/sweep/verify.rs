@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::experiments::Experiment;
-use super::plan::RunKey;
-use super::store::{Collection, Manifest, StoredRecord, Task};
+use crate::results::{Collection, Manifest, RunKey, RunKind, StoredRecord};
 use crate::train::Settings;
 use crate::train::apply;
 
@@ -49,7 +48,7 @@ pub fn foreign<R: StoredRecord>(manifest: &Manifest, results: &Collection<R>) ->
 /// Every run's settings as the named experiment plans them with the manifest's changes;
 /// None for sweep files and other tasks (their keys are checked, not their settings).
 fn planned_settings(manifest: &Manifest) -> Option<BTreeMap<RunKey, Settings>> {
-    if manifest.task != Task::Modules {
+    if manifest.task != RunKind::Modules {
         return None;
     }
     let plan = Experiment::by_name(&manifest.name)?.grid().plan().ok()?;

@@ -15,8 +15,8 @@ use super::learned::digits_read_either_code;
 use crate::mnist::metrics::MetricOf;
 use crate::mnist::run::Record;
 use crate::report::plot_error;
+use crate::results::{Collection, Manifest};
 use crate::stats::sample::{mean, se};
-use crate::sweep::{Collection, Manifest};
 
 /// What each panel plots, and its axis title.
 const PANELS: [(&str, MetricOf); 2] = [
@@ -205,7 +205,7 @@ mod tests {
     use crate::mnist::metrics::Metrics;
     use crate::mnist::preset::QUICK;
     use crate::mnist::run::EpochRow;
-    use crate::sweep::{RunKey, StoredRun};
+    use crate::results::{RunKey, StoredRun};
 
     #[test]
     fn each_epoch_is_averaged_over_the_folds_that_logged_it() {
@@ -246,7 +246,7 @@ mod tests {
         }
         let manifest = Manifest::new(
             "mnist".into(),
-            crate::sweep::store::Task::Mnist,
+            crate::results::RunKind::Mnist,
             vec!["DIV".into(), "NRU".into()],
             vec![],
             vec![],

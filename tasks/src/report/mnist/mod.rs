@@ -19,7 +19,7 @@ use crate::mnist::network::Head;
 use crate::mnist::run::Record;
 use crate::report::claims::Claim;
 use crate::results::write_atomically;
-use crate::sweep::{Collection, Manifest};
+use crate::results::{Collection, Manifest};
 
 pub use summary::{HeadSummary, summarise};
 

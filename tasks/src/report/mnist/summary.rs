@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::mnist::metrics::Metrics;
 use crate::mnist::run::Record;
+use crate::results::{Collection, Manifest};
 use crate::stats::sample;
-use crate::sweep::{Collection, Manifest};
 
 /// A metric the report shows.
 pub struct Reported {
@@ -178,7 +178,7 @@ mod tests {
     use super::*;
     use crate::mnist::preset::QUICK;
     use crate::mnist::run::EpochRow;
-    use crate::sweep::{RunKey, StoredRun};
+    use crate::results::{RunKey, StoredRun};
     use std::path::Path;
 
     fn record(head: &str, fold: usize, test_5dp: f64, failed: bool) -> Record {
@@ -227,7 +227,7 @@ mod tests {
         }
         let manifest = Manifest::new(
             "mnist-quick".into(),
-            crate::sweep::store::Task::Mnist,
+            crate::results::RunKind::Mnist,
             vec!["DIV".into(), "NRU".into(), "NMRU".into()],
             vec![],
             vec![RunKey {
