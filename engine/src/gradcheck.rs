@@ -141,9 +141,16 @@ pub fn relative_error(a: f64, b: f64, scale: f64) -> f64 {
 /// reassociated sums of the SIMD path without hiding real errors, which are orders larger.
 pub const TOLERANCE_FACTOR: f64 = 16.0;
 
-/// Whether an f32 result matches its oracle within the oracle's rounding bound. NaN matches
-/// NaN, infinities match the same infinity or an oracle beyond the f32 range; an oracle whose
-/// bound is not finite (it went through an infinity) cannot be judged and is accepted.
+/// Whether an f32 result matches its oracle within the oracle's rounding bound:
+///
+/// * a finite bound: a finite result within [`TOLERANCE_FACTOR`] times the bound of the
+///   oracle's value; NaN only for a NaN oracle; an infinity only for the same infinity or an
+///   oracle beyond the f32 range, which rounds to it;
+/// * a bound that is not finite (the oracle's computation went through an infinity or a
+///   NaN, so the f32 rounding of the result has no bound): **any** result, NaN and
+///   infinities included. Nothing is judged there; such points are left to the checks that
+///   can judge them (finite differences of the f64 evaluation, and the tests that pin the
+///   documented singular points exactly).
 pub fn agrees(got: f32, want: Tracked) -> bool {
     let got = f64::from(got);
     if want.value.is_nan() || got.is_nan() {
@@ -298,4 +305,45 @@ pub fn check_tape(tape: &Tape, params: &[f32], values: &Values) -> TapeCheck {
         }
     }
     check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finite_bound_refuses_what_lies_outside_it() {
+        // 1 with a bound of 4 u: an absolute error of 2.4e-7, so 16 times that is 3.8e-6
+        let oracle = Tracked {
+            value: 1.0,
+            bound: 4.0,
+        };
+        assert!(agrees(1.0, oracle));
+        assert!(agrees(1.000_003, oracle));
+        for wrong in [1.000_01, 0.999_99, -1.0, 0.0, f32::NAN, f32::INFINITY] {
+            assert!(!agrees(wrong, oracle), "{wrong} accepted");
+        }
+        // an exact oracle (bound 0) admits its value only, not the next float
+        let half = Tracked::exact(0.5);
+        assert!(agrees(0.5, half));
+        assert!(!agrees(f32::from_bits(0.5f32.to_bits() + 1), half));
+        // NaN for NaN, the same infinity, an oracle beyond the f32 range as its infinity
+        assert!(agrees(f32::NAN, Tracked::exact(f64::NAN)));
+        assert!(!agrees(0.0, Tracked::exact(f64::NAN)));
+        assert!(agrees(f32::INFINITY, Tracked::exact(f64::INFINITY)));
+        assert!(!agrees(f32::NEG_INFINITY, Tracked::exact(f64::INFINITY)));
+        assert!(!agrees(f32::MAX, Tracked::exact(f64::INFINITY)));
+        assert!(agrees(f32::INFINITY, Tracked::exact(1e39)));
+        assert!(!agrees(f32::NEG_INFINITY, Tracked::exact(1e39)));
+    }
+
+    #[test]
+    fn a_bound_that_is_not_finite_judges_nothing() {
+        for bound in [f64::INFINITY, f64::NAN] {
+            let oracle = Tracked { value: 1.0, bound };
+            for any in [1.0, -5.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                assert!(agrees(any, oracle), "{any} refused at bound {bound}");
+            }
+        }
+    }
 }

@@ -283,7 +283,8 @@ fn the_report_gives_each_heads_statistics_the_claims_what_each_run_learned_and_t
         "{stdout}"
     );
 
-    // the test 5 d.p. mean of each head is the mean of its runs at their chosen epochs
+    // each head's rounded first-digit test accuracy: the mean, sd and se of its runs at
+    // their chosen epochs (a statistic that differs between the runs, so a wrong sd shows)
     let runs = Collection::<Record>::of_dir(&dir).unwrap();
     let summary = std::fs::read_to_string(dir.join("report/summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 1 + 2 * 2 * 6);
@@ -295,14 +296,19 @@ fn the_report_gives_each_heads_statistics_the_claims_what_each_run_learned_and_t
             .map(|(r, _)| {
                 r.record.history[r.record.chosen.unwrap()]
                     .test
-                    .output_5dp_accuracy
+                    .label1_rounded_accuracy
             })
             .collect();
+        assert_eq!(values.len(), 2);
+        assert!(
+            (values[0] - values[1]).abs() > 1e-6 * values[0].abs(),
+            "{values:?}"
+        );
         let mean = (values[0] + values[1]) / 2.0;
         let sd = (values[0] - values[1]).abs() / 2f64.sqrt();
         let line = summary
             .lines()
-            .find(|l| l.starts_with(&format!("{head},test,output_5dp_accuracy,")))
+            .find(|l| l.starts_with(&format!("{head},test,label1_rounded_accuracy,")))
             .unwrap();
         let fields: Vec<f64> = line
             .split(',')

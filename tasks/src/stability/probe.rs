@@ -1,5 +1,7 @@
 //! One model's training-loss gradient at one point, on the f32 tape and in f64.
 
+use engine::gradcheck::{Derivative, finite_differences};
+use engine::reference::Reference;
 use engine::{Grads, Program, Values, backward, forward};
 use modules::objective::{Criterion, closed_form_gradient};
 use modules::{Coefficients, ObjectiveSpec, Tapes, Unit};
@@ -74,5 +76,26 @@ impl Probe {
             f32: f32s,
             f64: f64s,
         }
+    }
+
+    /// Finite differences of the training loss, evaluated in f64 by the engine's reference
+    /// evaluator, at the same point and in the order of [`Gradients`] (parameters, then
+    /// inputs): an oracle that shares no formula with either gradient. With the loss there.
+    pub fn finite_differences(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        t: f32,
+    ) -> (Vec<Derivative>, f64) {
+        self.tapes.set_batch(&mut self.values, x, &[t]);
+        let tape = &self.tapes.train;
+        let mut base = Reference::from_values(tape, params, &self.values, f64::from);
+        let mut derivatives = Vec::new();
+        for info in tape.params() {
+            derivatives.extend(finite_differences(tape, &base, info.node));
+        }
+        derivatives.extend(finite_differences(tape, &base, self.tapes.train_nodes.x));
+        base.forward(tape);
+        (derivatives, base.output(tape))
     }
 }

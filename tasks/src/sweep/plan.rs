@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-
 use super::shard::Shard;
 use crate::results::{FORMAT, Manifest, RunKey, RunKind};
 use crate::train::preset::Preset;

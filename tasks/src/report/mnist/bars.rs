@@ -69,7 +69,9 @@ fn draw_on<DB: DrawingBackend>(
                     colour(metric, train).filled(),
                 )])
                 .map_err(plot_error)?;
-            let (low, high) = (s.mean - s.se, s.mean + s.se);
+            // no error bar over a single run
+            let Some(se) = s.se else { continue };
+            let (low, high) = (s.mean - se, s.mean + se);
             let cap = width * 0.25;
             chart
                 .draw_series([

@@ -57,20 +57,22 @@ pub const REPORTED: [Reported; 6] = [
 /// How many of [`REPORTED`] the paper's bar chart shows.
 pub const PAPER_METRICS: usize = 4;
 
-/// Mean, standard deviation and standard error of one metric over the folds.
+/// Mean, standard deviation and standard error of one metric over the folds. Over one run
+/// the standard deviation and error are undefined (None, shown as a dash), not 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Spread {
     pub mean: f64,
-    pub sd: f64,
-    pub se: f64,
+    pub sd: Option<f64>,
+    pub se: Option<f64>,
 }
 
 impl Spread {
     fn of(values: &[f64]) -> Option<Spread> {
+        let several = values.len() >= 2;
         (!values.is_empty()).then(|| Spread {
             mean: sample::mean(values),
-            sd: sample::sd(values),
-            se: sample::se(values),
+            sd: several.then(|| sample::sd(values)),
+            se: several.then(|| sample::se(values)),
         })
     }
 }
@@ -245,8 +247,8 @@ mod tests {
         // 10, 20, 60: mean 30, sd sqrt(700) = 26.457513, se sd / sqrt(3)
         let test = nru.test[1].unwrap();
         assert!((test.mean - 30.0).abs() < 1e-12);
-        assert!((test.sd - 700f64.sqrt()).abs() < 1e-12);
-        assert!((test.se - 700f64.sqrt() / 3f64.sqrt()).abs() < 1e-12);
+        assert!((test.sd.unwrap() - 700f64.sqrt()).abs() < 1e-12);
+        assert!((test.se.unwrap() - 700f64.sqrt() / 3f64.sqrt()).abs() < 1e-12);
         assert!(
             (nru.test[2].unwrap().mean - 60.0).abs() < 1e-12,
             "label 1: twice"
@@ -254,6 +256,7 @@ mod tests {
         assert!((nru.train[1].unwrap().mean - 31.0).abs() < 1e-12);
         assert_eq!(heads[2].missing, 1);
         assert!(heads[2].test[1].is_none());
-        assert_eq!(heads[0].test[1].unwrap().sd, 0.0, "one fold: no spread");
+        let one = heads[0].test[1].unwrap();
+        assert_eq!((one.sd, one.se), (None, None), "one fold: no spread");
     }
 }

@@ -21,9 +21,16 @@ fn runs_text(h: &HeadSummary) -> String {
     text
 }
 
-/// `mean ± se`, or a dash.
+/// `value` to two places, or a dash where it is undefined.
+fn two_places(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// `mean ± se` (a dash for an undefined se), or a dash.
 fn short(s: &Option<Spread>) -> String {
-    s.map_or("-".into(), |s| format!("{:.2} ± {:.2}", s.mean, s.se))
+    s.map_or("-".into(), |s| {
+        format!("{:.2} ± {}", s.mean, two_places(s.se))
+    })
 }
 
 /// The test split at a glance: one line per head.
@@ -77,7 +84,7 @@ pub fn markdown(name: &str, settings: &str, heads: &[HeadSummary], claims: &[Cla
                 .iter()
                 .map(|s| {
                     s.map_or("-".into(), |s| {
-                        format!("{} (sd {:.2})", short(&Some(s)), s.sd)
+                        format!("{} (sd {})", short(&Some(s)), two_places(s.sd))
                     })
                 })
                 .collect();
@@ -167,9 +174,10 @@ pub fn summary_csv(heads: &[HeadSummary]) -> csv::Result<Vec<u8>> {
         let runs = h.folds.len() - h.failed().len();
         for (split, spreads) in [("train", &h.train), ("test", &h.test)] {
             for (metric, spread) in REPORTED.iter().zip(spreads) {
-                let (mean, sd, se) = spread
-                    .map_or((String::new(), String::new(), String::new()), |s| {
-                        (s.mean.to_string(), s.sd.to_string(), s.se.to_string())
+                let (mean, sd, se) =
+                    spread.map_or((String::new(), String::new(), String::new()), |s| {
+                        let undefined = |v: Option<f64>| v.map_or("-".into(), |v| v.to_string());
+                        (s.mean.to_string(), undefined(s.sd), undefined(s.se))
                     });
                 w.write_record([
                     h.head.as_str(),
