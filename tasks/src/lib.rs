@@ -1,5 +1,7 @@
-//! Datasets, training loops, evaluation, sweeps and reports of the single module task, and
-//! the `nalm` command-line tool built on them.
+//! The study built on the engine and the modules: the single-module study's data, training
+//! loop, evaluation and sweeps; the MNIST arithmetic task; the gradient stability lab; the
+//! statistics and reports of both; the results folders they write; and the `nalm`
+//! command-line tool.
 
 pub mod cli;
 pub mod data;

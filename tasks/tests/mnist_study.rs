@@ -18,8 +18,9 @@ use tasks::mnist::preset::QUICK;
 use tasks::mnist::run::{Record, State, resume};
 use tasks::mnist::study::{Study, StudyError, StudyOptions, checkpoint_path, run};
 use tasks::report::mnist::learned::Solution;
+use tasks::results::ShowProgress;
 use tasks::results::{Collection, RunKey};
-use tasks::sweep::{Display, Shard};
+use tasks::sweep::Shard;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nalm-mnist-study-{name}-{}", std::process::id()));
@@ -43,7 +44,7 @@ const ONE_THREAD: StudyOptions = StudyOptions {
     threads: 1,
     jobs: 0,
     shard: Shard::WHOLE,
-    progress: Display::Off,
+    progress: ShowProgress::Off,
     checkpoint_every: 1,
 };
 

@@ -10,8 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tasks::results::ShowProgress;
 use tasks::results::{Collection, RunKey};
-use tasks::sweep::{Display, Options, Shard, file, runner};
+use tasks::sweep::{Options, Shard, file, runner};
 
 /// Two models x two settings x three seeds, short runs.
 const SMALL: &str = r#"
@@ -62,7 +63,7 @@ fn options(threads: usize, shard: Shard) -> Options {
     Options {
         threads,
         shard,
-        progress: Display::Off,
+        progress: ShowProgress::Off,
     }
 }
 

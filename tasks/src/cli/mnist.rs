@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use engine::Subnormals;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mnist::checkpoint;
 use crate::mnist::folds::FOLDS;
@@ -18,9 +17,11 @@ use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
 use crate::mnist::run::{Progress, Record, Settings, State, resume};
 use crate::mnist::study::{Study, StudyOptions};
+use crate::results::ShowProgress;
+use crate::results::progress::progress_bar;
 use crate::results::{self, write_atomically};
+use crate::sweep::Shard;
 use crate::sweep::plan::parse_seeds;
-use crate::sweep::{Display, Shard};
 
 fn preset_help() -> String {
     let mut text = String::from("The schedule (explicit flags override it):");
@@ -228,14 +229,10 @@ fn single(
         .num_threads(args.threads.unwrap_or(0))
         .build()
         .context("a thread pool")?;
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(1)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} (ETA {eta}) {msg}")
-            .expect("a template"),
+    let bar = progress_bar(
+        1,
+        !args.quiet && std::io::stderr().is_terminal(),
+        "{bar:30} {pos}/{len} batches, {elapsed} (ETA {eta}) {msg}",
     );
     let every = args.checkpoint_every.max(1);
     let mut saved = Ok(());
@@ -341,9 +338,9 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
         jobs: args.jobs.unwrap_or(0),
         shard,
         progress: match (args.quiet, terminal) {
-            (true, _) => Display::Off,
-            (false, true) => Display::Bar,
-            (false, false) => Display::Lines,
+            (true, _) => ShowProgress::Off,
+            (false, true) => ShowProgress::Bar,
+            (false, false) => ShowProgress::Lines,
         },
         checkpoint_every: args.checkpoint_every,
     };

@@ -9,10 +9,11 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 
 use super::report;
+use crate::results::ShowProgress;
 use crate::results::{self, StudyManifest};
 use crate::sweep::plan::{Plan, deal, parse_seeds};
 use crate::sweep::runner::Part;
-use crate::sweep::{Display, EXPERIMENTS, Experiment, Options, Outcome, Shard, file, runner};
+use crate::sweep::{EXPERIMENTS, Experiment, Options, Outcome, Shard, file, runner};
 use crate::train::{Changes, apply};
 
 fn experiments_help() -> String {
@@ -153,9 +154,9 @@ fn options(args: &Args, shard: Shard) -> Options {
         threads: args.threads.unwrap_or(0),
         shard,
         progress: match (args.quiet, std::io::stderr().is_terminal()) {
-            (true, _) => Display::Off,
-            (false, true) => Display::Bar,
-            (false, false) => Display::Lines,
+            (true, _) => ShowProgress::Off,
+            (false, true) => ShowProgress::Bar,
+            (false, false) => ShowProgress::Lines,
         },
     }
 }

@@ -18,11 +18,12 @@ use super::idx::Mnist;
 use super::network::Head;
 use super::preset::Preset;
 use super::run::{Progress, Record, Settings, State, resume};
+use crate::results::ShowProgress;
+use crate::results::progress::progress_bar;
 use crate::results::{
     self, Appender, Collection, Manifest, RunKey, RunKind, StoreError, StoredRun,
 };
-use crate::sweep::runner::progress_bar;
-use crate::sweep::{Display, Shard};
+use crate::sweep::Shard;
 
 /// One run of the study.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,7 +100,7 @@ pub struct StudyOptions {
     /// Runs side by side (0: as many as threads, at most the runs left).
     pub jobs: usize,
     pub shard: Shard,
-    pub progress: Display,
+    pub progress: ShowProgress,
     /// Epochs between two checkpoints of a run.
     pub checkpoint_every: usize,
 }
@@ -280,7 +281,7 @@ pub fn run(
     let total: u64 = pending.iter().map(|p| p.batches_left).sum();
     let bar = progress_bar(
         total,
-        options.progress == Display::Bar,
+        options.progress == ShowProgress::Bar,
         "{bar:30} {pos}/{len} batches  ETA {eta}  {msg}",
     );
     let batches_done = AtomicU64::new(0);
@@ -338,7 +339,7 @@ pub fn run(
                 Ok(Some(i)) => {
                     outcome.finished += 1;
                     bar.set_message(format!("{}/{} runs", outcome.finished, pending.len()));
-                    if options.progress == Display::Lines {
+                    if options.progress == ShowProgress::Lines {
                         let seconds = start.elapsed().as_secs_f64();
                         let done = batches_done.load(Ordering::Relaxed).max(1);
                         let left = seconds / done as f64 * total.saturating_sub(done) as f64;
@@ -381,7 +382,7 @@ fn train_one(
     every: usize,
     stop: &AtomicBool,
     on_batch: impl Fn() + Sync,
-    display: Display,
+    display: ShowProgress,
 ) -> Result<Option<Record>, StudyError> {
     let mut state = match job.from_epoch {
         Some(_) => checkpoint::load(&job.checkpoint)?,
@@ -396,7 +397,10 @@ fn train_one(
         |p| match p {
             Progress::Batch(..) => on_batch(),
             Progress::Logged(row) => {
-                if display == Display::Lines && row.epoch > 0 && row.epoch.is_multiple_of(tenth) {
+                if display == ShowProgress::Lines
+                    && row.epoch > 0
+                    && row.epoch.is_multiple_of(tenth)
+                {
                     eprintln!(
                         "  {}: epoch {}/{epochs}, test 5 d.p. {:.1}%",
                         job.run.key, row.epoch, row.test.output_5dp_accuracy

@@ -1,12 +1,14 @@
 //! Results folders, as the sweeps and the MNIST study write and the reports read them: files
 //! written whole or not at all and kept through a power loss ([`files`]), the locks that keep
 //! writers of one folder from undoing each other ([`lock`]), the records of finished runs
-//! ([`records`]) and the manifests that plan them ([`manifest`]). Every problem is a
+//! ([`records`]), the manifests that plan them ([`manifest`]) and how the jobs that fill
+//! them show their progress ([`progress`]). Every problem is a
 //! [`StoreError`] naming its file.
 
 pub mod files;
 pub mod lock;
 pub mod manifest;
+pub mod progress;
 pub mod records;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ pub use manifest::{
     FORMAT, MANIFEST, Manifest, RunKind, STUDY_MANIFEST, StudyManifest, read_manifest, read_study,
     write_manifest, write_study,
 };
+pub use progress::ShowProgress;
 pub use records::{
     Appender, Collection, RunKey, StoredRecord, StoredRun, parse_results, read_results,
     results_file, results_files,

@@ -10,5 +10,5 @@ pub mod verify;
 
 pub use experiments::{EXPERIMENTS, Experiment};
 pub use plan::{Grid, Plan, PlannedRun};
-pub use runner::{Display, Options, Outcome, SweepError};
+pub use runner::{Options, Outcome, SweepError};
 pub use shard::Shard;

@@ -6,13 +6,13 @@ use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::plan::{Plan, PlannedRun, by_data, data_cost, deal, run_cost};
 use super::shard::Shard;
-use crate::results::{self, Appender, Collection, StoreError, StoredRun};
+use crate::results::progress::progress_bar;
+use crate::results::{self, Appender, Collection, ShowProgress, StoreError, StoredRun};
 use crate::train::{Run, RunError, RunRecord, Settings, train_together, training_key};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
@@ -36,17 +36,7 @@ pub struct Options {
     pub threads: usize,
     pub shard: Shard,
     /// How to show progress.
-    pub progress: Display,
-}
-
-/// How a sweep shows its progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Display {
-    /// A live bar (for a terminal).
-    Bar,
-    /// A line on stderr at every tenth of the runs (for logs, such as a cluster job's).
-    Lines,
-    Off,
+    pub progress: ShowProgress,
 }
 
 /// What a sweep did.
@@ -99,16 +89,16 @@ impl Training<'_> {
     }
 }
 
-/// A unit of work for one thread: trainings that share their training batches.
-struct Task<'a> {
+/// A cohort: trainings that share their training batches, the unit of work of one thread.
+struct Cohort<'a> {
     trainings: Vec<Training<'a>>,
     /// Estimated cost of each training, with its share of drawing the data (microseconds).
     costs: Vec<f64>,
 }
 
-/// A finished task's records, one per training, or why it failed.
+/// A finished cohort's records, one per training, or why it failed.
 struct Finished {
-    task: usize,
+    cohort: usize,
     records: Result<Vec<RunRecord>, SweepError>,
     seconds: f64,
 }
@@ -186,7 +176,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     // the stored records are not needed while training
     drop(twins);
     drop(stored);
-    let mut tasks: Vec<Task> = by_data(trainings.iter(), |t| (*t).clone(), |t| t.settings())
+    let mut cohorts: Vec<Cohort> = by_data(trainings.iter(), |t| (*t).clone(), |t| t.settings())
         .into_iter()
         .map(|trainings| {
             let data = data_cost(trainings[0].settings()) / trainings.len() as f64;
@@ -194,7 +184,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
                 .iter()
                 .map(|t| run_cost(t.settings()) + data)
                 .collect();
-            Task { trainings, costs }
+            Cohort { trainings, costs }
         })
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -202,15 +192,15 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         .build()
         .map_err(|e| SweepError::Pool(e.to_string()))?;
     let threads = pool.current_num_threads();
-    split_for(&mut tasks, threads);
+    split_for(&mut cohorts, threads);
     // the most costly first: the cheap ones fill the gaps at the end
-    tasks.sort_by(|a, b| total(b).total_cmp(&total(a)));
+    cohorts.sort_by(|a, b| total(b).total_cmp(&total(a)));
 
     let pending: usize = trainings.iter().map(|t| t.runs.len()).sum();
-    let work: f64 = tasks.iter().map(total).sum();
+    let work: f64 = cohorts.iter().map(total).sum();
     let bar = progress_bar(
         work.ceil() as u64,
-        options.progress == Display::Bar,
+        options.progress == ShowProgress::Bar,
         "{bar:30} {percent:>3}%  ETA {eta}  {msg}",
     );
     let mut tally = Tally::default();
@@ -222,17 +212,17 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
     let (tx, rx) = mpsc::channel::<Finished>();
     let mut failure = None;
     std::thread::scope(|scope| {
-        let tasks = &tasks;
+        let cohorts = &cohorts;
         let (stop, next) = (&stop, &next);
         scope.spawn(move || {
             pool.scope(|workers| {
                 for _ in 0..threads {
                     let tx = tx.clone();
                     workers.spawn(move |_| {
-                        // each worker takes the next task in order, until none is left
+                        // each worker takes the next cohort in order, until none is left
                         while !stop.load(Ordering::Relaxed) {
-                            let task = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(trainings) = tasks.get(task).map(|t| &t.trainings) else {
+                            let cohort = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(trainings) = cohorts.get(cohort).map(|t| &t.trainings) else {
                                 break;
                             };
                             let began = Instant::now();
@@ -240,7 +230,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
                             let seconds = began.elapsed().as_secs_f64();
                             if tx
                                 .send(Finished {
-                                    task,
+                                    cohort,
                                     records,
                                     seconds,
                                 })
@@ -256,13 +246,13 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
         });
         let mut reported = 0.0;
         for finished in rx {
-            let task = &tasks[finished.task];
-            let per_cost = finished.seconds / total(task);
+            let cohort = &cohorts[finished.cohort];
+            let per_cost = finished.seconds / total(cohort);
             let appended = finished.records.and_then(|records| {
                 for ((training, record), &cost) in
-                    task.trainings.iter().zip(records).zip(&task.costs)
+                    cohort.trainings.iter().zip(records).zip(&cohort.costs)
                 {
-                    // the task's time, shared by estimated cost, counts for the part of
+                    // the cohort's time, shared by estimated cost, counts for the part of
                     // each training's first run
                     outcomes[training.runs[0].0].cpu_seconds += per_cost * cost;
                     for (k, &(p, run)) in training.runs.iter().enumerate() {
@@ -286,7 +276,7 @@ pub fn run_parts(parts: &[Part], options: Options) -> Result<(Vec<Outcome>, f64)
                 continue;
             }
             bar.set_message(tally.line(pending));
-            if options.progress == Display::Lines
+            if options.progress == ShowProgress::Lines
                 && (tally.work - reported >= tenth || tally.runs == pending)
             {
                 reported = tally.work;
@@ -356,32 +346,32 @@ impl Tally {
     }
 }
 
-fn total(task: &Task) -> f64 {
-    task.costs.iter().sum()
+fn total(cohort: &Cohort) -> f64 {
+    cohort.costs.iter().sum()
 }
 
-/// Halves the largest tasks while there are fewer than two per thread, so that every core
+/// Halves the largest cohorts while there are fewer than two per thread, so that every core
 /// has work. How runs are grouped changes the speed only, never a result.
-fn split_for(tasks: &mut Vec<Task>, threads: usize) {
-    while tasks.len() < 2 * threads {
-        let Some(largest) = (0..tasks.len())
-            .filter(|&t| tasks[t].trainings.len() > 1)
-            .max_by_key(|&t| tasks[t].trainings.len())
+fn split_for(cohorts: &mut Vec<Cohort>, threads: usize) {
+    while cohorts.len() < 2 * threads {
+        let Some(largest) = (0..cohorts.len())
+            .filter(|&t| cohorts[t].trainings.len() > 1)
+            .max_by_key(|&t| cohorts[t].trainings.len())
         else {
             break;
         };
-        let half = tasks[largest].trainings.len() / 2;
-        let trainings = tasks[largest].trainings.split_off(half);
-        let costs = tasks[largest].costs.split_off(half);
-        tasks.push(Task { trainings, costs });
+        let half = cohorts[largest].trainings.len() / 2;
+        let trainings = cohorts[largest].trainings.split_off(half);
+        let costs = cohorts[largest].costs.split_off(half);
+        cohorts.push(Cohort { trainings, costs });
     }
 }
 
-/// Trains a task's trainings side by side: one record each.
+/// Trains a cohort's trainings side by side: one record each.
 fn train(trainings: &[Training]) -> Result<Vec<RunRecord>, SweepError> {
     let mut prepared: Vec<Run> = Vec::with_capacity(trainings.len());
     for t in trainings {
-        // one copy of the data for the task: its runs draw the same
+        // one copy of the data for the cohort: its runs draw the same
         let run = Run::prepare_sharing(t.settings(), prepared.first().map(Run::data));
         prepared.push(run.map_err(|source| SweepError::Run {
             key: t.runs[0].1.key.to_string(),
@@ -389,15 +379,4 @@ fn train(trainings: &[Training]) -> Result<Vec<RunRecord>, SweepError> {
         })?);
     }
     Ok(train_together(prepared))
-}
-
-/// A live bar over `total` items (hidden unless `shown`), in indicatif's `template`.
-pub fn progress_bar(total: u64, shown: bool, template: &str) -> ProgressBar {
-    if !shown {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
