@@ -1,4 +1,4 @@
-//! Throughput of the MNIST task's network (spec mnist-task.md section 5): the shared CNN
+//! Throughput of the MNIST task's network (`tasks/docs/mnist-task.md` section 5): the shared CNN
 //! encoder on both halves of 128 pairs (256 digit images) with the DIV head, in digit images
 //! per second — a training step (forward, backward and Adam over all 1.2 M parameters) and an
 //! evaluation pass (forward only, no dropout) — on one and two threads, with the one-core FMA

@@ -10,12 +10,12 @@
 //! | clamp(v, lo, hi) | v = lo or v = hi | 1 (the bound is inside) | 0 (only lo < v < hi passes) | 1 |
 //! | min(a, b), max(a, b) | a = b | half to each argument | half to each argument | all to the first argument |
 //!
-//! `Paper` is the contract of `../shared/spec/modules.md`, section 1: the conventions the
+//! `Paper` is the contract of `modules/README.md`, section 1: the conventions the
 //! study's published numbers are reproduced with. `TorchCurrent` is PyTorch 2.x as measured
 //! with PyTorch 2.15: `torch.clamp(x, 0, 1)` with number bounds passes no gradient at either
 //! bound, and the two-tensor `torch.min`, `torch.minimum` and `torch.max` split a tie. (The
 //! reductions `stack(...).min(0)` give it all to the first; tensor bounds in `torch.clamp`
-//! split it half/half.) `TorchLegacy` is PyTorch before 1.10 as the spec describes it: ties
+//! split it half/half.) `TorchLegacy` is PyTorch before 1.10 as `modules/README.md` describes it: ties
 //! all to the first argument, bounds inside the clamp.
 
 /// The gradient a clamp passes when its input sits exactly on a bound.
@@ -39,7 +39,7 @@ pub enum Ties {
 /// A choice of the two conventions that changed across PyTorch versions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Conventions {
-    /// Clamp bounds pass the gradient, ties split it (the spec's conventions).
+    /// Clamp bounds pass the gradient, ties split it (the documented conventions).
     #[default]
     Paper,
     /// Clamp bounds block the gradient, ties split it (PyTorch 2.x).

@@ -47,7 +47,7 @@ impl std::fmt::Debug for Var<'_> {
 }
 
 impl Graph {
-    /// A graph with the spec's derivative conventions ([`Conventions::Paper`]).
+    /// A graph with the documented derivative conventions ([`Conventions::Paper`]).
     pub fn new() -> Self {
         Self::with_conventions(Conventions::Paper)
     }

@@ -1,7 +1,7 @@
 //! Each elementwise op's value and local derivative, side by side.
 //!
 //! These are the derivative conventions users audit. They follow PyTorch's autograd formulas
-//! (and `../shared/spec/modules.md`, section 1) including the singular points:
+//! (and `modules/README.md`, section 1) including the singular points:
 //!
 //! | op | derivative used |
 //! |---|---|

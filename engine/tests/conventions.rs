@@ -1,4 +1,4 @@
-//! Each derivative convention of spec `modules.md`, section 1, pinned exactly at its singular
+//! Each derivative convention of `modules/README.md`, section 1, pinned exactly at its singular
 //! point, on the f32 tape and in the f64 reference evaluator.
 //!
 //! Finite differences cannot pin these: at a kink they admit the left derivative, the right

@@ -136,7 +136,7 @@ fn softmax_and_soft_argmax() {
 
 #[test]
 fn soft_argmax_of_the_spec_vector() {
-    // spec mnist-task.md section 10: logits (0, 1, 2, 0, ..., 0) for digits 1..9 -> 3.951739
+    // `tasks/docs/mnist-task.md` section 10: logits (0, 1, 2, 0, ..., 0) for digits 1..9 -> 3.951739
     let graph = Graph::new();
     let x = graph.input(Shape::batched(9));
     let digits: Vec<f32> = (1..=9).map(|d| d as f32).collect();

@@ -2,7 +2,7 @@
 //! and to the inputs, four ways.
 //!
 //! 1. the f32 tape (what training uses),
-//! 2. the closed-form formulas of the spec evaluated in f32,
+//! 2. the closed-form formulas of `modules/README.md` evaluated in f32,
 //! 3. the same formulas in f64, carried as [`Tracked`] values so each comes with a bound on
 //!    the rounding error an f32 evaluation can make (the tolerance for 1 and 2),
 //! 4. finite differences of the f64 reference evaluation of the tape, with one-sided
@@ -33,7 +33,7 @@ use crate::init::uniform;
 use crate::module::{RegKey, RegKeys, Unit};
 use crate::objective::{Coefficients, ObjectiveSpec, Tapes, closed_form_gradient};
 
-/// The nine interpolation ranges of the study (spec `data-and-evaluation.md` 1.4); the
+/// The nine interpolation ranges of the study (`tasks/docs/single-module-study.md` 1.4); the
 /// fourth, [-2, 2], is the one containing 0.
 pub const INTERPOLATION_RANGES: [(f32, f32); 9] = [
     (-20.0, -10.0),

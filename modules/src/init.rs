@@ -49,13 +49,13 @@ mod tests {
 
     #[test]
     fn bounds_match_the_spec() {
-        // spec 3.1: b = 1.7320508 (I = 1), 1.4142136 (I = 2), 0.7385489 (I = 10), O = 1
+        // `modules/README.md` 3.1: b = 1.7320508 (I = 1), 1.4142136 (I = 2), 0.7385489 (I = 10), O = 1
         assert!((xavier_bound(1, 1) - 1.732_050_8).abs() < 1e-6);
         assert!((xavier_bound(2, 1) - std::f32::consts::SQRT_2).abs() < 1e-6); // 1.4142136
         assert!((xavier_bound(10, 1) - 0.738_548_9).abs() < 1e-6);
         assert_eq!(constrained_bound(2, 1), 0.5);
         assert_eq!(constrained_bound(10, 1), 0.5);
-        // spec 4.3: r = 9.4714 for I = 1 or 2, 2.2605 for I = 10
+        // `modules/README.md` 4.3: r = 9.4714 for I = 1 or 2, 2.2605 for I = 10
         assert!(
             (nac_bound(1, 1) - 9.4714).abs() < 1e-3,
             "{}",

@@ -1,9 +1,9 @@
 //! The neural arithmetic logic modules of the division study, on the `engine` tape.
 //!
-//! Every unit of `../shared/spec/modules.md` (sections 3 and 4) is a type implementing
+//! Every unit of `modules/README.md` (sections 3 and 4) is a type implementing
 //! [`Module`]: its parameters and initialisation, its forward pass in train and eval mode
 //! (they differ for the NRU and the NMRU family), its post-step projection, its regulariser
-//! dictionary and sparsity error, and a **closed-form gradient** written from the spec's
+//! dictionary and sparsity error, and a **closed-form gradient** written from the documented
 //! formulas, independently of the tape. [`Unit`] selects one at run time.
 //!
 //! [`objective`] turns a unit into the training and evaluation tapes (loss = MSE plus

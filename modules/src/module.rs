@@ -6,21 +6,21 @@ use rand_core::Rng;
 use crate::scalar::Scalar;
 use crate::units::{Nac, Nalu, Nau, Nmru, Nmu, Npu, Nru, RealNpu};
 
-/// Train-mode and eval-mode forward passes differ for some units (spec quirk Q2).
+/// Train-mode and eval-mode forward passes differ for some units (`modules/README.md` quirk Q2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     Train,
     Eval,
 }
 
-/// One parameter tensor: its name (as in the spec) and element count.
+/// One parameter tensor: its name (as in `modules/README.md`) and element count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamSpec {
     pub name: &'static str,
     pub len: usize,
 }
 
-/// The regulariser keys of the spec's dictionary.
+/// The regulariser keys of the documented dictionary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegKey {
     W,

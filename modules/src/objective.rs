@@ -4,7 +4,7 @@
 //!
 //! Each coefficient is an unbatched input of the training tape, set every iteration from the
 //! schedules (lambda times schedule value, formed in f64 and rounded to f32 once, as the
-//! reference applies it). A key is recorded only if the spec asks for it and the unit has it.
+//! reference applies it). A key is recorded only if `modules/README.md` asks for it and the unit has it.
 
 use engine::{Conventions, Graph, NodeId, Shape, Tape, Values, Var};
 
@@ -25,7 +25,7 @@ pub struct ObjectiveSpec {
     pub conventions: Conventions,
 }
 
-/// The data term of the training loss (spec section 6).
+/// The data term of the training loss (`modules/README.md` section 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Criterion {
     /// Mean squared error.

@@ -1,9 +1,9 @@
-//! The regulariser catalogue (spec section 5): each penalty recorded on the tape and, apart
+//! The regulariser catalogue (`modules/README.md` section 5): each penalty recorded on the tape and, apart
 //! from it, its value and gradient in closed form.
 //!
 //! Closed-form gradients include the 1/N of the mean and the tie rule of the derivative
 //! conventions: at |w| = 0.5 (NAU bias) or w = 0.5 (NMU bias) the two branches of the min
-//! share the gradient half/half (the spec's rule, which makes it 0), or it all goes to the
+//! share the gradient half/half (the documented rule, which makes it 0), or it all goes to the
 //! first branch, |w|.
 
 use engine::{Conventions, Var};
@@ -91,7 +91,7 @@ impl Penalty {
         sum / S::from_f64(w.len() as f64)
     }
 
-    /// d mean(term(w)) / dw for every element, by the formulas of the spec's table.
+    /// d mean(term(w)) / dw for every element, by the formulas of the documented table.
     pub fn grad<S: Scalar>(self, w: &[S], conventions: Conventions) -> Vec<S> {
         let (one, half, two) = (S::one(), S::splat(0.5), S::splat(2.0));
         let n = S::from_f64(w.len() as f64);
@@ -214,7 +214,7 @@ pub fn feature_means<S: Scalar>(x: &[S], features: usize) -> Vec<S> {
         .collect()
 }
 
-/// The sparsity-inducing term over every parameter tensor (spec section 5): the sum of
+/// The sparsity-inducing term over every parameter tensor (`modules/README.md` section 5): the sum of
 /// |theta| (p = 1) or the sum of the tensors' Euclidean norms (p = 2, not squared).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lp {

@@ -1,4 +1,4 @@
-//! The numeric test vectors of `../shared/spec/mnist-task.md` section 10 for the three
+//! The numeric test vectors of `tasks/docs/mnist-task.md` section 10 for the three
 //! division heads, through the tapes (train and eval mode) and the closed forms.
 
 use engine::{Grads, Program, Values, backward, forward};

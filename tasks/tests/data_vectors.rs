@@ -1,4 +1,4 @@
-//! The test vectors of `../shared/spec/data-and-evaluation.md` 2.2-2.4: the random streams,
+//! The test vectors of `tasks/docs/single-module-study.md` 2.2-2.4: the random streams,
 //! per-seed constants and data rows equal the reference's bit for bit.
 
 use tasks::data::{Distribution, Mt19937, Normal, Operation, Range, TaskData, TaskSpec};

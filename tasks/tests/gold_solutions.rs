@@ -1,5 +1,5 @@
 //! Gold solutions through the whole evaluation path: data sets, eval-mode units, MSE and
-//! thresholds (`../shared/spec/data-and-evaluation.md` 5).
+//! thresholds (`tasks/docs/single-module-study.md` 5).
 
 use modules::Tapes;
 use tasks::data::TaskData;

@@ -113,6 +113,16 @@ fn sizes_bounded_by_memory_are_checked_before_allocating() {
         &["landscape", "--preset", "nru", "--samples", "0"],
         "at least 1",
     );
+    // replayed runs keep their own settings: flags that would change them are refused
+    for flag in [
+        &["--input-size", "10"][..],
+        &["--set", "learning-rate=0.1"],
+        &["--conventions", "torch-current"],
+    ] {
+        let mut args = vec!["grad-stability", "--from", "results/in2"];
+        args.extend(flag);
+        refused(&args, "cannot be used with");
+    }
 }
 
 #[test]

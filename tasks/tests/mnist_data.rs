@@ -29,7 +29,7 @@ fn the_repository_holds_the_mnist_files_the_readme_describes() {
     assert_eq!(sum(&mnist.train.pixels), 1_567_298_545);
     assert_eq!(sum(&mnist.test.pixels), 264_923_200);
 
-    // the folds' samples: the spec's counts, images of the right digits from the right split
+    // the folds' samples: the documented counts, images of the right digits from the right split
     for (fold, (train, test)) in [(0, (72_000, 9_000)), (3, (73_000, 8_000))] {
         let data = FoldData::build(&mnist, fold, fold as u64, 1000);
         assert_eq!(

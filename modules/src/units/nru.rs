@@ -2,7 +2,7 @@
 //!
 //! Each output multiplies one factor per input: with s = sgn(x), a = |x| and weight w,
 //! the factor is s a^w A + (1 - A), where the weight magnitude A is tanh(1000 w)^2 in train
-//! mode and |w| in eval mode (spec quirk Q2). Weights -1, 0 and +1 select 1/x, 1 and x.
+//! mode and |w| in eval mode (`modules/README.md` quirk Q2). Weights -1, 0 and +1 select 1/x, 1 and x.
 //! The "separate sign" mode multiplies magnitudes a^w A + (1 - A) and applies the sign as
 //! s^round(w), which carries no gradient. In the reference's `regualized` out-of-bounds mode
 //! the forward pass reads W clamped to [-1, 1], a W-OOB regulariser replaces the projection,

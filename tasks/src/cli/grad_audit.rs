@@ -81,7 +81,7 @@ pub struct Args {
     /// Print only the points and gradients that disagree.
     #[arg(long)]
     pub failures_only: bool,
-    /// Derivative conventions at clamp bounds and min/max ties: paper (the spec's),
+    /// Derivative conventions at clamp bounds and min/max ties: paper (modules/README.md 1),
     /// torch-current (PyTorch 2.x) or torch-legacy (PyTorch before 1.10).
     #[arg(long, default_value_t = engine::Conventions::Paper)]
     pub conventions: engine::Conventions,

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "LABEL")]
     pub setting: Vec<String>,
     /// Inputs of the unit (the study's 2 or 10).
-    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<{ crate::train::settings::MAX_INPUT_SIZE }>)]
+    #[arg(long = "input-size", default_value_t = 2, value_parser = super::count::<{ crate::train::settings::MAX_INPUT_SIZE }>, conflicts_with = "from")]
     pub input_size: usize,
     /// Points per cell: one training sample and one draw of the initial parameters each.
     #[arg(long, default_value_t = 10_000, value_parser = super::count::<10_000_000>)]
@@ -42,11 +42,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u32,
     /// Change a setting of every model, by its `nalm train` flag name (repeat for several).
-    #[arg(long, value_name = "NAME=VALUE")]
+    #[arg(long, value_name = "NAME=VALUE", conflicts_with = "from")]
     pub set: Vec<String>,
-    /// Derivative conventions at clamp bounds and min/max ties: paper (the spec's),
+    /// Derivative conventions at clamp bounds and min/max ties: paper (modules/README.md 1),
     /// torch-current (PyTorch 2.x) or torch-legacy (PyTorch before 1.10).
-    #[arg(long, default_value_t = engine::Conventions::Paper)]
+    #[arg(long, default_value_t = engine::Conventions::Paper, conflicts_with = "from")]
     pub conventions: engine::Conventions,
     /// Worker threads [default: one per core].
     #[arg(long, value_name = "N", value_parser = super::threads)]
@@ -60,7 +60,8 @@ pub struct Args {
     /// Take the parameters along real training runs instead: the runs of this sweep
     /// directory, replayed, their parameters at every logged row (with that iteration's loss
     /// coefficients); one cell per (model, setting) of the sweep. --model and --setting
-    /// then select the sweep's model and setting labels.
+    /// then select the sweep's model and setting labels; the runs' own settings stand, so
+    /// --input-size, --set and --conventions are refused.
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
     /// With --from: runs replayed per cell, lowest seeds first.
@@ -197,13 +198,20 @@ fn report(
 ) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     write!(out, "{}", table(cells))?;
+    // what the cells used: the arguments', or with --from the replayed runs' own
+    let used = |of: fn(&LabModel) -> String| {
+        let mut seen: Vec<String> = models.iter().map(of).collect();
+        seen.sort();
+        seen.dedup();
+        seen.join(" and ")
+    };
     writeln!(
         out,
         "\n{} cells x {} points ({} inputs, {} conventions, seed {}) in {seconds:.1} s",
         cells.len(),
         args.points,
-        args.input_size,
-        args.conventions,
+        used(|m| m.settings.input_size.to_string()),
+        used(|m| m.settings.conventions.to_string()),
         args.seed
     )?;
     write!(out, "{}", worst_cases(models, cells, args.worst))?;

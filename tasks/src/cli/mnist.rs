@@ -36,7 +36,7 @@ fn preset_help() -> String {
 }
 
 /// Train a head on the shared CNN encoder to output the quotient of two MNIST digits, and
-/// report the paper's metrics (spec mnist-task.md); with --all, the study: every head on
+/// report the paper's metrics (`tasks/docs/mnist-task.md`); with --all, the study: every head on
 /// every fold, resumable and shardable like `nalm sweep`, then its report.
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -172,7 +172,7 @@ pub struct Args {
     pub threshold: Option<f64>,
 
     /// Derivative conventions at clamp bounds and min/max ties: paper (gradient 1 at a
-    /// clamp's bounds, ties split half/half; the spec's), torch-current (PyTorch 2.x: 0 at
+    /// clamp's bounds, ties split half/half; `modules/README.md` 1), torch-current (PyTorch 2.x: 0 at
     /// the bounds, ties split) or torch-legacy (PyTorch before 1.10: 1 at the bounds, ties
     /// all to the first argument) [default: paper].
     #[arg(long, value_name = "NAME", help_heading = "Engine")]

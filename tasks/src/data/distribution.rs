@@ -1,5 +1,5 @@
 //! Sampling distributions and the generation of one block of samples
-//! (`../shared/spec/data-and-evaluation.md` 1.3 and 2.2), consuming the random stream exactly
+//! (`tasks/docs/single-module-study.md` 1.3 and 2.2), consuming the random stream exactly
 //! as the reference does.
 
 use wide::f64x4;

@@ -1,6 +1,6 @@
 //! The Mersenne Twister MT19937 (Matsumoto and Nishimura, 1998) as NumPy's legacy
 //! `RandomState` drives it, so data sets equal the reference's bit for bit
-//! (`../shared/spec/data-and-evaluation.md` 2.2).
+//! (`tasks/docs/single-module-study.md` 2.2).
 //!
 //! Besides the scalar draws, [`Mt19937::fill_doubles`] produces a long run of doubles with the
 //! twist and the tempering vectorised over eight state words (the same sequence, faster): the
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn first_double_of_seed_zero() {
-        // spec 2.3: next_double of a generator seeded 0 begins 0.5488135039273248
+        // `tasks/docs/single-module-study.md` 2.3: next_double of a generator seeded 0 begins 0.5488135039273248
         assert_eq!(Mt19937::new(0).next_double(), 0.548_813_503_927_324_8);
     }
 

@@ -1,5 +1,5 @@
 //! Range arguments: `[lo, hi]`, the union `[[l0, h0], [l1, h1]]` and the split
-//! `[[l0, h0], [l1, h1], []]` (`../shared/spec/data-and-evaluation.md` 1.2).
+//! `[[l0, h0], [l1, h1], []]` (`tasks/docs/single-module-study.md` 1.2).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,5 @@
 //! The single module task's data: operand selection, targets, the per-seed training stream
-//! and the fixed validation and test sets (`../shared/spec/data-and-evaluation.md` 1-2).
+//! and the fixed validation and test sets (`tasks/docs/single-module-study.md` 1-2).
 
 use std::ops::Range as Span;
 use std::sync::Arc;

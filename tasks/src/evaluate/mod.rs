@@ -1,4 +1,4 @@
-//! Scoring a run exactly as the study does (`../shared/spec/data-and-evaluation.md` 4-5):
+//! Scoring a run exactly as the study does (`tasks/docs/single-module-study.md` 4-5):
 //! the validation and test MSE of the logged rows, model selection, success against the
 //! threshold, solved-at and the sparsity error.
 

@@ -1,4 +1,4 @@
-//! The success threshold of a run (`../shared/spec/data-and-evaluation.md` 5): 1e-5 on the
+//! The success threshold of a run (`tasks/docs/single-module-study.md` 5): 1e-5 on the
 //! test MSE for the study's extrapolation ranges; for division by small numbers, the MSE of
 //! the module's gold solution on the test set plus 2^-23, regenerated here.
 

@@ -1,11 +1,11 @@
-//! A fold's samples (spec section 4): for every pair of the split, `per_pair` samples, each a
+//! A fold's samples (`tasks/docs/mnist-task.md` section 4): for every pair of the split, `per_pair` samples, each a
 //! random image of digit a beside a random image of digit b, drawn with replacement from the
 //! MNIST training split for the train pairs and from the test split for the held-out pairs,
 //! then shuffled once. A sample keeps the two image indices, not the pixels; pixels are
 //! normalised as they are written into a batch.
 //!
 //! The draws come from a PCG stream seeded by the run's seed: the procedure and the counts
-//! are the reference's, its exact NumPy draws are not (spec section 11).
+//! are the reference's, its exact NumPy draws are not (`tasks/docs/mnist-task.md` section 11).
 
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn normalised_pixels_are_the_spec_vectors() {
-        // spec section 10: byte 0 -> -0.4242129, byte 255 -> 2.8214865
+        // `tasks/docs/mnist-task.md` section 10: byte 0 -> -0.4242129, byte 255 -> 2.8214865
         assert!((normalise(0) + 0.4242129).abs() < 1e-6);
         assert!((normalise(255) - 2.8214865).abs() < 1e-6);
         assert_eq!(normalised_bytes()[17], normalise(17));

@@ -1,5 +1,5 @@
 //! The 81 ordered digit pairs (a, b), a and b in 1..9, and the fixed split of the pairs into
-//! ten folds (spec section 3: scikit-learn's `KFold(10, shuffle=True)` seeded with a fresh
+//! ten folds (`tasks/docs/mnist-task.md` section 3: scikit-learn's `KFold(10, shuffle=True)` seeded with a fresh
 //! `RandomState(0)`, hard-coded rather than reproduced).
 
 /// A digit pair: the left digit a, the right digit b; the target is a / b.
@@ -33,14 +33,14 @@ const HELD_OUT: [&[u8]; FOLDS] = [
     &[21, 34, 51, 59, 63, 82, 85, 96],
 ];
 
-/// All 81 pairs in the spec's order: 11, 12, ..., 19, 21, ..., 99.
+/// All 81 pairs in the documented order: 11, 12, ..., 19, 21, ..., 99.
 pub fn all_pairs() -> Vec<Pair> {
     (1..=9)
         .flat_map(|a| (1..=9).map(move |b| Pair { a, b }))
         .collect()
 }
 
-/// The train pairs and the held-out (test) pairs of `fold`, each in the spec's order.
+/// The train pairs and the held-out (test) pairs of `fold`, each in the documented order.
 ///
 /// # Panics
 /// If `fold` is not below [`FOLDS`].

@@ -1,5 +1,5 @@
 //! Reading the MNIST files: gzip-compressed IDX, each checked against the SHA-256 of the
-//! canonical decompressed file before it is used (spec section 2; `tasks/data/mnist/`).
+//! canonical decompressed file before it is used (`tasks/docs/mnist-task.md` section 2; `tasks/data/mnist/`).
 //!
 //! A missing, unreadable, truncated, corrupt or foreign file is an error naming the file,
 //! never a panic.

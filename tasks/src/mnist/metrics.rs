@@ -1,4 +1,4 @@
-//! The metrics of one split (spec section 7), from the network's outputs in evaluation mode.
+//! The metrics of one split (`tasks/docs/mnist-task.md` section 7), from the network's outputs in evaluation mode.
 
 use serde::{Deserialize, Serialize};
 

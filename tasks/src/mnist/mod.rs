@@ -1,4 +1,4 @@
-//! The MNIST arithmetic task (`../shared/spec/mnist-task.md`): two digits side by side, a
+//! The MNIST arithmetic task (`tasks/docs/mnist-task.md`): two digits side by side, a
 //! CNN that reads each, and an arithmetic head that divides them, trained as one graph.
 
 pub mod checkpoint;

@@ -1,4 +1,4 @@
-//! The two-digit network (spec section 5): one CNN encoder applied to the left and right
+//! The two-digit network (`tasks/docs/mnist-task.md` section 5): one CNN encoder applied to the left and right
 //! halves of a 28 x 56 image with shared parameters, each half read as a digit value in
 //! [1, 9] by a soft-argmax, and an arithmetic head on the two digits. Encoder and head are
 //! one graph, so one backward pass trains both.
@@ -136,7 +136,7 @@ pub fn init_encoder(tape: &Tape, params: &mut [f32], rng: &mut dyn Rng) {
     }
 }
 
-/// The arithmetic head on the two digits (spec section 5.2).
+/// The arithmetic head on the two digits (`tasks/docs/mnist-task.md` section 5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Head {
     /// `d1 / d2`, fixed: only the encoder learns.
@@ -193,7 +193,7 @@ impl Head {
         }
     }
 
-    /// The classic L2 weight decay of the head's parameters (spec section 6).
+    /// The classic L2 weight decay of the head's parameters (`tasks/docs/mnist-task.md` section 6).
     pub fn weight_decay(self) -> f32 {
         if self == Head::Mlp { 1e-3 } else { 0.0 }
     }
@@ -203,7 +203,7 @@ impl Head {
         self == Head::Nru
     }
 
-    /// The head's initialisation (spec section 5.2), into its own parameters.
+    /// The head's initialisation (`tasks/docs/mnist-task.md` section 5.2), into its own parameters.
     pub fn init(self, params: &mut [f32], rng: &mut dyn Rng) {
         let uniform = |rng: &mut dyn Rng, lo: f64, hi: f64| {
             let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -271,7 +271,7 @@ pub struct LossTerm<T> {
 
 impl Head {
     /// The regularisers the paper's MNIST loss adds to the MSE, each with its coefficient
-    /// (spec section 5.2). The reference's loss (`calc_reg_loss` of
+    /// (`tasks/docs/mnist-task.md` section 5.2). The reference's loss (`calc_reg_loss` of
     /// `experiments/two_digit_mnist.py`) reads three keys of the head's regularisers: "W"
     /// times `--regualizer`, "W-NPU" times `--regualizer-npu-w` and "g-NPU" times
     /// `--regualizer-gate`, each also times s(epoch), and the paper's runs set the ones their
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn the_encoder_and_heads_have_the_spec_parameter_counts() {
-        // spec section 5: encoder 320 + 18,496 + 1,179,776 + 1,161; MLP 66,817; Real NPU 4;
+        // `tasks/docs/mnist-task.md` section 5: encoder 320 + 18,496 + 1,179,776 + 1,161; MLP 66,817; Real NPU 4;
         // NRU 2; NMRU 4
         for (head, count) in [
             (Head::Div, 0),
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn every_heads_loss_is_the_papers_term_for_term() {
-        // spec sections 5.2, 6 and 10: the MSE plus 2 s(epoch) times the W regulariser (NRU,
+        // `tasks/docs/mnist-task.md` sections 5.2, 6 and 10: the MSE plus 2 s(epoch) times the W regulariser (NRU,
         // NMRU), or the W-NPU and gate regularisers (Real NPU); the test vectors' values
         let s = 0.5;
         let cases: [(Head, Vec<f32>, Terms); 5] = [
@@ -561,7 +561,7 @@ mod tests {
                 assert!(loss > mse + 0.1, "{head:?}: the terms count");
             }
         }
-        // the closed forms the values above come from (spec section 5.2)
+        // the closed forms the values above come from (`tasks/docs/mnist-task.md` section 5.2)
         let nru = Penalty::NauBias(RegShape::Linear).value(&[0.3f64, -0.7]);
         let nmru = Penalty::NmuBias(RegShape::Linear).value(&[0.2f64, 0.4, 0.6, 0.8]);
         let npu = Penalty::NpuW.value(&[0.3f64, -0.2]);

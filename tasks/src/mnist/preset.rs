@@ -19,7 +19,7 @@ pub struct Preset {
     pub select_last: usize,
 }
 
-/// The paper's schedule (spec sections 4 to 8): 1,000 samples per pair, epochs 0 to 1,000
+/// The paper's schedule (`tasks/docs/mnist-task.md` sections 4 to 8): 1,000 samples per pair, epochs 0 to 1,000
 /// each evaluated, the regulariser ramp over epochs 30 to 40, the best of the last 10.
 pub const PAPER: Preset = Preset {
     name: "paper",

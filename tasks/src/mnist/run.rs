@@ -1,4 +1,4 @@
-//! One run of the MNIST task (spec sections 6 to 8): a head on the shared encoder, trained on
+//! One run of the MNIST task (`tasks/docs/mnist-task.md` sections 6 to 8): a head on the shared encoder, trained on
 //! one fold's quotients for epochs 0, 1, ..., E, evaluated at the start of every epoch (or every
 //! few) on the whole training and test sets, and the epoch the paper reports chosen among the
 //! last logged ones.
@@ -141,7 +141,7 @@ impl Settings {
         Head::by_name(&self.head)
     }
 
-    /// The regulariser ramp s(epoch) (spec section 5.2), constant within an epoch.
+    /// The regulariser ramp s(epoch) (`tasks/docs/mnist-task.md` section 5.2), constant within an epoch.
     pub fn ramp(&self, epoch: usize) -> f32 {
         let (start, end) = (self.regulariser_start, self.regulariser_end);
         if end <= start {
@@ -200,7 +200,7 @@ impl crate::results::StoredRecord for Record {
 }
 
 /// The row among the last `last` logged epochs with the highest training 5 d.p. output
-/// accuracy, the first one on ties (spec section 8).
+/// accuracy, the first one on ties (`tasks/docs/mnist-task.md` section 8).
 pub fn choose(history: &[EpochRow], last: usize) -> Option<usize> {
     let from = history.len().saturating_sub(last.max(1));
     let mut best: Option<usize> = None;
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn the_ramp_is_the_spec_schedule() {
-        // spec section 10: epochs 0, 30, 31, 35, 40, 41, 1000 -> 0, 0, 0.1, 0.5, 1, 1, 1
+        // `tasks/docs/mnist-task.md` section 10: epochs 0, 30, 31, 35, 40, 41, 1000 -> 0, 0, 0.1, 0.5, 1, 1, 1
         let settings = Settings {
             head: "nru".into(),
             fold: 0,

@@ -1,4 +1,4 @@
-//! The MNIST study (spec section 8): every head on every fold, each run seeded by its fold,
+//! The MNIST study (`tasks/docs/mnist-task.md` section 8): every head on every fold, each run seeded by its fold,
 //! in a sweep directory like `nalm sweep`'s (the manifest, append-only records, shards and
 //! SLURM arrays, `nalm merge`, `nalm report`), with a checkpoint per unfinished run so that a
 //! killed study loses at most the epochs since each run's last checkpoint.

@@ -1,7 +1,7 @@
 //! The study's figure as SVG or PNG, laid out as the paper's: three panels stacked on a shared x axis
 //! of settings (success rate with its 95% interval, solved-at iteration, sparsity error on a
 //! log scale), the models side by side within each setting in a colour that is the same in
-//! every figure, the legend above the panels (`../shared/spec/data-and-evaluation.md` 4.7).
+//! every figure, the legend above the panels (`tasks/docs/single-module-study.md` 4.7).
 
 use std::path::Path;
 

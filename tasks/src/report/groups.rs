@@ -1,5 +1,5 @@
 //! Per (model, setting) statistics of a sweep's finished runs
-//! (`../shared/spec/data-and-evaluation.md` 4.6).
+//! (`tasks/docs/single-module-study.md` 4.6).
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! setting's input distribution, and parameters from the unit's initialisation (or from real
 //! training runs). At each point the gradient of the training loss with respect to every
 //! parameter and every input is computed twice, on the f32 tape training uses and from the
-//! spec's closed form in f64 ([`probe`]), and the cell counts non-finite, exploding and
+//! closed form of `modules/README.md` in f64 ([`probe`]), and the cell counts non-finite, exploding and
 //! vanishing entries and measures the f32 error ([`health`]). The worst points are kept with
 //! their exact inputs and parameters, as `nalm grad-audit` commands that replay them
 //! ([`lab`]); [`heatmap`] draws the headline indicators.

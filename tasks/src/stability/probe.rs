@@ -7,7 +7,7 @@ use modules::objective::{Criterion, closed_form_gradient};
 use modules::{Coefficients, ObjectiveSpec, Tapes, Unit};
 
 /// Evaluates the gradient of a unit's training loss for single samples: the f32 training
-/// tape (recorded with input gradients, batch of one) and the spec's closed form in f64.
+/// tape (recorded with input gradients, batch of one) and the documented closed form in f64.
 pub struct Probe {
     pub unit: Unit,
     spec: ObjectiveSpec,

@@ -1,4 +1,4 @@
-//! The study's group statistics (`../shared/spec/data-and-evaluation.md` 4.6): success rate
+//! The study's group statistics (`tasks/docs/single-module-study.md` 4.6): success rate
 //! (Wilson), solved-at (gamma profile likelihood) and sparsity error (the reference's beta
 //! fit), each with its fallback for small or constant samples.
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The standard normal quantile of 0.975 in full (the spec prints it as 1.959963985; the
+/// The standard normal quantile of 0.975 in full (`tasks/docs/single-module-study.md` 4.6 prints it as 1.959963985; the
 /// check values' ninth digits need the full quantile).
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn the_studys_check_values() {
-        // spec 4.6: k of n = 25 -> [lower, upper]
+        // `tasks/docs/single-module-study.md` 4.6: k of n = 25 -> [lower, upper]
         for (k, point, lower, upper) in [
             (20, 0.8, 0.608690496, 0.911394153),
             (0, 0.0, 0.0, 0.133192251),

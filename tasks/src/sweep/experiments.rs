@@ -1,5 +1,5 @@
-//! Every experiment of the study as a named grid (`../shared/spec/data-and-evaluation.md`
-//! section 6, `../shared/spec/modules.md` section 9). Seeds 0-24 throughout.
+//! Every experiment of the study as a named grid (`tasks/docs/single-module-study.md`
+//! section 6, `modules/README.md` section 9). Seeds 0-24 throughout.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! The study's configurations by name (`../shared/spec/modules.md` section 9).
+//! The study's configurations by name (`modules/README.md` section 9).
 //!
 //! A preset starts from the reference's defaults and sets what the paper's run scripts set,
 //! for the input size: "no redundancy" settings up to 2 inputs, the "redundancy" (input

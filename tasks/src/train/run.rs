@@ -1,4 +1,4 @@
-//! One training run exactly as `../shared/spec/modules.md` section 8 orders it, and its
+//! One training run exactly as `modules/README.md` section 8 orders it, and its
 //! record.
 
 use modules::{Coefficients, ParamSpec, RegKey, RegKeys, Unit};
@@ -114,7 +114,7 @@ impl Run {
             None => Threshold::for_task(&unit, &data, &mut evaluator)?,
         };
         // Initial parameters from their own stream of the run seed (the reference's torch
-        // stream is not reproduced; distributions and bounds are, spec quirk Q7).
+        // stream is not reproduced; distributions and bounds are, `modules/README.md` quirk Q7).
         let mut rng = Pcg64Mcg::seed_from_u64(u64::from(settings.seed));
         model.init(&mut rng);
         Ok(Run {
@@ -445,7 +445,7 @@ pub fn coefficients_at(s: &Settings, i: u64) -> Coefficients {
     coefficients(s, &s.window(), &mut beta, i)
 }
 
-/// The loss coefficients at iteration `i` (spec section 6), advancing beta. Each is lambda
+/// The loss coefficients at iteration `i` (`modules/README.md` section 6), advancing beta. Each is lambda
 /// times schedule value in f64, rounded to f32 when written to the tape.
 fn coefficients(s: &Settings, window: &Window, beta: &mut Beta, i: u64) -> Coefficients {
     let s_w = window.at(i);

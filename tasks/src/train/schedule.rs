@@ -1,4 +1,4 @@
-//! The regulariser schedules of the training loop (`../shared/spec/modules.md` section 6): the
+//! The regulariser schedules of the training loop (`modules/README.md` section 6): the
 //! window s_W that ramps the main regulariser in, and the stepped beta of the Lp term.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The paper's first MNIST figure (spec section 8, plot 1): per head, the mean over folds of
+//! The paper's first MNIST figure (`tasks/docs/mnist-task.md` section 8, plot 1): per head, the mean over folds of
 //! the train and test 4 and 5 d.p. output accuracies and the two label accuracies, with
 //! bars of one standard error.
 

@@ -1,4 +1,4 @@
-//! The report of an MNIST study directory (spec section 8): statistics per head over the
+//! The report of an MNIST study directory (`tasks/docs/mnist-task.md` section 8): statistics per head over the
 //! folds, the paper's last claim checked head by head, what each run learned, tables, the
 //! paper's two figures and the learning curves.
 

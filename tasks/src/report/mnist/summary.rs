@@ -1,4 +1,4 @@
-//! What the paper reports of the MNIST study (spec section 8): per head, at each run's chosen
+//! What the paper reports of the MNIST study (`tasks/docs/mnist-task.md` section 8): per head, at each run's chosen
 //! epoch, the train and test accuracies, as mean, standard deviation and standard error over
 //! the folds.
 
@@ -18,7 +18,7 @@ pub struct Reported {
     pub value: fn(&Metrics) -> f64,
 }
 
-/// The paper's four metrics (spec section 8), then the rounded digit readings, which show
+/// The paper's four metrics (`tasks/docs/mnist-task.md` section 8), then the rounded digit readings, which show
 /// whether the encoder learned the digits when the exact readings (a saturated softmax) do
 /// not.
 pub const REPORTED: [Reported; 6] = [

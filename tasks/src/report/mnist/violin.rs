@@ -1,4 +1,4 @@
-//! The paper's second MNIST figure (spec section 8, plot 2): per division head, the test
+//! The paper's second MNIST figure (`tasks/docs/mnist-task.md` section 8, plot 2): per division head, the test
 //! 5 d.p. output accuracy of every fold as a violin (a Gaussian kernel density, Scott's
 //! bandwidth, cut two bandwidths beyond the data as seaborn draws it) with a box inside:
 //! the quartiles as a thick bar, whiskers to the last values within 1.5 interquartile
