@@ -11,7 +11,7 @@ use engine::Subnormals;
 
 use crate::mnist::checkpoint;
 use crate::mnist::folds::FOLDS;
-use crate::mnist::idx::{Mnist, default_dir};
+use crate::mnist::idx::Mnist;
 use crate::mnist::metrics::Metrics;
 use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
@@ -40,8 +40,8 @@ fn preset_help() -> String {
 /// every fold, resumable and shardable like `nalm sweep`, then its report.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The head: div, mlp, realnpu, nru, nmru. With --all: only these (repeat, or separate
-    /// by commas) [default: all five].
+    /// The head: div, mlp, realnpu, nru, nmru [default: div, the paper's baseline]. With
+    /// --all: only these (repeat, or separate by commas) [default: all five].
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     pub head: Vec<String>,
     /// The fold of held-out pairs, 0..9 [default: 0]. With --all: a list such as 0-9 or
@@ -75,7 +75,8 @@ pub struct Args {
     /// ten times there, for differences below 1e-38.
     #[arg(long, value_name = "flush|keep", default_value = "flush", value_parser = subnormals)]
     pub subnormals: Subnormals,
-    /// The folder of the MNIST files [default: the repository's tasks/data/mnist].
+    /// A folder holding the four MNIST files to read instead of the copy built into nalm
+    /// (or set NALM_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Threads [default: all cores].
@@ -176,8 +177,12 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         };
         return study(args, Study::new(&preset, &heads, &folds, adjust));
     }
-    let [head] = heads[..] else {
-        bail!("--head: name one head (div, mlp, realnpu, nru, nmru), or run several with --all");
+    let head = match heads[..] {
+        [] => Head::Div,
+        [head] => head,
+        _ => {
+            bail!("--head: name one head (div, mlp, realnpu, nru, nmru), or run several with --all")
+        }
     };
     let [fold] = folds[..] else {
         if folds.len() > 1 {
@@ -223,8 +228,9 @@ fn single(
         }
         state
     };
-    let dir = args.data.clone().unwrap_or_else(default_dir);
-    let mnist = Mnist::load(&dir).context("the MNIST files")?;
+    let source = Mnist::locate(args.data.as_deref());
+    let mnist =
+        Mnist::from_source(&source).with_context(|| format!("the MNIST files ({source})"))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -331,7 +337,7 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| Path::new("results").join(&study.name));
     let mnist =
-        Mnist::load(&args.data.clone().unwrap_or_else(default_dir)).context("the MNIST files")?;
+        Mnist::from_source(&Mnist::locate(args.data.as_deref())).context("the MNIST files")?;
     let terminal = std::io::stderr().is_terminal();
     let options = StudyOptions {
         threads: args.threads.unwrap_or(0),

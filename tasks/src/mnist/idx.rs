@@ -1,6 +1,8 @@
 //! Reading the MNIST files: gzip-compressed IDX, each checked against the SHA-256 of the
 //! canonical decompressed file before it is used (`tasks/docs/mnist-task.md` section 2; `tasks/data/mnist/`).
 //!
+//! The four files are built into the binary, so an installed `nalm` needs no source tree;
+//! `--data DIR` or `NALM_MNIST_DIR` read another copy from a folder instead ([`Mnist::locate`]).
 //! A missing, unreadable, truncated, corrupt or foreign file is an error naming the file,
 //! never a panic.
 
@@ -9,11 +11,54 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// The folder of the MNIST files in this repository.
+/// The folder of the MNIST files in this repository (the source of the copy built into the
+/// binary; for tests and tools that work on the files themselves).
 pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data")
         .join("mnist")
+}
+
+/// The environment variable naming a folder to read the MNIST files from, when no
+/// `--data` is given.
+pub const DIR_VARIABLE: &str = "NALM_MNIST_DIR";
+
+/// The four compressed files as built into the binary, by name.
+const EMBEDDED: [(&str, &[u8]); 4] = [
+    (
+        "train-images-idx3-ubyte.gz",
+        include_bytes!("../../data/mnist/train-images-idx3-ubyte.gz"),
+    ),
+    (
+        "train-labels-idx1-ubyte.gz",
+        include_bytes!("../../data/mnist/train-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "t10k-images-idx3-ubyte.gz",
+        include_bytes!("../../data/mnist/t10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "t10k-labels-idx1-ubyte.gz",
+        include_bytes!("../../data/mnist/t10k-labels-idx1-ubyte.gz"),
+    ),
+];
+
+/// Where the MNIST files are read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The copy built into this binary.
+    Embedded,
+    /// A folder holding the four files.
+    Dir(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Embedded => write!(f, "the copy built into nalm"),
+            Source::Dir(dir) => write!(f, "{}", dir.display()),
+        }
+    }
 }
 
 /// One of the four files, with what it must hold.
@@ -111,12 +156,64 @@ pub struct Mnist {
 }
 
 impl Mnist {
+    /// Where to read the files: `data` (a `--data` folder) if given, else the folder that
+    /// [`DIR_VARIABLE`] names, else the copy built into the binary.
+    pub fn locate(data: Option<&Path>) -> Source {
+        match data {
+            Some(dir) => Source::Dir(dir.to_path_buf()),
+            None => match std::env::var_os(DIR_VARIABLE) {
+                Some(dir) if !dir.is_empty() => Source::Dir(PathBuf::from(dir)),
+                _ => Source::Embedded,
+            },
+        }
+    }
+
+    /// Reads and checks the four files from `source`.
+    pub fn from_source(source: &Source) -> Result<Mnist, DataError> {
+        match source {
+            Source::Embedded => Mnist::embedded(),
+            Source::Dir(dir) => Mnist::load(dir),
+        }
+    }
+
     /// Reads and checks the four files in `dir`.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        Mnist::from_files(|spec| {
+            let file = dir.join(spec.name);
+            let compressed = std::fs::read(&file).map_err(|source| DataError::Unreadable {
+                file: file.clone(),
+                source,
+            })?;
+            Ok((file, compressed))
+        })
+    }
+
+    /// Checks and reads the copy of the four files built into the binary.
+    pub fn embedded() -> Result<Mnist, DataError> {
+        Mnist::from_files(|spec| {
+            let (name, bytes) = EMBEDDED
+                .iter()
+                .find(|(name, _)| *name == spec.name)
+                .expect("every file is embedded");
+            Ok((
+                PathBuf::from(format!("{name} (built into nalm)")),
+                bytes.to_vec(),
+            ))
+        })
+    }
+
+    /// The splits from the compressed files that `open` gives (with the name errors show).
+    fn from_files(
+        open: impl Fn(FileSpec) -> Result<(PathBuf, Vec<u8>), DataError>,
+    ) -> Result<Mnist, DataError> {
+        let read = |spec: FileSpec| {
+            let (file, compressed) = open(spec)?;
+            decode(file, &compressed, spec)
+        };
         let split = |images: FileSpec, labels: FileSpec| -> Result<Split, DataError> {
             Ok(Split {
-                pixels: read(dir, images)?,
-                labels: read(dir, labels)?,
+                pixels: read(images)?,
+                labels: read(labels)?,
             })
         };
         Ok(Mnist {
@@ -126,15 +223,11 @@ impl Mnist {
     }
 }
 
-/// The payload of one file (pixels or labels) after every check.
-fn read(dir: &Path, spec: FileSpec) -> Result<Vec<u8>, DataError> {
-    let file = dir.join(spec.name);
-    let compressed = std::fs::read(&file).map_err(|source| DataError::Unreadable {
-        file: file.clone(),
-        source,
-    })?;
+/// The payload of one compressed file (pixels or labels, named `file` in errors) after
+/// every check.
+fn decode(file: PathBuf, compressed: &[u8], spec: FileSpec) -> Result<Vec<u8>, DataError> {
     let mut content = Vec::new();
-    flate2::read::GzDecoder::new(compressed.as_slice())
+    flate2::read::GzDecoder::new(compressed)
         .read_to_end(&mut content)
         .map_err(|source| DataError::Gzip {
             file: file.clone(),
