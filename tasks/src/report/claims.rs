@@ -6,13 +6,16 @@
 //! distribution hurts every module, the modified Real NPU beats the baseline, and the
 //! average success rates with redundancy (10 inputs) of the paper's earlier abstract.
 //! Success rates are pooled over the runs of the groups named (Wilson 95% intervals); a
-//! gap counts when it is at least [`MARGIN`] points.
+//! gap counts when it is at least [`MARGIN`] points. Where two models ran the same settings
+//! with the same seeds (the modified and baseline Real NPU), their rates are compared run by
+//! run, stratified by setting ([`crate::stats::paired`]), with the interval of the
+//! difference. `tasks/docs/single-module-study.md` 4.8 says how each verdict is reached.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Group;
-use crate::stats::{Interval, wilson};
+use crate::stats::{Interval, PairedDifference, stratified_paired_difference, wilson};
 
 /// The smallest gap in success rate, in points, that counts as a module being hurt.
 pub const MARGIN: f64 = 10.0;
@@ -72,6 +75,45 @@ fn pooled(study: &Study, experiment: &str, model: &str, keep: impl Fn(&str) -> b
         }
     }
     pool
+}
+
+/// The paired difference `a - b` of two models' success rates in `experiment`: per setting
+/// both ran, the seeds both finished.
+fn paired(study: &Study, experiment: &str, a: &str, b: &str) -> Option<PairedDifference> {
+    let groups = study.get(experiment).copied().unwrap_or_default();
+    let of = |model: &str, setting: &str| {
+        groups
+            .iter()
+            .find(|g| g.model == model && g.setting == setting)
+    };
+    let strata: Vec<Vec<(bool, bool)>> = groups
+        .iter()
+        .filter(|g| g.model == a)
+        .filter_map(|ga| Some((ga, of(b, &ga.setting)?)))
+        .map(|(ga, gb)| {
+            let solved = |g: &Group, seed: &u32| !g.failed_seeds.contains(seed);
+            ga.seeds
+                .iter()
+                .filter(|seed| gb.seeds.contains(seed))
+                .map(|seed| (solved(ga, seed), solved(gb, seed)))
+                .collect()
+        })
+        .collect();
+    stratified_paired_difference(&strata)
+}
+
+/// A paired difference in points: `+x.x points [lo, hi] (width w) over n paired runs`.
+fn paired_text(p: &PairedDifference) -> String {
+    format!(
+        "{:+.1} points [{:+.1}, {:+.1}] (width {:.1}) over {} paired runs ({} solved by the first only, {} by the second only)",
+        100.0 * p.estimate,
+        100.0 * p.lower,
+        100.0 * p.upper,
+        100.0 * (p.upper - p.lower),
+        p.pairs,
+        p.only_first,
+        p.only_second
+    )
 }
 
 /// Runs pooled over groups.
@@ -250,20 +292,24 @@ fn distribution(study: &Study) -> Claim {
     }
 }
 
-/// The modified Real NPU solves more runs than the baseline.
+/// The modified Real NPU solves more runs than the baseline: at each input size, the paired
+/// difference of their success rates lies above 0.
 fn modified_beats_baseline(study: &Study) -> Claim {
     let mut evidence = Vec::new();
     let mut checks = Vec::new();
     for size in [2, 10] {
         let e = main_experiment(size);
-        let (line, gap) = gap_line(
+        let (line, _) = gap_line(
             &format!("{size} inputs"),
             ("modified", pooled(study, e, "realnpu-modified", |_| true)),
             ("baseline", pooled(study, e, "realnpu-baseline", |_| true)),
         );
-        evidence.push(line);
-        if let Some(gap) = gap {
-            checks.push(gap > 0.0);
+        match paired(study, e, "realnpu-modified", "realnpu-baseline") {
+            Some(p) => {
+                checks.push(p.lower > 0.0);
+                evidence.push(format!("{line}; run by run, {}", paired_text(&p)));
+            }
+            None => evidence.push(line),
         }
     }
     Claim {
@@ -296,18 +342,12 @@ fn abstract_figures(study: &Study) -> Claim {
             ));
         }
     }
-    let (modified, baseline) = (of("realnpu-modified"), of("realnpu-baseline"));
-    if let (Some(m), Some(b)) = (modified.rate(), baseline.rate()) {
-        // a normal interval for the difference of two proportions
-        let se = (m.point * (1.0 - m.point) / modified.runs as f64
-            + b.point * (1.0 - b.point) / baseline.runs as f64)
-            .sqrt();
-        let gap = 100.0 * (m.point - b.point);
-        let (lo, hi) = (gap - 196.0 * se, gap + 196.0 * se);
-        let inside = (lo..=hi).contains(&15.1);
+    if let Some(p) = paired(study, "in10", "realnpu-modified", "realnpu-baseline") {
+        let inside = (100.0 * p.lower..=100.0 * p.upper).contains(&15.1);
         checks.push(inside);
         evidence.push(format!(
-            "modified over baseline: {gap:+.1} points [{lo:+.1}, {hi:+.1}] against the paper's +15.1 ({})",
+            "modified over baseline, run by run: {} against the paper's +15.1 ({})",
+            paired_text(&p),
             if inside {
                 "inside the interval"
             } else {
@@ -394,7 +434,9 @@ mod tests {
             sparsity_beta_fit: None,
             sparsity_mean: None,
             diverged: 0,
-            failed_seeds: Vec::new(),
+            // seeds 0..runs, the first `solved` of them solved
+            seeds: (0..runs as u32).collect(),
+            failed_seeds: (solved as u32..runs as u32).collect(),
             gradients: Default::default(),
         }
     }
@@ -423,6 +465,12 @@ mod tests {
         let claim = modified_beats_baseline(&study);
         assert_eq!(claim.verdict, Verdict::Partly);
         assert!(claim.evidence[0].contains("80.0%") && claim.evidence[0].contains("+40.0"));
+        // run by run: seeds 10 to 19 solved by the modified unit only
+        assert!(
+            claim.evidence[0].contains("over 25 paired runs (10 solved by the first only, 0"),
+            "{}",
+            claim.evidence[0]
+        );
         assert_eq!(abstract_figures(&study).verdict, Verdict::NotSupported);
         assert_eq!(distribution(&Study::new()).verdict, Verdict::NoData);
     }

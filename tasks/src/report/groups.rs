@@ -28,7 +28,8 @@ pub struct Group {
     pub sparsity_mean: Option<f64>,
     /// Runs whose parameters became NaN.
     pub diverged: usize,
-    /// Seeds of the unsolved runs.
+    /// Seeds of the finished runs, and of the unsolved ones among them.
+    pub seeds: Vec<u32>,
     pub failed_seeds: Vec<u32>,
     /// Gradient health of the runs (records from before it was recorded have none).
     pub gradients: GradientSummary,
@@ -151,6 +152,8 @@ fn summarise(model: &str, setting: &str, runs: &[&StoredRun], missing: usize) ->
         .map(|r| r.key.seed)
         .collect();
     failed_seeds.sort_unstable();
+    let mut seeds: Vec<u32> = runs.iter().map(|r| r.key.seed).collect();
+    seeds.sort_unstable();
     Group {
         model: model.to_string(),
         setting: setting.to_string(),
@@ -162,6 +165,7 @@ fn summarise(model: &str, setting: &str, runs: &[&StoredRun], missing: usize) ->
         sparsity_beta_fit: sparsity_estimate(&sparsity),
         sparsity_mean: (!sparsity.is_empty()).then(|| sample::mean(&sparsity)),
         diverged: runs.iter().filter(|r| r.record.diverged).count(),
+        seeds,
         failed_seeds,
         gradients: gradient_summary(runs),
     }

@@ -1,10 +1,12 @@
 //! The study's group statistics (`tasks/docs/single-module-study.md` 4.6): success rate
 //! (Wilson), solved-at (gamma profile likelihood) and sparsity error (the reference's beta
-//! fit), each with its fallback for small or constant samples.
+//! fit), each with its fallback for small or constant samples; and the paired comparison of
+//! two models' success rates the claims use (4.8).
 
 pub mod beta;
 pub mod density;
 pub mod gamma;
+pub mod paired;
 pub mod profile;
 pub mod sample;
 pub mod special;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use beta::sparsity_estimate;
 pub use gamma::solved_at_estimate;
+pub use paired::{PairedDifference, stratified_paired_difference};
 pub use wilson::{Interval, wilson};
 
 /// How an estimate was formed.
