@@ -63,7 +63,7 @@ pub struct Case {
 impl Case {
     /// The case's values on a program for SIMD `path` (the leaves copied): every path gives
     /// the same bits. An error if the CPU lacks the path.
-    pub fn values_on(&self, path: crate::simd::Path) -> Result<Values, String> {
+    pub fn values_on(&self, path: crate::simd::Path) -> Result<Values, crate::simd::Unavailable> {
         let mut values = Values::new(&Program::on_path(&self.tape, self.values.batch(), path)?);
         for (index, node) in self.tape.nodes().iter().enumerate() {
             if matches!(node.op, Op::Input) && node.shape.batched {
@@ -201,9 +201,28 @@ pub struct CheckReport {
     pub inconclusive: usize,
 }
 
-/// Compares the f32 tape with the tracked reference at `case`'s point; Err describes the
-/// first disagreement.
-pub fn check_case(case: &Case) -> Result<CheckReport, String> {
+/// The first value or gradient of a case where the f32 tape and the tracked reference
+/// disagree.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "node {node} ({op}) {what} [sample {sample}, feature {feature}]: f32 {got:e}, reference {want:e} (bound {bound:e})"
+)]
+pub struct Disagreement {
+    pub node: usize,
+    /// The node's op, as its debug form.
+    pub op: String,
+    /// "value" or "gradient".
+    pub what: &'static str,
+    pub sample: usize,
+    pub feature: usize,
+    pub got: f32,
+    pub want: f64,
+    pub bound: f64,
+}
+
+/// Compares the f32 tape with the tracked reference at `case`'s point; Err is the first
+/// disagreement.
+pub fn check_case(case: &Case) -> Result<CheckReport, Disagreement> {
     let (tape, params, values) = (&case.tape, &case.params, &case.values);
     let mut fast = values.clone();
     forward(params, &mut fast);
@@ -231,7 +250,7 @@ pub fn check_case(case: &Case) -> Result<CheckReport, String> {
                 (0, element)
             };
             let mut compare =
-                |what: &str, got: f32, pick: &dyn Fn(&Reference<Tracked>) -> Tracked| {
+                |what: &'static str, got: f32, pick: &dyn Fn(&Reference<Tracked>) -> Tracked| {
                     let want = pick(&exact);
                     // a bound beyond the f32 range says nothing about an f32 value
                     if !want.bound.is_finite() || want.absolute_error() > f64::from(f32::MAX) {
@@ -242,12 +261,16 @@ pub fn check_case(case: &Case) -> Result<CheckReport, String> {
                     if agrees(got, want) {
                         Ok(())
                     } else {
-                        Err(format!(
-                            "node {index} ({:?}) {what} [sample {b}, feature {f}]: f32 {got:e}, reference {:e} (bound {:e})",
-                            node.op,
-                            want.value,
-                            TOLERANCE_FACTOR * want.absolute_error()
-                        ))
+                        Err(Disagreement {
+                            node: index,
+                            op: format!("{:?}", node.op),
+                            what,
+                            sample: b,
+                            feature: f,
+                            got,
+                            want: want.value,
+                            bound: TOLERANCE_FACTOR * want.absolute_error(),
+                        })
                     }
                 };
             if check_value {

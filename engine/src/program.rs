@@ -49,11 +49,12 @@ impl Program {
 
     /// [`Program::new`] on a given SIMD path (to compare the paths, whose results are the
     /// same bit for bit); an error if the CPU lacks it.
-    pub fn on_path(tape: &Tape, batch: usize, path: Path) -> Result<Arc<Program>, String> {
-        if !simd::runnable().contains(&path) {
-            return Err(format!("this CPU lacks {path}"));
-        }
-        Ok(Program::build(tape, batch, path))
+    pub fn on_path(
+        tape: &Tape,
+        batch: usize,
+        path: Path,
+    ) -> Result<Arc<Program>, simd::Unavailable> {
+        Ok(Program::build(tape, batch, simd::available(path)?))
     }
 
     fn build(tape: &Tape, batch: usize, path: Path) -> Arc<Program> {

@@ -17,7 +17,7 @@
 pub mod audit;
 pub mod init;
 pub mod module;
-mod names;
+pub mod names;
 pub mod objective;
 pub mod penalty;
 pub mod scalar;

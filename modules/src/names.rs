@@ -1,5 +1,13 @@
 //! Options chosen by name on the command line and stored by name in run records.
 
+/// A name that is none of an option's accepted names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value '{value}' (expected one of: {})", .expected.join(", "))]
+pub struct UnknownName {
+    pub value: String,
+    pub expected: &'static [&'static str],
+}
+
 /// Gives a field-less enum its names: `NAMES`, `name()`, `Display`, `FromStr` (case
 /// insensitive, with the accepted names in the error) and string (de)serialisation.
 #[macro_export]
@@ -24,18 +32,18 @@ macro_rules! named_enum {
         }
 
         impl ::std::str::FromStr for $ty {
-            type Err = String;
+            type Err = $crate::names::UnknownName;
 
-            fn from_str(text: &str) -> Result<Self, String> {
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
                 $(
                     if text.eq_ignore_ascii_case($name) {
                         return Ok($ty::$variant);
                     }
                 )+
-                Err(format!(
-                    "unknown value '{text}' (expected one of: {})",
-                    $ty::NAMES.join(", ")
-                ))
+                Err($crate::names::UnknownName {
+                    value: text.to_string(),
+                    expected: $ty::NAMES,
+                })
             }
         }
 

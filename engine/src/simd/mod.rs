@@ -213,16 +213,28 @@ fn from_environment() -> Option<Path> {
     }
 }
 
+/// A SIMD path this CPU cannot run, with the features it lacks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("this CPU lacks {} for {path}", .missing.join(" and "))]
+pub struct Unavailable {
+    pub path: Path,
+    pub missing: Vec<&'static str>,
+}
+
+/// `path` if this CPU runs it, else what it lacks.
+pub fn available(path: Path) -> Result<Path, Unavailable> {
+    let missing = missing(path, detected);
+    if missing.is_empty() {
+        Ok(path)
+    } else {
+        Err(Unavailable { path, missing })
+    }
+}
+
 /// Makes the kernels compute on `path` from now on, in every thread (for comparisons of the
 /// paths; results do not depend on it). An error if the CPU lacks it.
-pub fn use_path(path: Path) -> Result<(), String> {
-    let lacking = missing(path, detected);
-    if !lacking.is_empty() {
-        return Err(format!(
-            "this CPU lacks {} for {path}",
-            lacking.join(" and ")
-        ));
-    }
+pub fn use_path(path: Path) -> Result<(), Unavailable> {
+    available(path)?;
     let index = PATHS.iter().position(|p| *p == path).expect("a known path");
     ACTIVE.store(index as u8 + 1, Ordering::Relaxed);
     Ok(())

@@ -67,9 +67,20 @@ impl Distribution {
 /// The command-line form: a family name and its parameters, as words
 /// (`uniform`, `truncated-normal m_i s_i m_e s_e`, `exponential scale`, `benford`).
 impl std::str::FromStr for Distribution {
-    type Err = String;
+    type Err = DistributionError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, DistributionError> {
+        Distribution::from_words(text).map_err(DistributionError)
+    }
+}
+
+/// A distribution that cannot be read from its command-line form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DistributionError(String);
+
+impl Distribution {
+    fn from_words(text: &str) -> Result<Self, String> {
         let words: Vec<&str> = text.split_whitespace().collect();
         let Some((&family, rest)) = words.split_first() else {
             return Err("empty distribution".into());

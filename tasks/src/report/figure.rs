@@ -9,8 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::groups::Group;
-use super::plot_error;
 use super::tables::axes;
+use super::{DrawError, plot_error};
 use crate::stats::Estimate;
 
 /// A point estimate and its interval, if any.
@@ -139,10 +139,10 @@ const HEADER: u32 = 90;
 const FOOTER: u32 = 60;
 
 /// Draws the figure of `groups` into `path`: PNG when its extension says so, else SVG.
-pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), String> {
+pub fn draw(path: &Path, title: &str, groups: &[Group]) -> Result<(), DrawError> {
     let (settings, _) = axes(groups);
     if settings.is_empty() {
-        return Err("no groups to draw".into());
+        return Err(plot_error("no groups to draw"));
     }
     let longest = settings
         .iter()
@@ -164,7 +164,7 @@ fn draw_on<DB: DrawingBackend>(
     width: u32,
     title: &str,
     groups: &[Group],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let (settings, models) = axes(groups);
     root.fill(&WHITE).map_err(plot_error)?;
     let (header, body) = root.split_vertically(HEADER);
@@ -327,7 +327,7 @@ fn mesh<DB: DrawingBackend, Y>(
     last: bool,
     title: &str,
     ticks: &dyn Fn(&f64) -> String,
-) -> Result<(), String>
+) -> Result<(), DrawError>
 where
     Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
 {
@@ -374,7 +374,7 @@ fn draw_legend<DB: DrawingBackend>(
     models: &[&str],
     colours: &[RGBColor],
     width: u32,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let widths: Vec<i32> = models
         .iter()
         .map(|m| 36 + 9 * m.chars().count() as i32)

@@ -1,4 +1,5 @@
-//! Reports of a sweep: group statistics, tables and the study's figure.
+//! Reports of a sweep, a study and an MNIST study: group statistics, claims, tables and
+//! figures.
 
 pub mod claims;
 pub mod figure;
@@ -6,6 +7,8 @@ pub mod groups;
 pub mod mnist;
 pub mod study;
 pub mod tables;
+
+use std::path::PathBuf;
 
 pub use groups::{Group, groups};
 
@@ -34,9 +37,25 @@ macro_rules! draw_to_file {
 }
 pub(crate) use draw_to_file;
 
-/// A plotting error as text (the figures' errors are reported with the file they were for).
-pub(crate) fn plot_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// A figure that could not be drawn (the caller names the file it was for).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the figure: {0}")]
+pub struct DrawError(String);
+
+/// A plotting library's error as a [`DrawError`].
+pub(crate) fn plot_error(e: impl std::fmt::Display) -> DrawError {
+    DrawError(e.to_string())
+}
+
+/// Why a report could not be written, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] crate::results::StoreError),
+    #[error("{path}: {source}")]
+    Draw { path: PathBuf, source: DrawError },
+    #[error("a table: {0}")]
+    Table(#[from] csv::Error),
 }
 
 /// Makes the bundled font (DejaVu Sans, `tasks/data/fonts/`) the figures' "sans-serif", so

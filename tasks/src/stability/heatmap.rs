@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::lab::Cell;
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 
 /// One panel: its title, the value of a cell and how to colour and print it.
 struct Indicator {
@@ -117,7 +117,7 @@ pub fn draw(
     models: &[String],
     settings: &[String],
     cells: &[Cell],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let panel_h = CELL_H * models.len() as i32 + PANEL_GAP;
     let width = (LEFT + CELL_W * settings.len() as i32 + 30) as u32;
     let height = (TOP + panel_h * INDICATORS.len() as i32) as u32;

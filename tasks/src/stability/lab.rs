@@ -10,11 +10,11 @@ use super::health::{EXPLODING, Health, HealthCounter};
 use super::probe::Probe;
 use crate::data::TaskData;
 use crate::sweep::plan::Setting;
-use crate::train::Settings;
 use crate::train::preset::{PRESETS, Preset};
 use crate::train::replay::{grad_audit_command, preset_changes};
 use crate::train::run::coefficients_at;
 use crate::train::{Changes, apply};
+use crate::train::{Settings, SettingsError};
 
 /// The study's division models the lab measures by default: the four of the main results
 /// and the variants of the appendix studies (complex NPU, separate-sign NRU, plain and gated
@@ -37,6 +37,23 @@ pub struct LabModel {
     pub settings: Settings,
 }
 
+/// Why the lab cannot measure a model or a cell.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("unknown preset '{name}' (expected one of: {known})")]
+    UnknownPreset { name: String, known: String },
+    #[error("{0}: the run's settings name no known preset")]
+    NoPreset(String),
+    #[error(transparent)]
+    Change(#[from] crate::train::ChangeError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Data(#[from] crate::data::task::TaskError),
+    #[error(transparent)]
+    NoClosedForm(#[from] super::probe::NoClosedForm),
+}
+
 impl LabModel {
     /// The preset `name` at `input_size` inputs with `changes` and `conventions`.
     pub fn new(
@@ -44,18 +61,18 @@ impl LabModel {
         input_size: usize,
         changes: &Changes,
         conventions: Conventions,
-    ) -> Result<LabModel, String> {
+    ) -> Result<LabModel, LabError> {
         let preset = Preset::by_name(name).ok_or_else(|| {
             let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-            format!(
-                "unknown preset '{name}' (expected one of: {})",
-                names.join(", ")
-            )
+            LabError::UnknownPreset {
+                name: name.to_string(),
+                known: names.join(", "),
+            }
         })?;
         let mut settings = preset.settings(Some(input_size));
         apply(&mut settings, changes)?;
         settings.conventions = conventions;
-        settings.validate().map_err(|e| e.to_string())?;
+        settings.validate()?;
         Ok(LabModel {
             label: name.to_string(),
             settings,
@@ -64,9 +81,8 @@ impl LabModel {
 
     /// The model of a sweep's run: its settings exactly, which must start from a preset so
     /// that its worst points can be replayed.
-    pub fn of_run(label: &str, settings: &Settings) -> Result<LabModel, String> {
-        preset_changes(settings)
-            .ok_or_else(|| format!("{label}: the run's settings name no known preset"))?;
+    pub fn of_run(label: &str, settings: &Settings) -> Result<LabModel, LabError> {
+        preset_changes(settings).ok_or_else(|| LabError::NoPreset(label.to_string()))?;
         Ok(LabModel {
             label: label.to_string(),
             settings: settings.clone(),
@@ -98,7 +114,7 @@ type Sample = (Vec<f32>, f32);
 
 /// Each point's training sample: (inputs, target), drawn per seed from that seed's training
 /// stream, in point order.
-fn samples(settings: &Settings, seeds: &[u32], inputs: usize) -> Result<Vec<Sample>, String> {
+fn samples(settings: &Settings, seeds: &[u32], inputs: usize) -> Result<Vec<Sample>, LabError> {
     let mut wanted: Vec<(u32, usize)> = Vec::new();
     for &s in seeds {
         match wanted.iter_mut().find(|(seed, _)| *seed == s) {
@@ -108,7 +124,7 @@ fn samples(settings: &Settings, seeds: &[u32], inputs: usize) -> Result<Vec<Samp
     }
     let mut drawn: Vec<(u32, std::vec::IntoIter<Sample>)> = Vec::new();
     for (seed, count) in wanted {
-        let mut data = TaskData::new(&settings.task_spec(), seed).map_err(|e| e.to_string())?;
+        let mut data = TaskData::new(&settings.task_spec(), seed)?;
         let (mut xs, mut ts) = (vec![0.0; count * inputs], vec![0.0; count]);
         data.next_batch(count, &mut xs, &mut ts);
         let of_seed: Vec<Sample> = (0..count)
@@ -231,12 +247,12 @@ pub const WORST_KEPT: usize = 3;
 /// Measures `points` points of one cell. The inputs are the setting's training stream for
 /// run seed `seed`, the parameters draws of the unit's initialisation from a stream of the
 /// same seed (or the trajectory, in order); the same plan and seed give the same cell.
-pub fn measure(plan: &CellPlan, points: usize, seed: u32) -> Result<Cell, String> {
+pub fn measure(plan: &CellPlan, points: usize, seed: u32) -> Result<Cell, LabError> {
     let mut settings = plan.model.settings.clone();
     apply(&mut settings, &plan.setting.changes)?;
     settings.seed = seed;
-    settings.validate().map_err(|e| e.to_string())?;
-    let unit = settings.unit().map_err(|e| e.to_string())?;
+    settings.validate()?;
+    let unit = settings.unit()?;
     let spec = settings.objective();
     let inputs = unit.inputs();
     let seeds: Vec<u32> = (0..points)
@@ -269,8 +285,7 @@ pub fn measure(plan: &CellPlan, points: usize, seed: u32) -> Result<Cell, String
             Some(at) => at,
             None => {
                 let coefficients = coefficients_at(&settings, iteration);
-                let probe = Probe::new(unit.clone(), spec.clone(), coefficients)
-                    .map_err(|e| e.to_string())?;
+                let probe = Probe::new(unit.clone(), spec.clone(), coefficients)?;
                 probes.push((iteration, probe));
                 probes.len() - 1
             }
@@ -325,14 +340,26 @@ pub fn measure(plan: &CellPlan, points: usize, seed: u32) -> Result<Cell, String
 
 /// Measures every cell on the current rayon pool; the cells come back in plan order and
 /// are the same for any number of threads.
-pub fn measure_all(plans: &[CellPlan], points: usize, seed: u32) -> Result<Vec<Cell>, String> {
+pub fn measure_all(plans: &[CellPlan], points: usize, seed: u32) -> Result<Vec<Cell>, CellError> {
     plans
         .par_iter()
         .map(|plan| {
-            measure(plan, points, seed)
-                .map_err(|e| format!("{} / {}: {e}", plan.model.label, plan.setting.label))
+            measure(plan, points, seed).map_err(|source| CellError {
+                model: plan.model.label.clone(),
+                setting: plan.setting.label.clone(),
+                source,
+            })
         })
         .collect()
+}
+
+/// A cell the lab could not measure.
+#[derive(Debug, thiserror::Error)]
+#[error("{model} / {setting}: {source}")]
+pub struct CellError {
+    pub model: String,
+    pub setting: String,
+    pub source: LabError,
 }
 
 /// The `nalm grad-audit` command that replays a worst point of `model`.

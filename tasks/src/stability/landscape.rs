@@ -22,6 +22,33 @@ pub struct Axis {
     pub steps: usize,
 }
 
+/// Why a landscape cannot be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum LandscapeError {
+    #[error("'{0}' is not NAME[INDEX]")]
+    NotAParameter(String),
+    #[error("{name} has {len} elements: name one as {name}[0] to {name}[{last}]", last = len - 1)]
+    WhichElement { name: String, len: usize },
+    #[error("{spec}: the range {from}..{to} is empty")]
+    EmptyRange { spec: String, from: f32, to: f32 },
+    #[error("{unit} has no parameter '{name}' (it has {known})")]
+    NoSuchParameter {
+        unit: String,
+        name: String,
+        known: String,
+    },
+    #[error("the base point has {given} values, {unit} has {len} parameters")]
+    BaseLength {
+        given: usize,
+        unit: String,
+        len: usize,
+    },
+    #[error(transparent)]
+    Settings(#[from] crate::train::SettingsError),
+    #[error(transparent)]
+    Data(#[from] crate::data::task::TaskError),
+}
+
 impl Axis {
     /// The `k`-th of `steps` values from `from` to `to`, both included.
     pub fn value(&self, k: usize) -> f32 {
@@ -40,13 +67,13 @@ impl Axis {
         from: f32,
         to: f32,
         steps: usize,
-    ) -> Result<Axis, String> {
+    ) -> Result<Axis, LandscapeError> {
         let (name, element) = match spec.split_once('[') {
             Some((name, rest)) => {
                 let index = rest
                     .strip_suffix(']')
                     .and_then(|i| i.parse::<usize>().ok())
-                    .ok_or_else(|| format!("'{spec}' is not NAME[INDEX]"))?;
+                    .ok_or_else(|| LandscapeError::NotAParameter(spec.to_string()))?;
                 (name, Some(index))
             }
             None => (spec, None),
@@ -58,18 +85,18 @@ impl Axis {
                     Some(i) if i < p.len => i,
                     None if p.len == 1 => 0,
                     _ => {
-                        return Err(format!(
-                            "{} has {} elements: name one as {}[0] to {}[{}]",
-                            p.name,
-                            p.len,
-                            p.name,
-                            p.name,
-                            p.len - 1
-                        ));
+                        return Err(LandscapeError::WhichElement {
+                            name: p.name.to_string(),
+                            len: p.len,
+                        });
                     }
                 };
                 if !(from.is_finite() && to.is_finite() && from < to) {
-                    return Err(format!("{spec}: the range {from}..{to} is empty"));
+                    return Err(LandscapeError::EmptyRange {
+                        spec: spec.to_string(),
+                        from,
+                        to,
+                    });
                 }
                 return Ok(Axis {
                     index: start + element,
@@ -86,11 +113,11 @@ impl Axis {
             .iter()
             .map(|p| format!("{} ({} elements)", p.name, p.len))
             .collect();
-        Err(format!(
-            "{} has no parameter '{name}' (it has {})",
-            unit.name(),
-            names.join(", ")
-        ))
+        Err(LandscapeError::NoSuchParameter {
+            unit: unit.name().to_string(),
+            name: name.to_string(),
+            known: names.join(", "),
+        })
     }
 }
 
@@ -121,22 +148,20 @@ pub fn evaluate(
     samples: usize,
     iteration: u64,
     gradient: bool,
-) -> Result<Landscape, String> {
-    let unit = settings.unit().map_err(|e| e.to_string())?;
+) -> Result<Landscape, LandscapeError> {
+    let unit = settings.unit()?;
     if base.len() != unit.param_len() {
-        return Err(format!(
-            "the base point has {} values, {} has {} parameters",
-            base.len(),
-            unit.name(),
-            unit.param_len()
-        ));
+        return Err(LandscapeError::BaseLength {
+            given: base.len(),
+            unit: unit.name().to_string(),
+            len: unit.param_len(),
+        });
     }
     let tapes = Tapes::new(&unit, &settings.objective());
     let program = Program::new(&tapes.train, samples);
     let mut values = Values::new(&program);
     let mut grads = Grads::new(&program);
-    let mut data =
-        TaskData::new(&settings.task_spec(), settings.seed).map_err(|e| e.to_string())?;
+    let mut data = TaskData::new(&settings.task_spec(), settings.seed)?;
     let inputs = unit.inputs();
     let (mut rows, mut t) = (vec![0.0; samples * inputs], vec![0.0; samples]);
     data.next_batch(samples, &mut rows, &mut t);

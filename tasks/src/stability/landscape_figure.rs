@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::contour::segments;
 use super::landscape::Landscape;
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 
 /// A run's path projected onto the axes: (x, y) at every logged row.
 pub type Path2 = Vec<(f64, f64)>;
@@ -42,14 +42,19 @@ pub fn draw(
     land: &Landscape,
     gold: Option<(f64, f64)>,
     trajectories: &[Path2],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     match &land.y {
         None => draw_line(path, title, land, gold.map(|g| g.0)),
         Some(_) => draw_plane(path, title, land, gold, trajectories),
     }
 }
 
-fn draw_line(path: &Path, title: &str, land: &Landscape, gold: Option<f64>) -> Result<(), String> {
+fn draw_line(
+    path: &Path,
+    title: &str,
+    land: &Landscape,
+    gold: Option<f64>,
+) -> Result<(), DrawError> {
     let points: Vec<(f64, f64)> = (0..land.x.steps)
         .map(|i| (f64::from(land.x.value(i)), log_loss(land.loss[i])))
         .filter(|p| p.1.is_finite())
@@ -108,7 +113,7 @@ fn draw_plane(
     land: &Landscape,
     gold: Option<(f64, f64)>,
     trajectories: &[Path2],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let y_axis = land.y.as_ref().expect("a plane has a y axis");
     let (nx, ny) = land.shape();
     let logs: Vec<f64> = land.loss.iter().map(|&v| log_loss(v)).collect();

@@ -90,14 +90,14 @@ impl Grid {
             let mut of_model = preset.settings(model.input_size);
             apply(&mut of_model, &model.changes).map_err(|problem| PlanError {
                 place: format!("model '{}'", model.label),
-                problem,
+                problem: problem.to_string(),
             })?;
             for setting in &self.settings {
                 let place = || format!("model '{}', setting '{}'", model.label, setting.label);
                 let mut base = of_model.clone();
                 apply(&mut base, &setting.changes).map_err(|problem| PlanError {
                     place: place(),
-                    problem,
+                    problem: problem.to_string(),
                 })?;
                 for &seed in &self.seeds {
                     let mut settings = base.clone();
@@ -233,8 +233,17 @@ pub const MAX_RUNS: usize = 1_000_000;
 /// The most seeds a sweep takes (the study's experiments have 25).
 pub const MAX_SEEDS: u32 = 100_000;
 
+/// A seed list that cannot be read, or a filter naming what a sweep does not have.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectionError(String);
+
 /// Parses a seed list such as `0-24` or `0,3,5-7`.
-pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
+pub fn parse_seeds(text: &str) -> Result<Vec<u32>, SelectionError> {
+    seed_list(text).map_err(SelectionError)
+}
+
+fn seed_list(text: &str) -> Result<Vec<u32>, String> {
     let mut seeds = BTreeSet::new();
     for part in text.split(',').map(str::trim) {
         let number = |s: &str| {
@@ -305,16 +314,16 @@ impl Plan {
         models: &[String],
         settings: &[String],
         seeds: Option<&[u32]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SelectionError> {
         for (wanted, known, what) in [
             (models, &self.models, "model"),
             (settings, &self.settings, "setting"),
         ] {
             if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
-                return Err(format!(
+                return Err(SelectionError(format!(
                     "the sweep has no {what} '{unknown}' (it has: {})",
                     known.join(", ")
-                ));
+                )));
             }
         }
         self.runs.retain(|r| {
@@ -428,12 +437,19 @@ mod tests {
         assert!(
             parse_seeds("0-4294967295")
                 .unwrap_err()
+                .to_string()
                 .contains("at most 100000")
         );
-        assert!(parse_seeds("-3").unwrap_err().contains("negative"));
+        assert!(
+            parse_seeds("-3")
+                .unwrap_err()
+                .to_string()
+                .contains("negative")
+        );
         assert!(
             parse_seeds("1-x")
                 .unwrap_err()
+                .to_string()
                 .contains("whole number from 0")
         );
     }
@@ -452,6 +468,7 @@ mod tests {
         assert!(
             apply(&mut s, &unknown)
                 .unwrap_err()
+                .to_string()
                 .contains("learning-rat")
         );
         let bad = json!({"interpolation-range": "[3,1"})
@@ -460,6 +477,11 @@ mod tests {
             .clone();
         assert!(apply(&mut s, &bad).is_err());
         let seed = json!({"seed": 3}).as_object().unwrap().clone();
-        assert!(apply(&mut s, &seed).unwrap_err().contains("--seeds"));
+        assert!(
+            apply(&mut s, &seed)
+                .unwrap_err()
+                .to_string()
+                .contains("--seeds")
+        );
     }
 }

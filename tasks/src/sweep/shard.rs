@@ -21,7 +21,11 @@ impl Shard {
     /// The shard a SLURM job array task stands for, from `SLURM_ARRAY_TASK_ID`,
     /// `SLURM_ARRAY_TASK_COUNT` and `SLURM_ARRAY_TASK_MIN` (so `--array=0-3` and
     /// `--array=1-4` both give shards 1/4 .. 4/4). None outside a job array.
-    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
+    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, ShardError> {
+        Shard::slurm_slice(var).map_err(ShardError)
+    }
+
+    fn slurm_slice(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
         let number = |name: &str| -> Result<Option<usize>, String> {
             var(name)
                 .map(|v| {
@@ -70,11 +74,20 @@ impl fmt::Display for Shard {
     }
 }
 
-impl std::str::FromStr for Shard {
-    type Err = String;
+/// A shard that cannot be read (from `--shard` or a SLURM array's variables).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShardError(String);
 
-    fn from_str(text: &str) -> Result<Shard, String> {
-        let bad = || format!("'{text}' is not a shard: expected K/N with 1 <= K <= N");
+impl std::str::FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(text: &str) -> Result<Shard, ShardError> {
+        let bad = || {
+            ShardError(format!(
+                "'{text}' is not a shard: expected K/N with 1 <= K <= N"
+            ))
+        };
         let (k, n) = text.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
             k.trim().parse::<usize>().map_err(|_| bad())?,
@@ -126,9 +139,13 @@ mod tests {
     #[test]
     fn half_a_job_arrays_variables_is_an_error() {
         let only = |set: &'static str| move |name: &str| (name == set).then(|| "2".to_string());
-        let id = Shard::from_slurm(only("SLURM_ARRAY_TASK_ID")).unwrap_err();
+        let id = Shard::from_slurm(only("SLURM_ARRAY_TASK_ID"))
+            .unwrap_err()
+            .to_string();
         assert!(id.contains("SLURM_ARRAY_TASK_COUNT is not"), "{id}");
-        let count = Shard::from_slurm(only("SLURM_ARRAY_TASK_COUNT")).unwrap_err();
+        let count = Shard::from_slurm(only("SLURM_ARRAY_TASK_COUNT"))
+            .unwrap_err()
+            .to_string();
         assert!(count.contains("--shard"), "{count}");
         // the minimum alone says nothing about a slice
         assert_eq!(

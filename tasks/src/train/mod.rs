@@ -10,7 +10,7 @@ pub mod run;
 pub mod schedule;
 pub mod settings;
 
-pub use changes::{Changes, apply};
+pub use changes::{ChangeError, Changes, apply};
 pub use model::{Model, OptimizerKind};
 pub use run::{Progress, Run, RunError, RunRecord, Tensor, data_key, train_together, training_key};
 pub use settings::{Settings, SettingsError};

@@ -511,7 +511,9 @@ mod tests {
         assert!(text.contains("\"conventions\":\"torch-current\""), "{text}");
         assert_eq!(serde_json::from_str::<Settings>(&text).unwrap(), s);
         changes.insert("conventions".into(), "pytorch".into());
-        let err = crate::train::apply(&mut s, &changes).unwrap_err();
+        let err = crate::train::apply(&mut s, &changes)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("torch-legacy"), "{err}");
     }
 

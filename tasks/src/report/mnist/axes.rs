@@ -3,14 +3,14 @@
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 
 /// The chart's axes: head `h` centred at x = h and named there, `y_title` up the y axis.
 pub fn head_axis<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     names: &[&str],
     y_title: &str,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let labels: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     chart
         .configure_mesh()

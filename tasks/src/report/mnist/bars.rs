@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::axes::head_axis;
 use super::summary::{HeadSummary, PAPER_METRICS, REPORTED};
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 
 /// One colour per metric (matplotlib's first four), pale for the training split.
 const COLOURS: [RGBColor; PAPER_METRICS] = [
@@ -31,7 +31,7 @@ fn colour(metric: usize, train: bool) -> RGBAColor {
 }
 
 /// Draws the bar chart of `heads` into `path` (PNG or SVG, by its extension).
-pub fn draw(path: &Path, title: &str, heads: &[HeadSummary]) -> Result<(), String> {
+pub fn draw(path: &Path, title: &str, heads: &[HeadSummary]) -> Result<(), DrawError> {
     crate::report::draw_to_file!(path, (1200, 600), |root| draw_on(root, title, heads))
 }
 
@@ -39,7 +39,7 @@ fn draw_on<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     heads: &[HeadSummary],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
     root.fill(&WHITE).map_err(plot_error)?;
     let (plot, legend) = root.split_horizontally(960);

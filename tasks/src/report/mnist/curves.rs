@@ -14,7 +14,7 @@ use super::axes::head_colour;
 use super::learned::digits_read_either_code;
 use crate::mnist::metrics::MetricOf;
 use crate::mnist::run::Record;
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 use crate::results::{Collection, Manifest};
 use crate::stats::sample::{mean, se};
 
@@ -84,7 +84,7 @@ pub fn curves(manifest: &Manifest, results: &Collection<Record>) -> Vec<HeadCurv
 }
 
 /// Draws `curves` into `path` (PNG or SVG, by its extension).
-pub fn draw(path: &Path, title: &str, curves: &[HeadCurve]) -> Result<(), String> {
+pub fn draw(path: &Path, title: &str, curves: &[HeadCurve]) -> Result<(), DrawError> {
     crate::report::draw_to_file!(path, (1100, 820), |root| draw_on(root, title, curves))
 }
 
@@ -92,7 +92,7 @@ fn draw_on<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     curves: &[HeadCurve],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     root.fill(&WHITE).map_err(plot_error)?;
     let last = curves
         .iter()

@@ -13,10 +13,9 @@ pub mod violin;
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use crate::mnist::network::Head;
 use crate::mnist::run::Record;
+use crate::report::ReportError;
 use crate::report::claims::Claim;
 use crate::results::write_atomically;
 use crate::results::{Collection, Manifest};
@@ -80,10 +79,10 @@ pub fn write(
     manifest: &Manifest,
     results: &Collection<Record>,
     out: &Path,
-) -> anyhow::Result<(String, Vec<Claim>)> {
+) -> Result<(String, Vec<Claim>), ReportError> {
     let heads = summarise(manifest, results);
     let claims = claims::claims(&heads);
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(crate::results::io(out))?;
     write_atomically(
         &out.join("report.md"),
         tables::markdown(&manifest.name, &settings_line(results), &heads, &claims).as_bytes(),
@@ -119,7 +118,10 @@ pub fn write(
             ),
         ];
         for (name, result) in FIGURES.iter().zip(drawn) {
-            result.map_err(|e| anyhow::anyhow!("{}: {e}", path(name).display()))?;
+            result.map_err(|source| ReportError::Draw {
+                path: path(name),
+                source,
+            })?;
         }
     }
     Ok((tables::terminal(&heads), claims))

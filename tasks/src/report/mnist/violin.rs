@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use super::axes::{head_axis, head_colour};
 use super::summary::HeadSummary;
-use crate::report::plot_error;
+use crate::report::{DrawError, plot_error};
 use crate::stats::density::{gaussian_kde, scott_bandwidth};
 use crate::stats::sample::quantile;
 
@@ -44,7 +44,7 @@ fn outline(values: &[f64]) -> Option<Vec<(f64, f64)>> {
 }
 
 /// Draws the violins of `heads` into `path` (PNG or SVG, by its extension).
-pub fn draw(path: &Path, title: &str, heads: &[&HeadSummary]) -> Result<(), String> {
+pub fn draw(path: &Path, title: &str, heads: &[&HeadSummary]) -> Result<(), DrawError> {
     crate::report::draw_to_file!(path, (900, 600), |root| draw_on(root, title, heads))
 }
 
@@ -52,7 +52,7 @@ fn draw_on<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     heads: &[&HeadSummary],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let names: Vec<&str> = heads.iter().map(|h| h.head.as_str()).collect();
     let values: Vec<Vec<f64>> = heads
         .iter()
@@ -128,7 +128,7 @@ fn draw_box<DB: DrawingBackend>(
     >,
     x: f64,
     sorted: &[f64],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if sorted.len() < 2 {
         return Ok(());
     }
