@@ -5,13 +5,14 @@
 //! peak measured in the same run.
 //!
 //! `cargo bench -p benches --bench cnn` (add `-- quick` for fewer rounds, `-- profile` for the
-//! time of every node of a training step)
+//! time of every node of a training step, `-- winograd` for the second convolution by
+//! Winograd's F(4x4, 3x3))
 
 use benches::peak::Peaks;
 use benches::pool;
 use benches::rounds::{Contender, race};
 use engine::optim::{Adam, Optimizer};
-use engine::{Grads, Program, Values, backward, forward, profile};
+use engine::{ConvMethod, Grads, Program, Values, backward, forward, profile};
 use rand_core::{Rng, SeedableRng};
 use tasks::mnist::network::{Head, Network, Nodes, PAIR};
 
@@ -45,7 +46,14 @@ fn main() {
     );
 
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
-    let network = Network::new(Head::Div);
+    // `-- winograd`: the second convolution by Winograd's F(4x4, 3x3)
+    let conv2 = if std::env::args().any(|a| a == "winograd") {
+        ConvMethod::Winograd
+    } else {
+        ConvMethod::Direct
+    };
+    println!("second convolution: {conv2:?}");
+    let network = Network::with_conv(Head::Div, conv2);
     let mut params = vec![0.0; network.train.param_len()];
     network.init(&mut params, &mut rng);
     let params_eval = params.clone();

@@ -10,8 +10,8 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::conventions::Conventions;
 use crate::tape::{
-    BinaryOp, Conv2d, Image, Node, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout,
-    Window, next_tape_id,
+    BinaryOp, Conv2d, ConvMethod, Image, Node, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp,
+    WeightLayout, Window, next_tape_id,
 };
 
 /// A tape under construction.
@@ -437,11 +437,29 @@ impl<'g> Var<'g> {
         filters: usize,
         kernel: usize,
     ) -> Var<'g> {
+        self.conv2d_by(ConvMethod::Direct, weight, bias, input, filters, kernel)
+    }
+
+    /// [`Var::conv2d`] computed by `method` ([`ConvMethod::Winograd`] needs a 3 x 3 kernel).
+    pub fn conv2d_by(
+        self,
+        method: ConvMethod,
+        weight: Var<'g>,
+        bias: Var<'g>,
+        input: Image,
+        filters: usize,
+        kernel: usize,
+    ) -> Var<'g> {
         let conv = Conv2d {
             input,
             filters,
             kernel,
+            method,
         };
+        assert!(
+            method != ConvMethod::Winograd || kernel == 3,
+            "conv2d: Winograd's F(4x4, 3x3) needs a 3 x 3 kernel, not {kernel} x {kernel}"
+        );
         let x = self.shape();
         assert!(
             x.batched && x.features == input.features(),

@@ -72,6 +72,7 @@ pub mod simd;
 pub mod subnormals;
 pub mod tape;
 pub mod tracked;
+pub mod winograd;
 mod workspace;
 
 pub use buffers::{Grads, NodeTime, Values, backward, forward, profile};
@@ -81,7 +82,8 @@ pub use program::Program;
 pub use real::Real;
 pub use subnormals::Subnormals;
 pub use tape::{
-    BinaryOp, Conv2d, Image, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout, Window,
+    BinaryOp, Conv2d, ConvMethod, Image, NodeId, Op, ParamInfo, Shape, Tape, UnaryOp, WeightLayout,
+    Window,
 };
 pub use tracked::{Decision, Tracked};
 pub use workspace::Workspace;

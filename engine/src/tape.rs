@@ -165,6 +165,21 @@ pub struct Conv2d {
     pub input: Image,
     pub filters: usize,
     pub kernel: usize,
+    /// How the f32 program computes it (the reference evaluators compute the convolution
+    /// itself, whatever the method).
+    pub method: ConvMethod,
+}
+
+/// How a convolution is computed: the same function, different arithmetic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ConvMethod {
+    /// Matrix products of the weights and the input's patches: every output one fused
+    /// multiply-add chain over its patch.
+    #[default]
+    Direct,
+    /// Winograd's minimal filtering F(4x4, 3x3) (3x3 kernels only): about a quarter of the
+    /// multiplications, with a larger but bounded rounding error (see `engine::winograd`).
+    Winograd,
 }
 
 impl Conv2d {

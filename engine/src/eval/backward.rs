@@ -11,7 +11,7 @@ use super::{binary, copy, features, matmul, reduce, unary};
 use crate::layout::{Layout, Loc};
 use crate::ops::{with_binary_kernel, with_unary_kernel};
 use crate::simd::width::Width;
-use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
+use crate::tape::{BinaryOp, ConvMethod, Op, Tape, UnaryOp};
 
 /// Which gradient slots the backward pass overwrites before anything adds to them. The
 /// first step to reach a batched slot, if it writes all of it, stores instead of adding,
@@ -179,13 +179,22 @@ pub(crate) fn steps<W: Width>(
         }
         Op::Conv2d(conv) => {
             let (x, w, bias) = (input(0), input(1), input(2));
+            let winograd = conv.method == ConvMethod::Winograd;
             if needs(0) {
                 let store = claim(0, true);
-                steps.push(super::conv::input_grad(*conv, x, w, out, layout, store));
+                steps.push(if winograd {
+                    super::winograd::input_grad(*conv, x, w, out, layout, store)
+                } else {
+                    super::conv::input_grad(*conv, x, w, out, layout, store)
+                });
             }
             if needs(1) {
                 claim(1, false);
-                steps.push(super::conv::weight_grad(*conv, x, w, out, layout));
+                steps.push(if winograd {
+                    super::winograd::weight_grad(*conv, x, w, out, layout)
+                } else {
+                    super::conv::weight_grad(*conv, x, w, out, layout)
+                });
             }
             if needs(2) {
                 claim(2, false);

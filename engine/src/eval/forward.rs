@@ -5,7 +5,7 @@ use super::{binary, copy, features, matmul, power, reduce, unary};
 use crate::layout::{Layout, Loc};
 use crate::ops::{with_binary_kernel, with_unary_kernel};
 use crate::simd::width::Width;
-use crate::tape::{BinaryOp, Op, Tape, UnaryOp};
+use crate::tape::{BinaryOp, ConvMethod, Op, Tape, UnaryOp};
 
 /// The forward step of node `index`, its elementwise work at width `W`.
 pub(crate) fn step<W: Width>(tape: &Tape, index: usize, layout: &Layout) -> ForwardStep {
@@ -54,7 +54,14 @@ pub(crate) fn step<W: Width>(tape: &Tape, index: usize, layout: &Layout) -> Forw
             copy::concat_forward(parts, out, chunks)
         }
         Op::Tile { times } => copy::tile_forward(input(0), out, *times, chunks),
-        Op::Conv2d(conv) => super::conv::forward(*conv, input(0), input(1), input(2), out, layout),
+        Op::Conv2d(conv) => match conv.method {
+            ConvMethod::Direct => {
+                super::conv::forward(*conv, input(0), input(1), input(2), out, layout)
+            }
+            ConvMethod::Winograd => {
+                super::winograd::forward(*conv, input(0), input(1), input(2), out, layout)
+            }
+        },
         Op::MaxPool2(image) => super::pool::forward(*image, input(0), out, layout),
         Op::Dropout { rate } => super::dropout::forward(index, *rate, input(0), out, layout),
         Op::Softmax { group } => super::softmax::forward(*group, input(0), out, layout),

@@ -22,6 +22,7 @@ mod reduce;
 mod softmax;
 mod unary;
 mod window;
+mod winograd;
 
 use wide::f32x8;
 

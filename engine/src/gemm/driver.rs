@@ -507,3 +507,51 @@ fn write_tile(
         }
     }
 }
+
+/// `C = A B + init` from operands the caller packed as one block: A as `m.div_ceil(MR)`
+/// panels of depth `kc` (see [`panel`](super::panel)), B as `n.div_ceil(NR)` panels, for
+/// layers that write their operands in packed form as they compute them (the Winograd
+/// transforms). The tiles and chains are those of [`product`]; it runs on the calling thread.
+///
+/// # Panics
+/// If the panels are shorter than the shape needs, or a row bias has not one value per row.
+pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c: MatMut<'_>) {
+    let (m, n) = (c.rows, c.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= (m.div_ceil(MR) - 1) * panel_len(kc, MR) + MR * kc
+            && b.len() >= (n.div_ceil(NR) - 1) * panel_len(kc, NR) + NR * kc,
+        "packed panels too short for a {m} x {kc} by {kc} x {n} product"
+    );
+    if let Init::RowBias(bias) = init {
+        assert_eq!(bias.len(), m, "{} bias values for {m} rows", bias.len());
+    }
+    if kc == 0 {
+        return start_all(&init, Out::of(c), m, n);
+    }
+    let out = Out::of(c);
+    let panels = Panels {
+        a,
+        b,
+        kc,
+        init,
+        first: true,
+        m,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::active() == crate::simd::AVX512 {
+        for ir in (0..m).step_by(MR2) {
+            for jr in (0..n).step_by(NR2) {
+                panels.wide_tile(out, (0, 0), (ir, jr), (m, n));
+            }
+        }
+        return;
+    }
+    for ir in (0..m).step_by(MR) {
+        for jr in (0..n).step_by(NR) {
+            panels.tile(out, (0, 0), (ir, jr), (m, n));
+        }
+    }
+}

@@ -35,12 +35,15 @@ mod driver;
 mod kernel;
 #[cfg(target_arch = "x86_64")]
 mod kernel_avx512;
+mod lanes;
 mod pack;
 
 pub(crate) use dot::{DotRuns, accumulate};
-pub(crate) use driver::product;
+pub(crate) use driver::parts;
 pub use driver::{Init, gemm, gemm_into, split};
+pub(crate) use driver::{packed_product, product};
 pub(crate) use kernel::{MR, NR};
+pub(crate) use lanes::{LaneChunks, LanePart};
 pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};
 
 /// Whether the last element of a `rows x cols` view, at `(rows - 1) rs + (cols - 1) cs`,

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use engine::{Graph, Image, NodeId, Shape, Tape, Var, WeightLayout};
+use engine::{ConvMethod, Graph, Image, NodeId, Shape, Tape, Var, WeightLayout};
 use modules::units::{NpuClip, RealNpu};
 use modules::{RegKey, RegKeys, Unit};
 use rand_core::Rng;
@@ -37,6 +37,9 @@ pub struct Encoder<'g> {
     conv2: (Var<'g>, Var<'g>),
     fc1: (Var<'g>, Var<'g>),
     fc2: (Var<'g>, Var<'g>),
+    /// How the second convolution is computed (the first, with one input channel, has too
+    /// little depth for a fast method to pay).
+    conv2_method: ConvMethod,
 }
 
 /// Whether a graph is recorded for training (dropout on) or for evaluation.
@@ -47,8 +50,9 @@ pub enum Mode {
 }
 
 impl<'g> Encoder<'g> {
-    /// Declares the encoder's parameters (1,199,753 values) on `graph`.
-    pub fn declare(graph: &'g Graph) -> Self {
+    /// Declares the encoder's parameters (1,199,753 values) on `graph`, its second
+    /// convolution computed by `conv2_method`.
+    pub fn declare(graph: &'g Graph, conv2_method: ConvMethod) -> Self {
         let pooled = pooled_image().features();
         let (c1, k1) = CONV1;
         let (c2, k2) = CONV2;
@@ -69,6 +73,7 @@ impl<'g> Encoder<'g> {
                 graph.param("fc2.weight", DIGITS.len() * HIDDEN),
                 graph.param("fc2.bias", DIGITS.len()),
             ),
+            conv2_method,
         }
     }
 
@@ -81,7 +86,14 @@ impl<'g> Encoder<'g> {
             .conv2d(self.conv1.0, self.conv1.1, DIGIT, c1, k1)
             .relu();
         let h = h
-            .conv2d(self.conv2.0, self.conv2.1, conv1_out, c2, k2)
+            .conv2d_by(
+                self.conv2_method,
+                self.conv2.0,
+                self.conv2.1,
+                conv1_out,
+                c2,
+                k2,
+            )
             .relu();
         let conv2_out = Image::new(c2, conv1_out.height + 1 - k2, conv1_out.width + 1 - k2);
         let mut h = h.max_pool2(conv2_out);
@@ -389,9 +401,16 @@ pub struct Nodes {
 }
 
 impl Network {
+    /// The network with its convolutions computed directly.
     pub fn new(head: Head) -> Network {
-        let (train, train_nodes, train_head) = record(head, Mode::Train);
-        let (eval, eval_nodes, _) = record(head, Mode::Eval);
+        Network::with_conv(head, ConvMethod::Direct)
+    }
+
+    /// The network with its second convolution computed by `conv2_method` (the function
+    /// and the parameter layout are the same; the rounding differs).
+    pub fn with_conv(head: Head, conv2_method: ConvMethod) -> Network {
+        let (train, train_nodes, train_head) = record(head, Mode::Train, conv2_method);
+        let (eval, eval_nodes, _) = record(head, Mode::Eval, conv2_method);
         Network {
             head,
             train,
@@ -420,11 +439,11 @@ struct HeadNodes {
     span: Range<usize>,
 }
 
-fn record(head: Head, mode: Mode) -> (Tape, Nodes, HeadNodes) {
+fn record(head: Head, mode: Mode, conv2_method: ConvMethod) -> (Tape, Nodes, HeadNodes) {
     let graph = Graph::new();
     let pair = graph.input(Shape::batched(PAIR.features()));
     let target = graph.input(Shape::batched(1));
-    let encoder = Encoder::declare(&graph);
+    let encoder = Encoder::declare(&graph, conv2_method);
     let (d1, d2) = encoder.read_pair(pair, mode);
     let first_head_param = graph.param_len();
     let recorded = HeadGraph::record(&graph, head, (d1, d2), target, mode);

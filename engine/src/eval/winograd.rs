@@ -1,0 +1,533 @@
+//! A 3 x 3 convolution by Winograd's F(4x4, 3x3) (the transforms and their numerics:
+//! [`crate::winograd`]), forward and both gradients, on the engine's micro-kernel.
+//!
+//! The output is cut into blocks of 4 x 4 positions ("tiles", the last row and column of
+//! tiles cut short where the image is not a multiple of 4); every 8-lane chunk of the batch
+//! is a unit of work, done in groups of [`GROUP`] tiles: 8 columns per tile, so that a group
+//! of 6 tiles is 48 columns, one tile of the 16-lane micro-kernel. For a group, the input
+//! transform writes `V_ξ` straight into the packed panels the micro-kernel reads, 36 products
+//! `M_ξ = U_ξ V_ξ` follow, and the output transform reads them back while they are in cache:
+//! no im2col matrix, no packing copies, no whole-image transform in memory.
+//!
+//! Threads share out the batch's chunks ([`LaneChunks`]), so the overlapping input blocks of
+//! the input gradient add into their elements in one order (tile by tile) whatever the
+//! thread count. The weight gradient sums each chunk's products on its own and then the
+//! chunks in order, again independent of the threads. Padding lanes of the batch are masked
+//! out of the weight gradient's operands.
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, floats_mut};
+use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
+use crate::gemm::{packed_product, panel_len, parts};
+use crate::layout::{Layout, Loc};
+use crate::tape::Conv2d;
+use crate::winograd::{self, TILE};
+
+/// Tiles per group: 48 columns.
+const GROUP: usize = 6;
+/// Columns of a group.
+const COLUMNS: usize = 8 * GROUP;
+/// Positions of the transformed 6 x 6 block.
+const XI: usize = TILE * TILE;
+
+/// Where a convolution's tiles lie.
+#[derive(Clone, Copy)]
+struct Geometry {
+    conv: Conv2d,
+    chunks: usize,
+    tiles_x: usize,
+    tiles: usize,
+}
+
+impl Geometry {
+    fn new(conv: Conv2d, chunks: usize) -> Geometry {
+        let out = conv.output();
+        let tiles_x = out.width.div_ceil(winograd::M);
+        Geometry {
+            conv,
+            chunks,
+            tiles_x,
+            tiles: out.height.div_ceil(winograd::M) * tiles_x,
+        }
+    }
+
+    /// The top-left output position of tile `t`.
+    fn corner(&self, t: usize) -> (usize, usize) {
+        (
+            t / self.tiles_x * winograd::M,
+            t % self.tiles_x * winograd::M,
+        )
+    }
+
+    /// Row of input feature (c, y, x), if inside the image.
+    #[inline(always)]
+    fn input_row(&self, c: usize, y: usize, x: usize) -> Option<usize> {
+        let input = self.conv.input;
+        (y < input.height && x < input.width).then(|| (c * input.height + y) * input.width + x)
+    }
+
+    /// Row of output feature (f, y, x), if inside the image.
+    #[inline(always)]
+    fn output_row(&self, f: usize, y: usize, x: usize) -> Option<usize> {
+        let out = self.conv.output();
+        (y < out.height && x < out.width).then(|| (f * out.height + y) * out.width + x)
+    }
+
+    /// Multiply-adds of one pass's products (for the split between threads).
+    fn multiply_adds(&self) -> usize {
+        XI * self.conv.filters * self.conv.input.channels * self.tiles * 8 * self.chunks
+    }
+
+    /// Chunks per part of the batch on the current pool.
+    fn per_part(&self) -> usize {
+        self.chunks
+            .div_ceil(parts(self.multiply_adds(), self.chunks))
+    }
+
+    /// The groups of tiles: (first tile, tiles).
+    fn groups(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let tiles = self.tiles;
+        (0..tiles)
+            .step_by(GROUP)
+            .map(move |t0| (t0, GROUP.min(tiles - t0)))
+    }
+}
+
+/// Packed A panels of `U_ξ` (filters x channels), or of `U_ξ^T` when `transposed`, for each
+/// ξ: `XI` blocks of `a_len(rows, depth)` values, after `XI * filters * channels` values of
+/// working space for U itself.
+fn kernels<'s>(conv: Conv2d, weights: &[f32], transposed: bool, space: &'s mut [f32]) -> &'s [f32] {
+    let (filters, channels) = (conv.filters, conv.input.channels);
+    let (u, packed) = space.split_at_mut(XI * filters * channels);
+    for f in 0..filters {
+        for c in 0..channels {
+            let w = &weights[(f * channels + c) * 9..][..9];
+            let g: [[f32; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| w[i * 3 + j]));
+            let t = winograd::kernel_tile(&g);
+            for xi in 0..XI {
+                u[(xi * filters + f) * channels + c] = t[xi / TILE][xi % TILE];
+            }
+        }
+    }
+    let (rows, depth) = if transposed {
+        (channels, filters)
+    } else {
+        (filters, channels)
+    };
+    let len = a_len(rows, depth);
+    for xi in 0..XI {
+        let u_xi = MatRef::row_major(
+            &u[xi * filters * channels..][..filters * channels],
+            filters,
+            channels,
+        );
+        let u_xi = if transposed { u_xi.t() } else { u_xi };
+        u_xi.pack_a(0, rows, 0, depth, &mut packed[xi * len..][..len]);
+    }
+    &packed[..XI * len]
+}
+
+/// Values of the A panels of `rows` rows at depth `depth`.
+fn a_len(rows: usize, depth: usize) -> usize {
+    rows.div_ceil(MR) * panel_len(depth, MR)
+}
+
+/// Values of the B panels of `cols` columns at depth `depth`.
+fn b_len(cols: usize, depth: usize) -> usize {
+    cols.div_ceil(NR) * panel_len(depth, NR)
+}
+
+/// Writes 8 values at depth `k`, columns `col..col + 8` (col a multiple of 8) of B panels.
+#[inline(always)]
+fn put_b(panels: &mut [f32], depth: usize, k: usize, col: usize, v: f32x8) {
+    let at = col / NR * panel_len(depth, NR) + k * NR + col % NR;
+    panels[at..at + 8].copy_from_slice(&v.to_array());
+}
+
+/// The 8 values of `rows[at..at + 8]`.
+#[inline(always)]
+fn load(rows: &[f32], at: usize) -> f32x8 {
+    let v: [f32; 8] = rows[at..at + 8].try_into().expect("eight values");
+    f32x8::from(v)
+}
+
+/// The input block of tile `t` in channel `c`, chunk `h` (zeros outside the image), masked.
+#[inline(always)]
+fn input_block(
+    geo: &Geometry,
+    x: &[f32x8],
+    c: usize,
+    t: usize,
+    h: usize,
+    mask: f32x8,
+) -> [[f32x8; TILE]; TILE] {
+    let (y0, x0) = geo.corner(t);
+    let input = geo.conv.input;
+    if y0 + TILE <= input.height && x0 + TILE <= input.width {
+        // inside the image: rows a fixed stride apart
+        let (first, line) = (geo.input_row(c, y0, x0).expect("inside"), input.width);
+        let block = &x[first * geo.chunks + h..][..((TILE - 1) * line + TILE - 1) * geo.chunks + 1];
+        return std::array::from_fn(|i| {
+            std::array::from_fn(|j| block[(i * line + j) * geo.chunks] & mask)
+        });
+    }
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| match geo.input_row(c, y0 + i, x0 + j) {
+            Some(row) => x[row * geo.chunks + h] & mask,
+            None => f32x8::ZERO,
+        })
+    })
+}
+
+/// The output gradient's block of tile `t` for filter `f`, chunk `h` (zeros outside), masked.
+#[inline(always)]
+fn output_block(
+    geo: &Geometry,
+    dy: &[f32x8],
+    f: usize,
+    t: usize,
+    h: usize,
+    mask: f32x8,
+) -> [[f32x8; 4]; 4] {
+    let (y0, x0) = geo.corner(t);
+    let out = geo.conv.output();
+    if y0 + 4 <= out.height && x0 + 4 <= out.width {
+        let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
+        let block = &dy[first * geo.chunks + h..][..(3 * line + 3) * geo.chunks + 1];
+        return std::array::from_fn(|i| {
+            std::array::from_fn(|j| block[(i * line + j) * geo.chunks] & mask)
+        });
+    }
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| match geo.output_row(f, y0 + i, x0 + j) {
+            Some(row) => dy[row * geo.chunks + h] & mask,
+            None => f32x8::ZERO,
+        })
+    })
+}
+
+const ALL_LANES: f32x8 = f32x8::new([f32::from_bits(u32::MAX); 8]);
+
+pub(super) fn forward(
+    conv: Conv2d,
+    x: Loc,
+    w: Loc,
+    bias: Loc,
+    out: Loc,
+    layout: &Layout,
+) -> ForwardStep {
+    let geo = Geometry::new(conv, layout.chunks);
+    let (filters, channels) = (conv.filters, conv.input.channels);
+    let u_len = XI * filters * channels + XI * a_len(filters, channels);
+    let v_len = b_len(COLUMNS, channels);
+    let part_len = XI * v_len + XI * filters * COLUMNS;
+    Box::new(move |a: &mut Fwd| {
+        let chunks = geo.chunks;
+        let (src, dst) = a.rows.split_at_mut(out.offset);
+        let x = &src[x.range(chunks)];
+        let y = &mut dst[..out.len(chunks)];
+        let weights = &w.source(a.flat, a.params)[w.range(1)];
+        let bias = &bias.source(a.flat, a.params)[bias.range(1)];
+        let per = geo.per_part();
+        let parts = chunks.div_ceil(per);
+        let space = floats_mut(a.work.take((u_len + parts * part_len).div_ceil(8)));
+        let (u_space, rest) = space.split_at_mut(u_len);
+        let u = kernels(conv, weights, false, u_space);
+        let u_xi = a_len(filters, channels);
+        LaneChunks::new(y, chunks).for_each_part(
+            per,
+            rest[..parts * part_len].par_chunks_mut(part_len),
+            |mut y: LanePart<'_>, scratch: &mut [f32]| {
+                let (v, m) = scratch.split_at_mut(XI * v_len);
+                for h in y.owned() {
+                    for (t0, n) in geo.groups() {
+                        let cols = 8 * n;
+                        transform_inputs(&geo, x, h, (t0, n), v, v_len);
+                        for xi in 0..XI {
+                            packed_product(
+                                channels,
+                                &u[xi * u_xi..][..u_xi],
+                                &v[xi * v_len..][..v_len],
+                                Init::Beta(0.0),
+                                // rows of filter f for all ξ together, so that the
+                                // output transform reads one short stretch
+                                MatMut::new(
+                                    &mut m[xi * cols..][..(filters - 1) * XI * cols + cols],
+                                    filters,
+                                    cols,
+                                    XI * cols,
+                                    1,
+                                ),
+                            );
+                        }
+                        transform_outputs(&geo, m, bias, h, (t0, n), &mut y);
+                    }
+                }
+            },
+        );
+    })
+}
+
+/// `V = B^T d B` of every channel of the group's tiles in chunk `h`, written into B panels
+/// (depth: channels; column 8k + lane for the group's tile k), `v_len` values per ξ.
+#[inline(never)]
+fn transform_inputs(
+    geo: &Geometry,
+    x: &[f32x8],
+    h: usize,
+    (t0, n): (usize, usize),
+    v: &mut [f32],
+    v_len: usize,
+) {
+    let channels = geo.conv.input.channels;
+    for k in 0..n {
+        let col = 8 * k;
+        let column_at = col / NR * panel_len(channels, NR) + col % NR;
+        for c in 0..channels {
+            let d = input_block(geo, x, c, t0 + k, h, ALL_LANES);
+            let vt = winograd::input_tile(&d);
+            for xi in 0..XI {
+                let at = xi * v_len + column_at + c * NR;
+                v[at..at + 8].copy_from_slice(&vt[xi / TILE][xi % TILE].to_array());
+            }
+        }
+    }
+}
+
+/// `y = A^T M A + bias` of every filter of the group's tiles in chunk `h`, from the products
+/// `m` (filter, ξ, column).
+#[inline(never)]
+fn transform_outputs(
+    geo: &Geometry,
+    m: &[f32],
+    bias: &[f32],
+    h: usize,
+    (t0, n): (usize, usize),
+    y: &mut LanePart<'_>,
+) {
+    let filters = geo.conv.filters;
+    let (cols, out) = (8 * n, geo.conv.output());
+    for k in 0..n {
+        let (y0, x0) = geo.corner(t0 + k);
+        let inside = y0 + 4 <= out.height && x0 + 4 <= out.width;
+        for f in 0..filters {
+            let mt: [[f32x8; TILE]; TILE] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| load(m, (f * XI + i * TILE + j) * cols + 8 * k))
+            });
+            let yt = winograd::output_tile(&mt);
+            let b = f32x8::splat(bias[f]);
+            if inside {
+                let first = geo.output_row(f, y0, x0).expect("inside");
+                for (i, line) in yt.iter().enumerate() {
+                    for (j, &value) in line.iter().enumerate() {
+                        y.set(first + i * out.width + j, h, value + b);
+                    }
+                }
+                continue;
+            }
+            for (i, line) in yt.iter().enumerate() {
+                for (j, &value) in line.iter().enumerate() {
+                    if let Some(row) = geo.output_row(f, y0 + i, x0 + j) {
+                        y.set(row, h, value + b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dX, stored (`store`) or added: per group, `dM = A dY A^T`, `dV_ξ = U_ξ^T dM_ξ`, and
+/// `B dV B^T` added into the input block of each tile, tiles in order.
+pub(super) fn input_grad(
+    conv: Conv2d,
+    x: Loc,
+    w: Loc,
+    out: Loc,
+    layout: &Layout,
+    store: bool,
+) -> BackwardStep {
+    let geo = Geometry::new(conv, layout.chunks);
+    let (filters, channels) = (conv.filters, conv.input.channels);
+    let u_len = XI * filters * channels + XI * a_len(channels, filters);
+    let dm_len = b_len(COLUMNS, filters);
+    let part_len = XI * dm_len + XI * channels * COLUMNS;
+    let input_rows = conv.input.features();
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let chunks = geo.chunks;
+        let (before, own) = grads.rows.split_at_mut(out.offset);
+        let dy = &own[..out.len(chunks)];
+        let dx = &mut before[x.range(chunks)];
+        let weights = &w.source(seen.flat, seen.params)[w.range(1)];
+        let per = geo.per_part();
+        let parts = chunks.div_ceil(per);
+        let space = floats_mut(grads.work.take((u_len + parts * part_len).div_ceil(8)));
+        let (u_space, rest) = space.split_at_mut(u_len);
+        let ut = kernels(conv, weights, true, u_space);
+        let ut_xi = a_len(channels, filters);
+        LaneChunks::new(dx, chunks).for_each_part(
+            per,
+            rest[..parts * part_len].par_chunks_mut(part_len),
+            |mut dx: LanePart<'_>, scratch: &mut [f32]| {
+                let (dm, dv) = scratch.split_at_mut(XI * dm_len);
+                for h in dx.owned() {
+                    if store {
+                        for row in 0..input_rows {
+                            dx.set(row, h, f32x8::ZERO);
+                        }
+                    }
+                    for (t0, n) in geo.groups() {
+                        let cols = 8 * n;
+                        for k in 0..n {
+                            for f in 0..filters {
+                                let g = output_block(&geo, dy, f, t0 + k, h, ALL_LANES);
+                                let mt = winograd::output_grad_tile(&g);
+                                for xi in 0..XI {
+                                    let panels = &mut dm[xi * dm_len..][..dm_len];
+                                    put_b(panels, filters, f, 8 * k, mt[xi / TILE][xi % TILE]);
+                                }
+                            }
+                        }
+                        for xi in 0..XI {
+                            packed_product(
+                                filters,
+                                &ut[xi * ut_xi..][..ut_xi],
+                                &dm[xi * dm_len..][..dm_len],
+                                Init::Beta(0.0),
+                                MatMut::new(
+                                    &mut dv[xi * cols..][..(channels - 1) * XI * cols + cols],
+                                    channels,
+                                    cols,
+                                    XI * cols,
+                                    1,
+                                ),
+                            );
+                        }
+                        for k in 0..n {
+                            let (y0, x0) = geo.corner(t0 + k);
+                            for c in 0..channels {
+                                let vt: [[f32x8; TILE]; TILE] = std::array::from_fn(|i| {
+                                    std::array::from_fn(|j| {
+                                        load(dv, (c * XI + i * TILE + j) * cols + 8 * k)
+                                    })
+                                });
+                                let dt = winograd::input_grad_tile(&vt);
+                                for (i, line) in dt.iter().enumerate() {
+                                    for (j, &value) in line.iter().enumerate() {
+                                        if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {
+                                            dx.add(row, h, value);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    })
+}
+
+/// dW += `G^T (sum over chunks, in order, of dU) G`, where a chunk's `dU_ξ` is the sum over
+/// its groups of `dM_ξ V_ξ^T` (filters x channels, depth the group's columns), the padding
+/// lanes masked out of both operands.
+pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
+    let geo = Geometry::new(conv, layout.chunks);
+    let mask = layout.lane_mask.clone();
+    let (filters, channels) = (conv.filters, conv.input.channels);
+    let du_len = XI * filters * channels;
+    let dm_len = a_len(filters, COLUMNS);
+    let v_len = b_len(channels, COLUMNS);
+    let part_len = XI * (dm_len + v_len);
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let chunks = geo.chunks;
+        let dy = &grads.rows[out.range(chunks)];
+        let x = &seen.rows[x.range(chunks)];
+        let per = geo.per_part();
+        let parts = chunks.div_ceil(per);
+        let space = floats_mut(
+            grads
+                .work
+                .take((chunks * du_len + parts * part_len).div_ceil(8)),
+        );
+        let (partials, rest) = space.split_at_mut(chunks * du_len);
+        partials
+            .par_chunks_mut(per * du_len)
+            .zip(rest[..parts * part_len].par_chunks_mut(part_len))
+            .enumerate()
+            .for_each(|(p, (partials, scratch))| {
+                let (dm, v) = scratch.split_at_mut(XI * dm_len);
+                for (i, du) in partials.chunks_mut(du_len).enumerate() {
+                    let h = p * per + i;
+                    // chunks past the batch (a wider program's padding) have no real lanes
+                    let lanes = mask.get(h).copied().unwrap_or(f32x8::ZERO);
+                    for (g, (t0, n)) in geo.groups().enumerate() {
+                        let cols = 8 * n;
+                        let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
+                        for k in 0..n {
+                            for f in 0..filters {
+                                let b = output_block(&geo, dy, f, t0 + k, h, lanes);
+                                let mt = winograd::output_grad_tile(&b);
+                                for xi in 0..XI {
+                                    // A panels: row f, depths 8k..8k + 8
+                                    let panel = &mut dm[xi * dm_xi..][..dm_xi];
+                                    let at = f / MR * panel_len(cols, MR) + 8 * k * MR + f % MR;
+                                    for (l, value) in
+                                        mt[xi / TILE][xi % TILE].to_array().into_iter().enumerate()
+                                    {
+                                        panel[at + l * MR] = value;
+                                    }
+                                }
+                            }
+                            for c in 0..channels {
+                                let d = input_block(&geo, x, c, t0 + k, h, lanes);
+                                let vt = winograd::input_tile(&d);
+                                for xi in 0..XI {
+                                    // B panels: column c, depths 8k..8k + 8
+                                    let panel = &mut v[xi * v_xi..][..v_xi];
+                                    let at = c / NR * panel_len(cols, NR) + 8 * k * NR + c % NR;
+                                    for (l, value) in
+                                        vt[xi / TILE][xi % TILE].to_array().into_iter().enumerate()
+                                    {
+                                        panel[at + l * NR] = value;
+                                    }
+                                }
+                            }
+                        }
+                        for xi in 0..XI {
+                            packed_product(
+                                cols,
+                                &dm[xi * dm_xi..][..dm_xi],
+                                &v[xi * v_xi..][..v_xi],
+                                Init::Beta(if g == 0 { 0.0 } else { 1.0 }),
+                                MatMut::row_major(
+                                    &mut du[xi * filters * channels..][..filters * channels],
+                                    filters,
+                                    channels,
+                                ),
+                            );
+                        }
+                    }
+                }
+            });
+        let (total, others) = partials.split_at_mut(du_len);
+        for other in others.chunks(du_len) {
+            for (t, o) in total.iter_mut().zip(other) {
+                *t += o;
+            }
+        }
+        let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
+        for f in 0..filters {
+            for c in 0..channels {
+                let du: [[f32; TILE]; TILE] = std::array::from_fn(|i| {
+                    std::array::from_fn(|j| total[((i * TILE + j) * filters + f) * channels + c])
+                });
+                let dg = winograd::kernel_grad_tile(&du);
+                for (e, value) in dg.iter().flatten().enumerate() {
+                    dw[(f * channels + c) * 9 + e] += value;
+                }
+            }
+        }
+    })
+}
