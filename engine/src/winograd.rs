@@ -173,63 +173,84 @@ impl Lane for f32x8 {
 /// coefficients are constants, so the zero terms are dropped at compile time).
 #[inline(always)]
 fn apply<T: Lane, const R: usize, const C: usize>(m: &[[f32; C]; R], x: &[T; C]) -> [T; R] {
-    std::array::from_fn(|r| {
-        let mut acc: Option<T> = None;
-        for (c, &k) in m[r].iter().enumerate() {
+    let mut y = [T::ZERO; R];
+    for r in 0..R {
+        let mut started = false;
+        for c in 0..C {
+            let k = m[r][c];
             if k != 0.0 {
-                acc = Some(match acc {
-                    None => x[c].scale(k),
-                    Some(acc) => x[c].scale_add(k, acc),
-                });
+                y[r] = if started {
+                    x[c].scale_add(k, y[r])
+                } else {
+                    x[c].scale(k)
+                };
+                started = true;
             }
         }
-        acc.unwrap_or(T::ZERO)
-    })
+    }
+    y
 }
 
-/// `m x m^T`: down the columns first, then along the rows.
+/// `m x m^T` of the `C x C` block whose element (i, j) is `x(i, j)`: down the columns first,
+/// then along the rows. (Reading the block through `x` lets each element go from memory
+/// straight into its first chain.)
 #[inline(always)]
 fn sandwich<T: Lane, const R: usize, const C: usize>(
     m: &[[f32; C]; R],
-    x: &[[T; C]; C],
+    x: impl Fn(usize, usize) -> T,
 ) -> [[T; R]; R] {
-    let columns: [[T; R]; C] = std::array::from_fn(|j| apply(m, &std::array::from_fn(|i| x[i][j])));
-    std::array::from_fn(|i| apply(m, &std::array::from_fn(|j| columns[j][i])))
+    let mut columns = [[T::ZERO; R]; C];
+    for (j, column) in columns.iter_mut().enumerate() {
+        let mut values = [T::ZERO; C];
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = x(i, j);
+        }
+        *column = apply(m, &values);
+    }
+    let mut y = [[T::ZERO; R]; R];
+    for (i, row) in y.iter_mut().enumerate() {
+        let mut values = [T::ZERO; C];
+        for (j, value) in values.iter_mut().enumerate() {
+            *value = columns[j][i];
+        }
+        *row = apply(m, &values);
+    }
+    y
 }
 
-/// `V = B^T d B`.
+/// `V = B^T d B`, `d(i, j)` the 6 x 6 input block.
 #[inline(always)]
-pub fn input_tile<T: Lane>(d: &[[T; 6]; 6]) -> [[T; 6]; 6] {
+pub fn input_tile<T: Lane>(d: impl Fn(usize, usize) -> T) -> [[T; 6]; 6] {
     sandwich(&BT, d)
 }
 
-/// `U = G g G^T`.
+/// `U = G g G^T`, `g(i, j)` the 3 x 3 kernel.
 #[inline(always)]
-pub fn kernel_tile<T: Lane>(g: &[[T; 3]; 3]) -> [[T; 6]; 6] {
+pub fn kernel_tile<T: Lane>(g: impl Fn(usize, usize) -> T) -> [[T; 6]; 6] {
     sandwich(&G, g)
 }
 
-/// `y = A^T m A`.
+/// `y = A^T m A`, `m(i, j)` the 6 x 6 products.
 #[inline(always)]
-pub fn output_tile<T: Lane>(m: &[[T; 6]; 6]) -> [[T; 4]; 4] {
+pub fn output_tile<T: Lane>(m: impl Fn(usize, usize) -> T) -> [[T; 4]; 4] {
     sandwich(&AT, m)
 }
 
-/// `dM = A dy A^T`, the transpose of [`output_tile`].
+/// `dM = A dy A^T`, the transpose of [`output_tile`], `dy(i, j)` the 4 x 4 output gradient.
 #[inline(always)]
-pub fn output_grad_tile<T: Lane>(dy: &[[T; 4]; 4]) -> [[T; 6]; 6] {
+pub fn output_grad_tile<T: Lane>(dy: impl Fn(usize, usize) -> T) -> [[T; 6]; 6] {
     sandwich(&A, dy)
 }
 
 /// `dd = B dV B^T`, the transpose of [`input_tile`].
 #[inline(always)]
-pub fn input_grad_tile<T: Lane>(dv: &[[T; 6]; 6]) -> [[T; 6]; 6] {
+pub fn input_grad_tile<T: Lane>(dv: impl Fn(usize, usize) -> T) -> [[T; 6]; 6] {
     sandwich(&B, dv)
 }
 
 /// `dg = G^T dU G`, the transpose of [`kernel_tile`].
 #[inline(always)]
-pub fn kernel_grad_tile<T: Lane>(du: &[[T; 6]; 6]) -> [[T; 3]; 3] {
+pub fn kernel_grad_tile<T: Lane>(du: impl Fn(usize, usize) -> T) -> [[T; 3]; 3] {
     sandwich(&GT, du)
 }
 
@@ -255,10 +276,10 @@ mod tests {
         for _ in 0..100 {
             let d: [[f64; 6]; 6] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut s)));
             let g: [[f64; 3]; 3] = std::array::from_fn(|_| std::array::from_fn(|_| lcg(&mut s)));
-            let (u, v) = (kernel_tile(&g), input_tile(&d));
+            let (u, v) = (kernel_tile(|i, j| g[i][j]), input_tile(|i, j| d[i][j]));
             let m: [[f64; 6]; 6] =
                 std::array::from_fn(|i| std::array::from_fn(|j| u[i][j] * v[i][j]));
-            let y = output_tile(&m);
+            let y = output_tile(|i, j| m[i][j]);
             for oy in 0..4 {
                 for ox in 0..4 {
                     let mut want = 0.0;
@@ -286,16 +307,20 @@ mod tests {
                 .map(|e| a[e / 6][e % 6] * b[e / 6][e % 6])
                 .sum::<f64>()
         };
-        assert!((dot6(&input_tile(&d), &dv) - dot6(&d, &input_grad_tile(&dv))).abs() < 1e-9);
+        assert!(
+            (dot6(&input_tile(|i, j| d[i][j]), &dv) - dot6(&d, &input_grad_tile(|i, j| dv[i][j])))
+                .abs()
+                < 1e-9
+        );
         let m = r6();
         let dy: [[f64; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|j| m[i][j]));
         let lhs: f64 = (0..16)
-            .map(|e| output_tile(&d)[e / 4][e % 4] * dy[e / 4][e % 4])
+            .map(|e| output_tile(|i, j| d[i][j])[e / 4][e % 4] * dy[e / 4][e % 4])
             .sum();
-        assert!((lhs - dot6(&d, &output_grad_tile(&dy))).abs() < 1e-9);
+        assert!((lhs - dot6(&d, &output_grad_tile(|i, j| dy[i][j]))).abs() < 1e-9);
         let g: [[f64; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| m[i][j + 3]));
-        let lhs = dot6(&kernel_tile(&g), &dv);
-        let dg = kernel_grad_tile(&dv);
+        let lhs = dot6(&kernel_tile(|i, j| g[i][j]), &dv);
+        let dg = kernel_grad_tile(|i, j| dv[i][j]);
         let rhs: f64 = (0..9).map(|e| g[e / 3][e % 3] * dg[e / 3][e % 3]).sum();
         assert!((lhs - rhs).abs() < 1e-9);
     }
@@ -308,11 +333,11 @@ mod tests {
                 f32x8::from(std::array::from_fn::<f32, 8, _>(|_| lcg(&mut s) as f32))
             })
         });
-        let v = input_tile(&d);
+        let v = input_tile(|i, j| d[i][j]);
         for l in 0..8 {
             let dl: [[f32; 6]; 6] =
                 std::array::from_fn(|i| std::array::from_fn(|j| d[i][j].to_array()[l]));
-            let vl = input_tile(&dl);
+            let vl = input_tile(|i, j| dl[i][j]);
             for e in 0..36 {
                 assert_eq!(
                     v[e / 6][e % 6].to_array()[l].to_bits(),

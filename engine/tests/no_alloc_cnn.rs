@@ -11,7 +11,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use engine::optim::{Adam, Optimizer, clip_grad_norm};
-use engine::{Grads, Graph, Image, Program, Shape, Values, WeightLayout, backward, forward};
+use engine::{
+    ConvMethod, Grads, Graph, Image, Program, Shape, Values, WeightLayout, backward, forward,
+};
 
 struct Counting;
 
@@ -44,6 +46,13 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_cnn_training_step_allocates_nothing() {
+    for method in [ConvMethod::Direct, ConvMethod::Winograd] {
+        training_steps_allocate_nothing(method);
+    }
+}
+
+/// The check, with the second convolution computed by `method`.
+fn training_steps_allocate_nothing(method: ConvMethod) {
     // large enough for every parallel path: split products, elementwise steps in pieces,
     // the vectorised Adam
     let image = Image::new(1, 28, 28);
@@ -55,7 +64,9 @@ fn a_cnn_training_step_allocates_nothing() {
     let (w3, b3) = (graph.param("w3", 64 * 16 * 12 * 12), graph.param("b3", 64));
     let (w4, b4) = (graph.param("w4", 9 * 64), graph.param("b4", 9));
     let h = x.conv2d(w1, b1, image, 32, 3).relu();
-    let h = h.conv2d(w2, b2, Image::new(32, 26, 26), 16, 3).relu();
+    let h = h
+        .conv2d_by(method, w2, b2, Image::new(32, 26, 26), 16, 3)
+        .relu();
     let h = h.max_pool2(Image::new(16, 24, 24)).dropout(0.25);
     let h = (h.matmul(w3, WeightLayout::OutIn) + b3).relu().dropout(0.5);
     let digits: Vec<f32> = (1..=9).map(|d| d as f32).collect();
@@ -114,7 +125,7 @@ fn a_cnn_training_step_allocates_nothing() {
         );
         assert_eq!(
             counted, 0,
-            "{counted} allocations in 4 steps on {threads} thread(s)"
+            "{counted} allocations in 4 steps on {threads} thread(s), {method:?}"
         );
         assert!(values.scalar(tape.output()).is_finite());
     }

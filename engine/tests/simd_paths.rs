@@ -8,7 +8,7 @@ use common::SplitMix;
 use common::values_for;
 use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
 use engine::simd;
-use engine::{Grads, Graph, Image, Shape, Workspace, backward, forward};
+use engine::{ConvMethod, Grads, Graph, Image, Shape, Workspace, backward, forward};
 
 #[test]
 fn the_matrix_products_give_the_same_bits_on_every_path() {
@@ -112,16 +112,21 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
             }
         }
     }
-    // a CNN's layers, at a batch whose 8-lane chunks are odd (72) and even (64)
-    for batch in [72, 64] {
-        let image = Image::new(4, 10, 10);
+    // a CNN's layers, at a batch whose 8-lane chunks are odd (72) and even (64), with each
+    // convolution method (Winograd: a first group of six tiles, 48 columns, and 16 filters
+    // and 8 channels, whole 16-lane tiles in the forward and input-gradient products)
+    for (batch, method) in [72, 64]
+        .into_iter()
+        .flat_map(|batch| [ConvMethod::Direct, ConvMethod::Winograd].map(|m| (batch, m)))
+    {
+        let image = Image::new(8, 14, 14);
         let graph = Graph::new();
         let x = graph.input_with_grad(Shape::batched(image.features()));
-        let (w, b) = (graph.param("w", 8 * 4 * 9), graph.param("b", 8));
+        let (w, b) = (graph.param("w", 16 * 8 * 9), graph.param("b", 16));
         let y = x
-            .conv2d(w, b, image, 8, 3)
+            .conv2d_by(method, w, b, image, 16, 3)
             .relu()
-            .max_pool2(Image::new(8, 8, 8));
+            .max_pool2(Image::new(16, 12, 12));
         let tape = graph.finish(y.square().mean_all());
         let results: Vec<Vec<u32>> = paths
             .iter()
@@ -153,7 +158,7 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
         for (path, bits) in paths.iter().zip(&results) {
             assert!(
                 bits == &results[0],
-                "CNN at batch {batch}: {path} against {}",
+                "CNN ({method:?}) at batch {batch}: {path} against {}",
                 paths[0]
             );
         }

@@ -150,6 +150,7 @@ fn numbers_say_what_is_wrong_with_them() {
     refused(&["mnist", "--regulariser=-5-10"], "START-END");
     refused(&["mnist", "--select-last", "0"], "at least 1");
     refused(&["mnist", "--subnormals", "sometimes"], "flush or keep");
+    refused(&["mnist", "--conv", "im2col"], "direct or fast");
 }
 
 #[test]

@@ -249,14 +249,35 @@ fn a_damaged_checkpoint_is_refused_at_any_length_or_change_and_its_run_starts_ov
         // the version's byte changed is another format, not damage
         assert_eq!(e.is_damaged(), at != 9, "byte {at}: {e}");
     }
-    // the format before digests is still read
+    // the formats before the convolution method (the settings' last field, `Some(Direct)`:
+    // two bytes at the end of the settings, which lead the body) and before digests are
+    // still read, as runs with direct convolutions
+    let body = &whole[12 + 8 + 32..];
+    let settings =
+        bincode::serde::encode_to_vec(&state.settings, bincode::config::standard()).unwrap();
+    assert_eq!(&settings[settings.len() - 2..], &[1, 0]);
+    assert_eq!(&body[..settings.len()], &settings[..]);
+    let before_4: Vec<u8> = [&body[..settings.len() - 2], &body[settings.len()..]].concat();
     let mut version_2 = whole[..8].to_vec();
     version_2.extend(2u32.to_le_bytes());
-    version_2.extend(&whole[12 + 8 + 32..]);
+    version_2.extend(&before_4);
     assert!(same_state(
         &checkpoint::decode(&version_2, "v2".into()).unwrap(),
         &state
     ));
+    let mut version_3 = whole[..8].to_vec();
+    version_3.extend(3u32.to_le_bytes());
+    version_3.extend((before_4.len() as u64).to_le_bytes());
+    version_3.extend(<sha2::Sha256 as sha2::Digest>::digest(&before_4));
+    version_3.extend(&before_4);
+    assert!(same_state(
+        &checkpoint::decode(&version_3, "v3".into()).unwrap(),
+        &state
+    ));
+    // a format-4 body under an older version number is refused, not misread
+    let mut mislabelled = version_3[..12].to_vec();
+    mislabelled.extend(&whole[12..]);
+    assert!(checkpoint::decode(&mislabelled, "mislabelled".into()).is_err());
 
     // a study finding its run's checkpoint damaged warns, starts the run over and gives the
     // record of an undisturbed run

@@ -104,8 +104,7 @@ fn kernels<'s>(conv: Conv2d, weights: &[f32], transposed: bool, space: &'s mut [
     for f in 0..filters {
         for c in 0..channels {
             let w = &weights[(f * channels + c) * 9..][..9];
-            let g: [[f32; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| w[i * 3 + j]));
-            let t = winograd::kernel_tile(&g);
+            let t = winograd::kernel_tile(|i, j| w[i * 3 + j]);
             for xi in 0..XI {
                 u[(xi * filters + f) * channels + c] = t[xi / TILE][xi % TILE];
             }
@@ -139,11 +138,13 @@ fn b_len(cols: usize, depth: usize) -> usize {
     cols.div_ceil(NR) * panel_len(depth, NR)
 }
 
-/// Writes 8 values at depth `k`, columns `col..col + 8` (col a multiple of 8) of B panels.
+/// Writes a transformed block into B panels: position ξ's 8 lanes at `xi * len + at`.
 #[inline(always)]
-fn put_b(panels: &mut [f32], depth: usize, k: usize, col: usize, v: f32x8) {
-    let at = col / NR * panel_len(depth, NR) + k * NR + col % NR;
-    panels[at..at + 8].copy_from_slice(&v.to_array());
+fn put_block(panels: &mut [f32], len: usize, at: usize, block: &[[f32x8; TILE]; TILE]) {
+    for xi in 0..XI {
+        let at = xi * len + at;
+        panels[at..at + 8].copy_from_slice(&block[xi / TILE][xi % TILE].to_array());
+    }
 }
 
 /// The 8 values of `rows[at..at + 8]`.
@@ -153,9 +154,10 @@ fn load(rows: &[f32], at: usize) -> f32x8 {
     f32x8::from(v)
 }
 
-/// The input block of tile `t` in channel `c`, chunk `h` (zeros outside the image), masked.
+/// `V = B^T d B` of tile `t`'s input block `d` in channel `c`, chunk `h` (zeros outside the
+/// image), masked.
 #[inline(always)]
-fn input_block(
+fn input_transform(
     geo: &Geometry,
     x: &[f32x8],
     c: usize,
@@ -169,42 +171,35 @@ fn input_block(
         // inside the image: rows a fixed stride apart
         let (first, line) = (geo.input_row(c, y0, x0).expect("inside"), input.width);
         let block = &x[first * geo.chunks + h..][..((TILE - 1) * line + TILE - 1) * geo.chunks + 1];
-        return std::array::from_fn(|i| {
-            std::array::from_fn(|j| block[(i * line + j) * geo.chunks] & mask)
-        });
+        return winograd::input_tile(|i, j| block[(i * line + j) * geo.chunks] & mask);
     }
-    std::array::from_fn(|i| {
-        std::array::from_fn(|j| match geo.input_row(c, y0 + i, x0 + j) {
-            Some(row) => x[row * geo.chunks + h] & mask,
-            None => f32x8::ZERO,
-        })
+    winograd::input_tile(|i, j| match geo.input_row(c, y0 + i, x0 + j) {
+        Some(row) => x[row * geo.chunks + h] & mask,
+        None => f32x8::ZERO,
     })
 }
 
-/// The output gradient's block of tile `t` for filter `f`, chunk `h` (zeros outside), masked.
+/// `dM = A dY A^T` of tile `t`'s output gradient for filter `f`, chunk `h` (zeros outside the
+/// image), masked.
 #[inline(always)]
-fn output_block(
+fn output_grad_transform(
     geo: &Geometry,
     dy: &[f32x8],
     f: usize,
     t: usize,
     h: usize,
     mask: f32x8,
-) -> [[f32x8; 4]; 4] {
+) -> [[f32x8; TILE]; TILE] {
     let (y0, x0) = geo.corner(t);
     let out = geo.conv.output();
     if y0 + 4 <= out.height && x0 + 4 <= out.width {
         let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
         let block = &dy[first * geo.chunks + h..][..(3 * line + 3) * geo.chunks + 1];
-        return std::array::from_fn(|i| {
-            std::array::from_fn(|j| block[(i * line + j) * geo.chunks] & mask)
-        });
+        return winograd::output_grad_tile(|i, j| block[(i * line + j) * geo.chunks] & mask);
     }
-    std::array::from_fn(|i| {
-        std::array::from_fn(|j| match geo.output_row(f, y0 + i, x0 + j) {
-            Some(row) => dy[row * geo.chunks + h] & mask,
-            None => f32x8::ZERO,
-        })
+    winograd::output_grad_tile(|i, j| match geo.output_row(f, y0 + i, x0 + j) {
+        Some(row) => dy[row * geo.chunks + h] & mask,
+        None => f32x8::ZERO,
     })
 }
 
@@ -286,12 +281,8 @@ fn transform_inputs(
         let col = 8 * k;
         let column_at = col / NR * panel_len(channels, NR) + col % NR;
         for c in 0..channels {
-            let d = input_block(geo, x, c, t0 + k, h, ALL_LANES);
-            let vt = winograd::input_tile(&d);
-            for xi in 0..XI {
-                let at = xi * v_len + column_at + c * NR;
-                v[at..at + 8].copy_from_slice(&vt[xi / TILE][xi % TILE].to_array());
-            }
+            let vt = input_transform(geo, x, c, t0 + k, h, ALL_LANES);
+            put_block(v, v_len, column_at + c * NR, &vt);
         }
     }
 }
@@ -313,10 +304,8 @@ fn transform_outputs(
         let (y0, x0) = geo.corner(t0 + k);
         let inside = y0 + 4 <= out.height && x0 + 4 <= out.width;
         for f in 0..filters {
-            let mt: [[f32x8; TILE]; TILE] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| load(m, (f * XI + i * TILE + j) * cols + 8 * k))
-            });
-            let yt = winograd::output_tile(&mt);
+            let products = &m[f * XI * cols + 8 * k..][..(XI - 1) * cols + 8];
+            let yt = winograd::output_tile(|i, j| load(products, (i * TILE + j) * cols));
             let b = f32x8::splat(bias[f]);
             if inside {
                 let first = geo.output_row(f, y0, x0).expect("inside");
@@ -379,16 +368,7 @@ pub(super) fn input_grad(
                     }
                     for (t0, n) in geo.groups() {
                         let cols = 8 * n;
-                        for k in 0..n {
-                            for f in 0..filters {
-                                let g = output_block(&geo, dy, f, t0 + k, h, ALL_LANES);
-                                let mt = winograd::output_grad_tile(&g);
-                                for xi in 0..XI {
-                                    let panels = &mut dm[xi * dm_len..][..dm_len];
-                                    put_b(panels, filters, f, 8 * k, mt[xi / TILE][xi % TILE]);
-                                }
-                            }
-                        }
+                        transform_output_grads(&geo, dy, h, (t0, n), dm, dm_len);
                         for xi in 0..XI {
                             packed_product(
                                 filters,
@@ -404,29 +384,103 @@ pub(super) fn input_grad(
                                 ),
                             );
                         }
-                        for k in 0..n {
-                            let (y0, x0) = geo.corner(t0 + k);
-                            for c in 0..channels {
-                                let vt: [[f32x8; TILE]; TILE] = std::array::from_fn(|i| {
-                                    std::array::from_fn(|j| {
-                                        load(dv, (c * XI + i * TILE + j) * cols + 8 * k)
-                                    })
-                                });
-                                let dt = winograd::input_grad_tile(&vt);
-                                for (i, line) in dt.iter().enumerate() {
-                                    for (j, &value) in line.iter().enumerate() {
-                                        if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {
-                                            dx.add(row, h, value);
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        add_input_grads(&geo, dv, h, (t0, n), &mut dx);
                     }
                 }
             },
         );
     })
+}
+
+/// `dM = A dY A^T` of every filter of the group's tiles in chunk `h`, written into B panels
+/// (depth: filters; column 8k + lane for the group's tile k), `dm_len` values per ξ.
+#[inline(never)]
+fn transform_output_grads(
+    geo: &Geometry,
+    dy: &[f32x8],
+    h: usize,
+    (t0, n): (usize, usize),
+    dm: &mut [f32],
+    dm_len: usize,
+) {
+    let filters = geo.conv.filters;
+    for k in 0..n {
+        let col = 8 * k;
+        let column_at = col / NR * panel_len(filters, NR) + col % NR;
+        for f in 0..filters {
+            let mt = output_grad_transform(geo, dy, f, t0 + k, h, ALL_LANES);
+            put_block(dm, dm_len, column_at + f * NR, &mt);
+        }
+    }
+}
+
+/// `B dV B^T` of every channel of the group's tiles in chunk `h`, from the products `dv`
+/// (channel, ξ, column), added into the input blocks, tile after tile.
+#[inline(never)]
+fn add_input_grads(
+    geo: &Geometry,
+    dv: &[f32],
+    h: usize,
+    (t0, n): (usize, usize),
+    dx: &mut LanePart<'_>,
+) {
+    let cols = 8 * n;
+    for k in 0..n {
+        let (y0, x0) = geo.corner(t0 + k);
+        for c in 0..geo.conv.input.channels {
+            let products = &dv[c * XI * cols + 8 * k..][..(XI - 1) * cols + 8];
+            let dt = winograd::input_grad_tile(|i, j| load(products, (i * TILE + j) * cols));
+            for (i, line) in dt.iter().enumerate() {
+                for (j, &value) in line.iter().enumerate() {
+                    if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {
+                        dx.add(row, h, value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The operands of one group's `dM_ξ V_ξ^T` in chunk `h`, padding lanes masked: dM as A
+/// panels (rows: filters), V as B panels (columns: channels), both of depth the group's
+/// columns (8k + lane for its tile k).
+#[inline(never)]
+fn weight_grad_operands(
+    geo: &Geometry,
+    (dy, x): (&[f32x8], &[f32x8]),
+    h: usize,
+    (t0, n): (usize, usize),
+    (dm, v): (&mut [f32], &mut [f32]),
+    mask: f32x8,
+) {
+    let (filters, channels, cols) = (geo.conv.filters, geo.conv.input.channels, 8 * n);
+    let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
+    for k in 0..n {
+        for f in 0..filters {
+            let mt = output_grad_transform(geo, dy, f, t0 + k, h, mask);
+            let at = f / MR * panel_len(cols, MR) + 8 * k * MR + f % MR;
+            for xi in 0..XI {
+                put_depths::<MR>(&mut dm[xi * dm_xi..][..dm_xi], at, mt[xi / TILE][xi % TILE]);
+            }
+        }
+        for c in 0..channels {
+            let vt = input_transform(geo, x, c, t0 + k, h, mask);
+            let at = c / NR * panel_len(cols, NR) + 8 * k * NR + c % NR;
+            for xi in 0..XI {
+                put_depths::<NR>(&mut v[xi * v_xi..][..v_xi], at, vt[xi / TILE][xi % TILE]);
+            }
+        }
+    }
+}
+
+/// Writes the 8 lanes of `v` at 8 consecutive depths of one line of a panel `W` wide,
+/// starting at `at`.
+#[inline(always)]
+fn put_depths<const W: usize>(panel: &mut [f32], at: usize, v: f32x8) {
+    let line = &mut panel[at..at + 7 * W + 1];
+    for (l, value) in v.to_array().into_iter().enumerate() {
+        line[l * W] = value;
+    }
 }
 
 /// dW += `G^T (sum over chunks, in order, of dU) G`, where a chunk's `dU_ξ` is the sum over
@@ -465,36 +519,7 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
                     for (g, (t0, n)) in geo.groups().enumerate() {
                         let cols = 8 * n;
                         let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
-                        for k in 0..n {
-                            for f in 0..filters {
-                                let b = output_block(&geo, dy, f, t0 + k, h, lanes);
-                                let mt = winograd::output_grad_tile(&b);
-                                for xi in 0..XI {
-                                    // A panels: row f, depths 8k..8k + 8
-                                    let panel = &mut dm[xi * dm_xi..][..dm_xi];
-                                    let at = f / MR * panel_len(cols, MR) + 8 * k * MR + f % MR;
-                                    for (l, value) in
-                                        mt[xi / TILE][xi % TILE].to_array().into_iter().enumerate()
-                                    {
-                                        panel[at + l * MR] = value;
-                                    }
-                                }
-                            }
-                            for c in 0..channels {
-                                let d = input_block(&geo, x, c, t0 + k, h, lanes);
-                                let vt = winograd::input_tile(&d);
-                                for xi in 0..XI {
-                                    // B panels: column c, depths 8k..8k + 8
-                                    let panel = &mut v[xi * v_xi..][..v_xi];
-                                    let at = c / NR * panel_len(cols, NR) + 8 * k * NR + c % NR;
-                                    for (l, value) in
-                                        vt[xi / TILE][xi % TILE].to_array().into_iter().enumerate()
-                                    {
-                                        panel[at + l * NR] = value;
-                                    }
-                                }
-                            }
-                        }
+                        weight_grad_operands(&geo, (dy, x), h, (t0, n), (dm, v), lanes);
                         for xi in 0..XI {
                             packed_product(
                                 cols,
@@ -520,10 +545,9 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
         for f in 0..filters {
             for c in 0..channels {
-                let du: [[f32; TILE]; TILE] = std::array::from_fn(|i| {
-                    std::array::from_fn(|j| total[((i * TILE + j) * filters + f) * channels + c])
+                let dg = winograd::kernel_grad_tile(|i, j| {
+                    total[((i * TILE + j) * filters + f) * channels + c]
                 });
-                let dg = winograd::kernel_grad_tile(&du);
                 for (e, value) in dg.iter().flatten().enumerate() {
                     dw[(f * channels + c) * 9 + e] += value;
                 }

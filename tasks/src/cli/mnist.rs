@@ -15,7 +15,7 @@ use crate::mnist::idx::Mnist;
 use crate::mnist::metrics::Metrics;
 use crate::mnist::network::Head;
 use crate::mnist::preset::{PRESETS, Preset};
-use crate::mnist::run::{Progress, Record, Settings, State, resume};
+use crate::mnist::run::{Conv, Progress, Record, Settings, State, resume};
 use crate::mnist::study::{Study, StudyOptions};
 use crate::results::ShowProgress;
 use crate::results::progress::progress_bar;
@@ -75,6 +75,12 @@ pub struct Args {
     /// ten times there, for differences below 1e-38.
     #[arg(long, value_name = "flush|keep", default_value = "flush", value_parser = subnormals)]
     pub subnormals: Subnormals,
+    /// How the encoder's second convolution is computed: direct (matrix products of the
+    /// weights and the patches) or fast (Winograd's F(4x4, 3x3), about a quarter of the
+    /// multiplications; its rounding is bounded in engine/README.md, "The CNN path"). The
+    /// record says which ("conv": "direct" or "winograd").
+    #[arg(long, value_name = "direct|fast", default_value = "direct", value_parser = conv)]
+    pub conv: Conv,
     /// A folder holding the four MNIST files to read instead of the copy built into nalm
     /// (or set NALM_MNIST_DIR).
     #[arg(long, value_name = "DIR")]
@@ -163,6 +169,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             settings.select_last = n;
         }
         settings.subnormals = args.subnormals;
+        settings.conv = args.conv;
     };
     if args.all {
         let heads = if heads.is_empty() {
@@ -312,7 +319,7 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
             let s = &run.settings;
             writeln!(
                 out,
-                "{i:>3}  {}  nalm mnist --head {} --fold {} --preset {} --epochs {} --samples-per-pair {} --eval-every {} --regulariser {}-{} --select-last {}{}",
+                "{i:>3}  {}  nalm mnist --head {} --fold {} --preset {} --epochs {} --samples-per-pair {} --eval-every {} --regulariser {}-{} --select-last {}{}{}",
                 run.key,
                 s.head,
                 s.fold,
@@ -325,6 +332,11 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
                 s.select_last,
                 if s.subnormals == Subnormals::Keep {
                     " --subnormals keep"
+                } else {
+                    ""
+                },
+                if s.conv == Conv::Winograd {
+                    " --conv fast"
                 } else {
                     ""
                 }
@@ -397,6 +409,14 @@ fn ramp(text: &str) -> Result<(f64, f64), String> {
     }
 }
 
+fn conv(text: &str) -> Result<Conv, String> {
+    match text {
+        "direct" => Ok(Conv::Direct),
+        "fast" | "winograd" => Ok(Conv::Winograd),
+        _ => Err("direct or fast".into()),
+    }
+}
+
 fn subnormals(text: &str) -> Result<Subnormals, String> {
     match text {
         "flush" => Ok(Subnormals::Flush),
@@ -408,8 +428,18 @@ fn subnormals(text: &str) -> Result<Subnormals, String> {
 fn summary(record: &Record) {
     let s = &record.settings;
     println!(
-        "{} on fold {} (seed {}), {} samples per pair, epochs 0..{}: {:.0} s",
-        s.head, s.fold, s.seed, s.samples_per_pair, s.epochs, record.seconds
+        "{} on fold {} (seed {}), {} samples per pair, epochs 0..{}{}: {:.0} s",
+        s.head,
+        s.fold,
+        s.seed,
+        s.samples_per_pair,
+        s.epochs,
+        if s.conv == Conv::Winograd {
+            ", Winograd conv2"
+        } else {
+            ""
+        },
+        record.seconds
     );
     if record.failed {
         println!("failed: the head's parameters became NaN");

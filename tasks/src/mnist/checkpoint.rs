@@ -8,18 +8,19 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::run::State;
+use super::run::{State, StateBefore4};
 use crate::results::write_atomically;
 
 /// The first bytes of every checkpoint.
 const MAGIC: &[u8; 8] = b"NALMCKPT";
-/// The format this build writes: 3 since the body's length and digest follow the version.
-/// (2, without them, is still read: the settings name the run's loss and subnormal mode and
+/// The format this build writes: 4 since the settings say how the second convolution is
+/// computed; 3 added the body's length and digest after the version. (2 and 3 are still read,
+/// as runs with direct convolutions: their settings name the run's loss and subnormal mode and
 /// each logged epoch holds the head's parameters and what the encoder reads.)
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The oldest format this build reads.
 const OLDEST: u32 = 2;
-/// Magic, version, and in format 3 the body's length (u64) and SHA-256.
+/// Magic, version, and from format 3 on the body's length (u64) and SHA-256.
 const HEAD: usize = 12;
 const HEAD_3: usize = HEAD + 8 + 32;
 
@@ -110,9 +111,15 @@ pub fn decode(bytes: &[u8], name: String) -> Result<State, CheckpointError> {
         }
         body
     };
-    let (state, used): (State, usize) =
-        bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(|e| corrupt(e.to_string()))?;
+    let config = bincode::config::standard();
+    let (state, used): (State, usize) = if version < 4 {
+        // before the settings said how the second convolution is computed
+        bincode::serde::decode_from_slice::<StateBefore4, _>(body, config)
+            .map(|(state, used)| (state.into(), used))
+    } else {
+        bincode::serde::decode_from_slice(body, config)
+    }
+    .map_err(|e| corrupt(e.to_string()))?;
     if used != body.len() {
         return Err(corrupt(format!(
             "{} bytes after the state",

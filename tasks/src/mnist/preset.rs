@@ -2,7 +2,7 @@
 
 use engine::Subnormals;
 
-use super::run::{Loss, Settings};
+use super::run::{Conv, Loss, Settings};
 
 /// A named schedule; the head, fold and seed come from the run.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +77,7 @@ impl Preset {
             select_last: self.select_last,
             subnormals: Subnormals::Flush,
             loss: Loss::Paper,
+            conv: Conv::Direct,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use engine::optim::{Adam, Optimizer, clip_grad_norm};
-use engine::{Grads, Program, Subnormals, Values, backward, forward};
+use engine::{ConvMethod, Grads, Program, Subnormals, Values, backward, forward};
 use rand_core::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,29 @@ pub struct Settings {
     pub subnormals: Subnormals,
     /// The loss the run trains with.
     pub loss: Loss,
+    /// How the encoder's second convolution is computed.
+    pub conv: Conv,
+}
+
+/// How the encoder's second convolution is computed: the same function, different rounding
+/// and speed (`engine::ConvMethod`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conv {
+    /// Matrix products of the weights and the patches.
+    #[default]
+    Direct,
+    /// Winograd's F(4x4, 3x3): about a quarter of the multiplications.
+    Winograd,
+}
+
+impl Conv {
+    pub fn method(self) -> ConvMethod {
+        match self {
+            Conv::Direct => ConvMethod::Direct,
+            Conv::Winograd => ConvMethod::Winograd,
+        }
+    }
 }
 
 /// The loss of a run.
@@ -54,9 +77,10 @@ pub enum Loss {
     UnitRegularisers,
 }
 
-/// [`Settings`] as records and checkpoints hold them. The last two fields came together, so a
-/// record without them was made before either: it kept subnormals and added every regulariser
-/// of its unit. (Both are written as present, so that bincode reads back what it wrote.)
+/// [`Settings`] as records and checkpoints hold them. `subnormals` and `loss` came together, so
+/// a record without them was made before either: it kept subnormals and added every
+/// regulariser of its unit; a record without `conv` computed its convolutions directly. (All
+/// three are written as present, so that bincode reads back what it wrote.)
 #[derive(Serialize, Deserialize)]
 struct StoredSettings {
     head: String,
@@ -74,6 +98,48 @@ struct StoredSettings {
     subnormals: Option<SubnormalsName>,
     #[serde(default)]
     loss: Option<Loss>,
+    #[serde(default)]
+    conv: Option<Conv>,
+}
+
+/// [`StoredSettings`] as checkpoint formats 2 and 3 hold them, before `conv` (bincode reads
+/// fields by position, so the older layout needs its own type).
+#[derive(Deserialize)]
+struct StoredSettingsBefore4 {
+    head: String,
+    fold: usize,
+    seed: u64,
+    epochs: usize,
+    samples_per_pair: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    eval_every: usize,
+    regulariser_start: f64,
+    regulariser_end: f64,
+    select_last: usize,
+    subnormals: Option<SubnormalsName>,
+    loss: Option<Loss>,
+}
+
+impl From<StoredSettingsBefore4> for StoredSettings {
+    fn from(s: StoredSettingsBefore4) -> StoredSettings {
+        StoredSettings {
+            head: s.head,
+            fold: s.fold,
+            seed: s.seed,
+            epochs: s.epochs,
+            samples_per_pair: s.samples_per_pair,
+            batch_size: s.batch_size,
+            learning_rate: s.learning_rate,
+            eval_every: s.eval_every,
+            regulariser_start: s.regulariser_start,
+            regulariser_end: s.regulariser_end,
+            select_last: s.select_last,
+            subnormals: s.subnormals,
+            loss: s.loss,
+            conv: None,
+        }
+    }
 }
 
 /// [`Subnormals`] in records: "keep" or "flush".
@@ -108,6 +174,7 @@ impl From<StoredSettings> for Settings {
             } else {
                 Loss::Paper
             }),
+            conv: s.conv.unwrap_or_default(),
         }
     }
 }
@@ -131,6 +198,7 @@ impl From<Settings> for StoredSettings {
                 Subnormals::Keep => SubnormalsName::Keep,
             }),
             loss: Some(s.loss),
+            conv: Some(s.conv),
         }
     }
 }
@@ -258,6 +326,34 @@ pub struct State {
     pub seconds: f64,
 }
 
+/// [`State`] as checkpoint formats 2 and 3 hold it (see [`StoredSettingsBefore4`]).
+#[derive(Deserialize)]
+pub(super) struct StateBefore4 {
+    settings: StoredSettingsBefore4,
+    epoch: usize,
+    params: Vec<f32>,
+    adam: AdamState,
+    history: Vec<EpochRow>,
+    loss: f64,
+    failed: bool,
+    seconds: f64,
+}
+
+impl From<StateBefore4> for State {
+    fn from(s: StateBefore4) -> State {
+        State {
+            settings: StoredSettings::from(s.settings).into(),
+            epoch: s.epoch,
+            params: s.params,
+            adam: s.adam,
+            history: s.history,
+            loss: s.loss,
+            failed: s.failed,
+            seconds: s.seconds,
+        }
+    }
+}
+
 /// Adam's state between steps (see `engine::optim::Adam::state`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamState {
@@ -272,7 +368,7 @@ impl State {
     /// The state before epoch 0: initial parameters, a fresh optimiser.
     pub fn new(settings: &Settings) -> State {
         let head = settings.head().expect("a known head");
-        let network = Network::new(head);
+        let network = Network::with_conv(head, settings.conv.method());
         let mut rng = Pcg64Mcg::seed_from_u64(stream(settings.seed, INIT));
         let mut params = vec![0.0; network.train.param_len()];
         network.init(&mut params, &mut rng);
@@ -381,7 +477,7 @@ fn resume_on_this_pool(
 ) {
     let settings = state.settings.clone();
     let head = settings.head().expect("a known head");
-    let network = Network::new(head);
+    let network = Network::with_conv(head, settings.conv.method());
     let data = FoldData::build(
         mnist,
         settings.fold,
@@ -594,6 +690,22 @@ mod tests {
     }
 
     #[test]
+    fn a_record_without_a_convolution_method_computed_it_directly() {
+        let settings = crate::mnist::preset::Preset::by_name("quick")
+            .expect("a preset")
+            .settings("div", 0, 0);
+        let mut json = serde_json::to_value(&settings).expect("settings as JSON");
+        assert_eq!(json["conv"], "direct");
+        json.as_object_mut().expect("an object").remove("conv");
+        let read: Settings = serde_json::from_value(json.clone()).expect("older settings");
+        assert_eq!(read.conv, Conv::Direct);
+        json["conv"] = "winograd".into();
+        let read: Settings = serde_json::from_value(json).expect("settings");
+        assert_eq!(read.conv, Conv::Winograd);
+        assert_eq!(read.conv.method(), ConvMethod::Winograd);
+    }
+
+    #[test]
     fn the_ramp_is_the_spec_schedule() {
         // `tasks/docs/mnist-task.md` section 10: epochs 0, 30, 31, 35, 40, 41, 1000 -> 0, 0, 0.1, 0.5, 1, 1, 1
         let settings = Settings {
@@ -610,6 +722,7 @@ mod tests {
             select_last: 10,
             subnormals: Subnormals::Flush,
             loss: Loss::Paper,
+            conv: Conv::Direct,
         };
         let got: Vec<f32> = [0, 30, 31, 35, 40, 41, 1000]
             .iter()
