@@ -173,7 +173,9 @@ impl Lane for f32x8 {
 /// coefficients are constants, so the zero terms are dropped at compile time).
 #[inline(always)]
 fn apply<T: Lane, const R: usize, const C: usize>(m: &[[f32; C]; R], x: &[T; C]) -> [T; R] {
-    let mut y = [T::ZERO; R];
+    // every entry is overwritten: starting from copies of x[0] rather than zeros keeps the
+    // compiler from clearing the array with a call to memset
+    let mut y = [x[0]; R];
     for r in 0..R {
         let mut started = false;
         for c in 0..C {
@@ -187,33 +189,43 @@ fn apply<T: Lane, const R: usize, const C: usize>(m: &[[f32; C]; R], x: &[T; C])
                 started = true;
             }
         }
+        if !started {
+            y[r] = T::ZERO;
+        }
     }
     y
 }
 
 /// `m x m^T` of the `C x C` block whose element (i, j) is `x(i, j)`: down the columns first,
 /// then along the rows. (Reading the block through `x` lets each element go from memory
-/// straight into its first chain.)
+/// straight into its first chain; the arrays start as copies of their first entry, which
+/// every entry then overwrites, for the reason in `apply`.)
 #[inline(always)]
 fn sandwich<T: Lane, const R: usize, const C: usize>(
     m: &[[f32; C]; R],
     x: impl Fn(usize, usize) -> T,
 ) -> [[T; R]; R] {
-    let mut columns = [[T::ZERO; R]; C];
-    for (j, column) in columns.iter_mut().enumerate() {
-        let mut values = [T::ZERO; C];
-        for (i, value) in values.iter_mut().enumerate() {
+    let column = |j: usize| {
+        let mut values = [x(0, j); C];
+        for (i, value) in values.iter_mut().enumerate().skip(1) {
             *value = x(i, j);
         }
-        *column = apply(m, &values);
+        apply(m, &values)
+    };
+    let mut columns = [column(0); C];
+    for (j, c) in columns.iter_mut().enumerate().skip(1) {
+        *c = column(j);
     }
-    let mut y = [[T::ZERO; R]; R];
-    for (i, row) in y.iter_mut().enumerate() {
-        let mut values = [T::ZERO; C];
-        for (j, value) in values.iter_mut().enumerate() {
+    let row = |i: usize| {
+        let mut values = [columns[0][i]; C];
+        for (j, value) in values.iter_mut().enumerate().skip(1) {
             *value = columns[j][i];
         }
-        *row = apply(m, &values);
+        apply(m, &values)
+    };
+    let mut y = [row(0); R];
+    for (i, r) in y.iter_mut().enumerate().skip(1) {
+        *r = row(i);
     }
     y
 }

@@ -309,11 +309,13 @@ fn transform_outputs(
             let b = f32x8::splat(bias[f]);
             if inside {
                 let first = geo.output_row(f, y0, x0).expect("inside");
-                for (i, line) in yt.iter().enumerate() {
-                    for (j, &value) in line.iter().enumerate() {
-                        y.set(first + i * out.width + j, h, value + b);
-                    }
-                }
+                y.put_block(
+                    first,
+                    out.width,
+                    h,
+                    &yt.map(|line| line.map(|v| v + b)),
+                    false,
+                );
                 continue;
             }
             for (i, line) in yt.iter().enumerate() {
@@ -430,6 +432,12 @@ fn add_input_grads(
         for c in 0..geo.conv.input.channels {
             let products = &dv[c * XI * cols + 8 * k..][..(XI - 1) * cols + 8];
             let dt = winograd::input_grad_tile(|i, j| load(products, (i * TILE + j) * cols));
+            let input = geo.conv.input;
+            if y0 + TILE <= input.height && x0 + TILE <= input.width {
+                let first = geo.input_row(c, y0, x0).expect("inside");
+                dx.put_block(first, input.width, h, &dt, true);
+                continue;
+            }
             for (i, line) in dt.iter().enumerate() {
                 for (j, &value) in line.iter().enumerate() {
                     if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {

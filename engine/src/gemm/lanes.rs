@@ -116,6 +116,46 @@ impl LanePart<'_> {
         unsafe { *self.at(row, h) = v }
     }
 
+    /// Writes (`add`: adds) `block[i][j]` to chunk `h` of row `first + i * stride + j`, with
+    /// one bounds check for the whole block.
+    ///
+    /// # Panics
+    /// If the block's last row is outside the slot or the chunk not this part's.
+    #[inline(always)]
+    pub fn put_block<const R: usize, const C: usize>(
+        &mut self,
+        first: usize,
+        stride: usize,
+        h: usize,
+        block: &[[f32x8; C]; R],
+        add: bool,
+    ) {
+        if R == 0 || C == 0 {
+            return;
+        }
+        let last = (R - 1)
+            .checked_mul(stride)
+            .and_then(|rows| rows.checked_add(first))
+            .and_then(|row| row.checked_add(C - 1))
+            .expect("the block's rows fit a usize");
+        // checks the block's last (largest) row and the chunk
+        let _ = self.at(last, h);
+        for (i, line) in block.iter().enumerate() {
+            for (j, &v) in line.iter().enumerate() {
+                // SAFETY: row first + i * stride + j <= last < rows (checked by `at` above),
+                // and chunk h is this part's alone; `&mut self` keeps accesses one at a time.
+                unsafe {
+                    let at = self.ptr.add((first + i * stride + j) * self.chunks + h);
+                    if add {
+                        *at += v;
+                    } else {
+                        *at = v;
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds `v` to chunk `h` of row `row`.
     #[inline(always)]
     pub fn add(&mut self, row: usize, h: usize, v: f32x8) {
@@ -127,6 +167,39 @@ impl LanePart<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_lands_on_its_rows_and_one_past_the_slot_is_refused() {
+        let (rows, chunks) = (12, 2);
+        let mut slot = vec![f32x8::ZERO; rows * chunks];
+        let mut scratch = [(); 1];
+        LaneChunks::new(&mut slot, chunks).for_each_part(
+            2,
+            scratch.par_iter_mut(),
+            |mut part, _| {
+                let block: [[f32x8; 2]; 3] = std::array::from_fn(|i| {
+                    std::array::from_fn(|j| f32x8::splat((10 * i + j) as f32))
+                });
+                // rows 3, 4, 7, 8, 11, 12 would be one too many: start at 2 (2, 3, 6, 7, 10, 11)
+                part.put_block(2, 4, 1, &block, false);
+                part.put_block(2, 4, 1, &block, true);
+                let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    part.put_block(3, 4, 1, &block, false)
+                }));
+                assert!(refused.is_err());
+            },
+        );
+        for row in 0..rows {
+            let (i, j) = ((row as isize - 2) / 4, (row as isize - 2) % 4);
+            let want = if row >= 2 && (0..2).contains(&j) && i < 3 {
+                2.0 * (10 * i + j) as f32
+            } else {
+                0.0
+            };
+            assert_eq!(slot[row * chunks + 1], f32x8::splat(want), "row {row}");
+            assert_eq!(slot[row * chunks], f32x8::ZERO, "row {row}, other chunk");
+        }
+    }
 
     #[test]
     fn each_part_writes_its_own_chunks() {
