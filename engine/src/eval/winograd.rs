@@ -2,18 +2,20 @@
 //! [`crate::winograd`]), forward and both gradients, on the engine's micro-kernel.
 //!
 //! The output is cut into blocks of 4 x 4 positions ("tiles", the last row and column of
-//! tiles cut short where the image is not a multiple of 4); every 8-lane chunk of the batch
-//! is a unit of work, done in groups of [`GROUP`] tiles: 8 columns per tile, so that a group
-//! of 6 tiles is 48 columns, one tile of the 16-lane micro-kernel. For a group, the input
+//! tiles cut short where the image is not a multiple of 4). The unit of work is a lane block:
+//! two 8-lane chunks of the batch, 16 lanes, so that every 64-byte line of a row the transforms
+//! read or write is used whole while it is in cache (chunk by chunk, each line would travel
+//! twice). A block's tiles go in groups of 48 columns, one tile of the 16-lane micro-kernel:
+//! 16 columns per tile (8 for a last block of one chunk), 3 tiles a group. For a group, the input
 //! transform writes `V_ξ` straight into the packed panels the micro-kernel reads, 36 products
 //! `M_ξ = U_ξ V_ξ` follow, and the output transform reads them back while they are in cache:
 //! no im2col matrix, no packing copies, no whole-image transform in memory.
 //!
-//! Threads share out the batch's chunks ([`LaneChunks`]), so the overlapping input blocks of
-//! the input gradient add into their elements in one order (tile by tile) whatever the
-//! thread count. The weight gradient sums each chunk's products on its own and then the
-//! chunks in order, again independent of the threads. Padding lanes of the batch are masked
-//! out of the weight gradient's operands.
+//! Threads share out the batch's lane blocks ([`LaneChunks`]), so the overlapping input
+//! blocks of the input gradient add into their elements in one order (tile by tile) whatever
+//! the thread count. The weight gradient sums each lane block's products on its own and then
+//! the blocks in order, again independent of the threads. Padding lanes of the batch are
+//! masked out of the weight gradient's operands.
 
 use rayon::prelude::*;
 use wide::f32x8;
@@ -25,12 +27,36 @@ use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 use crate::winograd::{self, TILE};
 
-/// Tiles per group: 48 columns.
-const GROUP: usize = 6;
-/// Columns of a group.
-const COLUMNS: usize = 8 * GROUP;
+/// Chunks per lane block: 16 lanes, a 64-byte line of every row.
+const BLOCK: usize = 2;
+/// Columns of a group of tiles: one tile of the 16-lane micro-kernel.
+const COLUMNS: usize = 48;
 /// Positions of the transformed 6 x 6 block.
 const XI: usize = TILE * TILE;
+
+/// Chunks `first..first + len` of the batch, `len` at most [`BLOCK`].
+#[derive(Clone, Copy)]
+struct Lanes {
+    first: usize,
+    len: usize,
+}
+
+impl Lanes {
+    /// Tiles per group: 8 columns per tile and chunk.
+    fn group_tiles(self) -> usize {
+        COLUMNS / (8 * self.len)
+    }
+
+    /// The first column of chunk `first + j` of the group's tile `k`.
+    fn column(self, k: usize, j: usize) -> usize {
+        8 * (k * self.len + j)
+    }
+
+    /// The chunks with their offsets in the block.
+    fn chunks(self) -> impl Iterator<Item = (usize, usize)> {
+        (0..self.len).map(move |j| (j, self.first + j))
+    }
+}
 
 /// Where a convolution's tiles lie.
 #[derive(Clone, Copy)]
@@ -80,18 +106,32 @@ impl Geometry {
         XI * self.conv.filters * self.conv.input.channels * self.tiles * 8 * self.chunks
     }
 
-    /// Chunks per part of the batch on the current pool.
-    fn per_part(&self) -> usize {
-        self.chunks
-            .div_ceil(parts(self.multiply_adds(), self.chunks))
+    /// Lane blocks of the batch.
+    fn blocks(&self) -> usize {
+        self.chunks.div_ceil(BLOCK)
     }
 
-    /// The groups of tiles: (first tile, tiles).
-    fn groups(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let tiles = self.tiles;
+    /// Chunks per part of the batch on the current pool: whole lane blocks.
+    fn per_part(&self) -> usize {
+        let blocks = self.blocks();
+        blocks.div_ceil(parts(self.multiply_adds(), blocks)) * BLOCK
+    }
+
+    /// The lane blocks of `chunks` (a part's, starting at a block's first chunk).
+    fn lane_blocks(&self, chunks: std::ops::Range<usize>) -> impl Iterator<Item = Lanes> + use<> {
+        let end = chunks.end;
+        chunks.step_by(BLOCK).map(move |first| Lanes {
+            first,
+            len: BLOCK.min(end - first),
+        })
+    }
+
+    /// The groups of tiles of lane block `lanes`: (first tile, tiles).
+    fn groups(&self, lanes: Lanes) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let (tiles, per) = (self.tiles, lanes.group_tiles());
         (0..tiles)
-            .step_by(GROUP)
-            .map(move |t0| (t0, GROUP.min(tiles - t0)))
+            .step_by(per)
+            .map(move |t0| (t0, per.min(tiles - t0)))
     }
 }
 
@@ -152,6 +192,70 @@ fn put_block(panels: &mut [f32], len: usize, at: usize, block: &[[f32x8; TILE]; 
 fn load(rows: &[f32], at: usize) -> f32x8 {
     let v: [f32; 8] = rows[at..at + 8].try_into().expect("eight values");
     f32x8::from(v)
+}
+
+/// Asks the CPU to start bringing into cache (for writing too: `WRITE`) the lines of lane
+/// block `lanes` in tile `t`'s block of `plane` (a channel of the input: [`TILE`] x [`TILE`],
+/// or a filter of the output: 4 x 4, as `size` says). The transforms step through rows 512 bytes or more apart, a
+/// walk the hardware's prefetchers do not follow, so without this every block waits on memory
+/// line by line; asked one block ahead, the lines arrive while the block before is computed.
+#[inline(always)]
+fn prefetch<const WRITE: bool>(
+    rows: *const f32x8,
+    geo: &Geometry,
+    (plane, t, size): (usize, usize, usize),
+    lanes: Lanes,
+) {
+    let (y0, x0) = geo.corner(t);
+    let image = if size == TILE {
+        geo.conv.input
+    } else {
+        geo.conv.output()
+    };
+    let width = image.width;
+    let first = (((plane * image.height) + y0) * width + x0) * geo.chunks + lanes.first;
+    let (base, last) = (rows, lanes.len - 1);
+    for i in 0..size {
+        for j in 0..size {
+            // a hint only: the address may lie past the slot (an edge tile), which a prefetch
+            // never reads
+            let at = base.wrapping_add(first + (i * width + j) * geo.chunks);
+            hint::<WRITE>(at);
+            if last > 0 {
+                hint::<WRITE>(at.wrapping_add(last));
+            }
+        }
+    }
+}
+
+/// The block after plane `p` of the group's tile `k`, in the transforms' order (planes of a
+/// tile, then the next tile), if any: `n` tiles of `planes` planes.
+#[inline(always)]
+fn next_block(k: usize, p: usize, (n, planes): (usize, usize)) -> Option<(usize, usize)> {
+    if p + 1 < planes {
+        Some((k, p + 1))
+    } else {
+        (k + 1 < n).then_some((k + 1, 0))
+    }
+}
+
+/// One prefetch instruction for the line holding `at` (none on other architectures).
+#[inline(always)]
+fn hint<const WRITE: bool>(at: *const f32x8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_ET0, _MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch reads nothing and faults on no address.
+        unsafe {
+            if WRITE {
+                _mm_prefetch::<_MM_HINT_ET0>(at.cast());
+            } else {
+                _mm_prefetch::<_MM_HINT_T0>(at.cast());
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// `V = B^T d B` of tile `t`'s input block `d` in channel `c`, chunk `h` (zeros outside the
@@ -236,10 +340,10 @@ pub(super) fn forward(
             rest[..parts * part_len].par_chunks_mut(part_len),
             |mut y: LanePart<'_>, scratch: &mut [f32]| {
                 let (v, m) = scratch.split_at_mut(XI * v_len);
-                for h in y.owned() {
-                    for (t0, n) in geo.groups() {
-                        let cols = 8 * n;
-                        transform_inputs(&geo, x, h, (t0, n), v, v_len);
+                for lanes in geo.lane_blocks(y.owned()) {
+                    for (t0, n) in geo.groups(lanes) {
+                        let cols = 8 * n * lanes.len;
+                        transform_inputs(&geo, x, lanes, (t0, n), v, v_len);
                         for xi in 0..XI {
                             packed_product(
                                 channels,
@@ -257,7 +361,7 @@ pub(super) fn forward(
                                 ),
                             );
                         }
-                        transform_outputs(&geo, m, bias, h, (t0, n), &mut y);
+                        transform_outputs(&geo, m, bias, lanes, (t0, n), &mut y);
                     }
                 }
             },
@@ -265,46 +369,55 @@ pub(super) fn forward(
     })
 }
 
-/// `V = B^T d B` of every channel of the group's tiles in chunk `h`, written into B panels
-/// (depth: channels; column 8k + lane for the group's tile k), `v_len` values per ξ.
+/// `V = B^T d B` of every channel of the group's tiles in lane block `lanes`, written into B
+/// panels (depth: channels; columns [`Lanes::column`]), `v_len` values per ξ.
 #[inline(never)]
 fn transform_inputs(
     geo: &Geometry,
     x: &[f32x8],
-    h: usize,
+    lanes: Lanes,
     (t0, n): (usize, usize),
     v: &mut [f32],
     v_len: usize,
 ) {
     let channels = geo.conv.input.channels;
     for k in 0..n {
-        let col = 8 * k;
-        let column_at = col / NR * panel_len(channels, NR) + col % NR;
         for c in 0..channels {
-            let vt = input_transform(geo, x, c, t0 + k, h, ALL_LANES);
-            put_block(v, v_len, column_at + c * NR, &vt);
+            if let Some((k, c)) = next_block(k, c, (n, channels)) {
+                prefetch::<false>(x.as_ptr(), geo, (c, t0 + k, TILE), lanes);
+            }
+            for (j, h) in lanes.chunks() {
+                let col = lanes.column(k, j);
+                let column_at = col / NR * panel_len(channels, NR) + col % NR;
+                let vt = input_transform(geo, x, c, t0 + k, h, ALL_LANES);
+                put_block(v, v_len, column_at + c * NR, &vt);
+            }
         }
     }
 }
 
-/// `y = A^T M A + bias` of every filter of the group's tiles in chunk `h`, from the products
-/// `m` (filter, ξ, column).
+/// `y = A^T M A + bias` of every filter of the group's tiles in lane block `lanes`, from the
+/// products `m` (filter, ξ, column).
 #[inline(never)]
 fn transform_outputs(
     geo: &Geometry,
     m: &[f32],
     bias: &[f32],
-    h: usize,
+    lanes: Lanes,
     (t0, n): (usize, usize),
     y: &mut LanePart<'_>,
 ) {
     let filters = geo.conv.filters;
-    let (cols, out) = (8 * n, geo.conv.output());
+    let (cols, out) = (8 * n * lanes.len, geo.conv.output());
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
         let inside = y0 + 4 <= out.height && x0 + 4 <= out.width;
-        for f in 0..filters {
-            let products = &m[f * XI * cols + 8 * k..][..(XI - 1) * cols + 8];
+        for (f, (j, h)) in (0..filters).flat_map(|f| lanes.chunks().map(move |c| (f, c))) {
+            if let (0, Some((k, f))) = (j, next_block(k, f, (n, filters))) {
+                prefetch::<true>(y.base(), geo, (f, t0 + k, 4), lanes);
+            }
+            let col = lanes.column(k, j);
+            let products = &m[f * XI * cols + col..][..(XI - 1) * cols + 8];
             let yt = winograd::output_tile(|i, j| load(products, (i * TILE + j) * cols));
             let b = f32x8::splat(bias[f]);
             if inside {
@@ -362,15 +475,17 @@ pub(super) fn input_grad(
             rest[..parts * part_len].par_chunks_mut(part_len),
             |mut dx: LanePart<'_>, scratch: &mut [f32]| {
                 let (dm, dv) = scratch.split_at_mut(XI * dm_len);
-                for h in dx.owned() {
-                    if store {
-                        for row in 0..input_rows {
+                if store {
+                    for row in 0..input_rows {
+                        for h in dx.owned() {
                             dx.set(row, h, f32x8::ZERO);
                         }
                     }
-                    for (t0, n) in geo.groups() {
-                        let cols = 8 * n;
-                        transform_output_grads(&geo, dy, h, (t0, n), dm, dm_len);
+                }
+                for lanes in geo.lane_blocks(dx.owned()) {
+                    for (t0, n) in geo.groups(lanes) {
+                        let cols = 8 * n * lanes.len;
+                        transform_output_grads(&geo, dy, lanes, (t0, n), dm, dm_len);
                         for xi in 0..XI {
                             packed_product(
                                 filters,
@@ -386,7 +501,7 @@ pub(super) fn input_grad(
                                 ),
                             );
                         }
-                        add_input_grads(&geo, dv, h, (t0, n), &mut dx);
+                        add_input_grads(&geo, dv, lanes, (t0, n), &mut dx);
                     }
                 }
             },
@@ -394,43 +509,53 @@ pub(super) fn input_grad(
     })
 }
 
-/// `dM = A dY A^T` of every filter of the group's tiles in chunk `h`, written into B panels
-/// (depth: filters; column 8k + lane for the group's tile k), `dm_len` values per ξ.
+/// `dM = A dY A^T` of every filter of the group's tiles in lane block `lanes`, written into B
+/// panels (depth: filters; columns [`Lanes::column`]), `dm_len` values per ξ.
 #[inline(never)]
 fn transform_output_grads(
     geo: &Geometry,
     dy: &[f32x8],
-    h: usize,
+    lanes: Lanes,
     (t0, n): (usize, usize),
     dm: &mut [f32],
     dm_len: usize,
 ) {
     let filters = geo.conv.filters;
     for k in 0..n {
-        let col = 8 * k;
-        let column_at = col / NR * panel_len(filters, NR) + col % NR;
         for f in 0..filters {
-            let mt = output_grad_transform(geo, dy, f, t0 + k, h, ALL_LANES);
-            put_block(dm, dm_len, column_at + f * NR, &mt);
+            if let Some((k, f)) = next_block(k, f, (n, filters)) {
+                prefetch::<false>(dy.as_ptr(), geo, (f, t0 + k, 4), lanes);
+            }
+            for (j, h) in lanes.chunks() {
+                let col = lanes.column(k, j);
+                let column_at = col / NR * panel_len(filters, NR) + col % NR;
+                let mt = output_grad_transform(geo, dy, f, t0 + k, h, ALL_LANES);
+                put_block(dm, dm_len, column_at + f * NR, &mt);
+            }
         }
     }
 }
 
-/// `B dV B^T` of every channel of the group's tiles in chunk `h`, from the products `dv`
-/// (channel, ξ, column), added into the input blocks, tile after tile.
+/// `B dV B^T` of every channel of the group's tiles in lane block `lanes`, from the products
+/// `dv` (channel, ξ, column), added into the input blocks, tile after tile.
 #[inline(never)]
 fn add_input_grads(
     geo: &Geometry,
     dv: &[f32],
-    h: usize,
+    lanes: Lanes,
     (t0, n): (usize, usize),
     dx: &mut LanePart<'_>,
 ) {
-    let cols = 8 * n;
+    let cols = 8 * n * lanes.len;
+    let channels = geo.conv.input.channels;
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
-        for c in 0..geo.conv.input.channels {
-            let products = &dv[c * XI * cols + 8 * k..][..(XI - 1) * cols + 8];
+        for (c, (j, h)) in (0..channels).flat_map(|c| lanes.chunks().map(move |l| (c, l))) {
+            if let (0, Some((k, c))) = (j, next_block(k, c, (n, channels))) {
+                prefetch::<true>(dx.base(), geo, (c, t0 + k, TILE), lanes);
+            }
+            let col = lanes.column(k, j);
+            let products = &dv[c * XI * cols + col..][..(XI - 1) * cols + 8];
             let dt = winograd::input_grad_tile(|i, j| load(products, (i * TILE + j) * cols));
             let input = geo.conv.input;
             if y0 + TILE <= input.height && x0 + TILE <= input.width {
@@ -449,31 +574,38 @@ fn add_input_grads(
     }
 }
 
-/// The operands of one group's `dM_ξ V_ξ^T` in chunk `h`, padding lanes masked: dM as A
-/// panels (rows: filters), V as B panels (columns: channels), both of depth the group's
-/// columns (8k + lane for its tile k).
+/// The operands of one group's `dM_ξ V_ξ^T` in lane block `lanes`, padding lanes masked
+/// (`masks`, per chunk of the block): dM as A panels (rows: filters), V as B panels
+/// (columns: channels), both of depth the group's columns ([`Lanes::column`]).
 #[inline(never)]
 fn weight_grad_operands(
     geo: &Geometry,
     (dy, x): (&[f32x8], &[f32x8]),
-    h: usize,
+    lanes: Lanes,
     (t0, n): (usize, usize),
     (dm, v): (&mut [f32], &mut [f32]),
-    mask: f32x8,
+    masks: [f32x8; BLOCK],
 ) {
-    let (filters, channels, cols) = (geo.conv.filters, geo.conv.input.channels, 8 * n);
+    let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
+    let cols = 8 * n * lanes.len;
     let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
     for k in 0..n {
-        for f in 0..filters {
-            let mt = output_grad_transform(geo, dy, f, t0 + k, h, mask);
-            let at = f / MR * panel_len(cols, MR) + 8 * k * MR + f % MR;
+        for (f, (j, h)) in (0..filters).flat_map(|f| lanes.chunks().map(move |l| (f, l))) {
+            if let (0, Some((k, f))) = (j, next_block(k, f, (1, filters))) {
+                prefetch::<false>(dy.as_ptr(), geo, (f, t0 + k, 4), lanes);
+            }
+            let mt = output_grad_transform(geo, dy, f, t0 + k, h, masks[j]);
+            let at = f / MR * panel_len(cols, MR) + lanes.column(k, j) * MR + f % MR;
             for xi in 0..XI {
                 put_depths::<MR>(&mut dm[xi * dm_xi..][..dm_xi], at, mt[xi / TILE][xi % TILE]);
             }
         }
-        for c in 0..channels {
-            let vt = input_transform(geo, x, c, t0 + k, h, mask);
-            let at = c / NR * panel_len(cols, NR) + 8 * k * NR + c % NR;
+        for (c, (j, h)) in (0..channels).flat_map(|c| lanes.chunks().map(move |l| (c, l))) {
+            if let (0, Some((k, c))) = (j, next_block(k, c, (1, channels))) {
+                prefetch::<false>(x.as_ptr(), geo, (c, t0 + k, TILE), lanes);
+            }
+            let vt = input_transform(geo, x, c, t0 + k, h, masks[j]);
+            let at = c / NR * panel_len(cols, NR) + lanes.column(k, j) * NR + c % NR;
             for xi in 0..XI {
                 put_depths::<NR>(&mut v[xi * v_xi..][..v_xi], at, vt[xi / TILE][xi % TILE]);
             }
@@ -491,9 +623,9 @@ fn put_depths<const W: usize>(panel: &mut [f32], at: usize, v: f32x8) {
     }
 }
 
-/// dW += `G^T (sum over chunks, in order, of dU) G`, where a chunk's `dU_ξ` is the sum over
-/// its groups of `dM_ξ V_ξ^T` (filters x channels, depth the group's columns), the padding
-/// lanes masked out of both operands.
+/// dW += `G^T (sum over lane blocks, in order, of dU) G`, where a block's `dU_ξ` is the sum
+/// over its groups of `dM_ξ V_ξ^T` (filters x channels, depth the group's columns), the
+/// padding lanes masked out of both operands.
 pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let geo = Geometry::new(conv, layout.chunks);
     let mask = layout.lane_mask.clone();
@@ -508,26 +640,29 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         let x = &seen.rows[x.range(chunks)];
         let per = geo.per_part();
         let parts = chunks.div_ceil(per);
+        let blocks = geo.blocks();
         let space = floats_mut(
             grads
                 .work
-                .take((chunks * du_len + parts * part_len).div_ceil(8)),
+                .take((blocks * du_len + parts * part_len).div_ceil(8)),
         );
-        let (partials, rest) = space.split_at_mut(chunks * du_len);
+        let (partials, rest) = space.split_at_mut(blocks * du_len);
         partials
-            .par_chunks_mut(per * du_len)
+            .par_chunks_mut(per / BLOCK * du_len)
             .zip(rest[..parts * part_len].par_chunks_mut(part_len))
             .enumerate()
             .for_each(|(p, (partials, scratch))| {
                 let (dm, v) = scratch.split_at_mut(XI * dm_len);
-                for (i, du) in partials.chunks_mut(du_len).enumerate() {
-                    let h = p * per + i;
+                let owned = p * per..((p + 1) * per).min(chunks);
+                for (du, lanes) in partials.chunks_mut(du_len).zip(geo.lane_blocks(owned)) {
                     // chunks past the batch (a wider program's padding) have no real lanes
-                    let lanes = mask.get(h).copied().unwrap_or(f32x8::ZERO);
-                    for (g, (t0, n)) in geo.groups().enumerate() {
-                        let cols = 8 * n;
+                    let masks = std::array::from_fn(|j| {
+                        mask.get(lanes.first + j).copied().unwrap_or(f32x8::ZERO)
+                    });
+                    for (g, (t0, n)) in geo.groups(lanes).enumerate() {
+                        let cols = 8 * n * lanes.len;
                         let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
-                        weight_grad_operands(&geo, (dy, x), h, (t0, n), (dm, v), lanes);
+                        weight_grad_operands(&geo, (dy, x), lanes, (t0, n), (dm, v), masks);
                         for xi in 0..XI {
                             packed_product(
                                 cols,

@@ -92,6 +92,12 @@ impl LanePart<'_> {
         self.owned.clone()
     }
 
+    /// The slot's first vector (for prefetch hints: this part may read and write only its
+    /// own chunks).
+    pub fn base(&self) -> *const f32x8 {
+        self.ptr
+    }
+
     /// Where chunk `h` of row `row` lives.
     ///
     /// # Panics
