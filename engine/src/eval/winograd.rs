@@ -588,38 +588,81 @@ fn weight_grad_operands(
 ) {
     let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
     let cols = 8 * n * lanes.len;
-    let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
     for k in 0..n {
-        for (f, (j, h)) in (0..filters).flat_map(|f| lanes.chunks().map(move |l| (f, l))) {
-            if let (0, Some((k, f))) = (j, next_block(k, f, (1, filters))) {
-                prefetch::<false>(dy.as_ptr(), geo, (f, t0 + k, 4), lanes);
-            }
-            let mt = output_grad_transform(geo, dy, f, t0 + k, h, masks[j]);
-            let at = f / MR * panel_len(cols, MR) + lanes.column(k, j) * MR + f % MR;
-            for xi in 0..XI {
-                put_depths::<MR>(&mut dm[xi * dm_xi..][..dm_xi], at, mt[xi / TILE][xi % TILE]);
-            }
-        }
-        for (c, (j, h)) in (0..channels).flat_map(|c| lanes.chunks().map(move |l| (c, l))) {
-            if let (0, Some((k, c))) = (j, next_block(k, c, (1, channels))) {
-                prefetch::<false>(x.as_ptr(), geo, (c, t0 + k, TILE), lanes);
-            }
-            let vt = input_transform(geo, x, c, t0 + k, h, masks[j]);
-            let at = c / NR * panel_len(cols, NR) + lanes.column(k, j) * NR + c % NR;
-            for xi in 0..XI {
-                put_depths::<NR>(&mut v[xi * v_xi..][..v_xi], at, vt[xi / TILE][xi % TILE]);
-            }
-        }
+        let (t, at) = (t0 + k, |j| lanes.column(k, j));
+        put_planes::<MR>(
+            (dm, a_len(filters, cols), panel_len(cols, MR)),
+            (filters, lanes, masks, at),
+            |f| prefetch::<false>(dy.as_ptr(), geo, (f, t, 4), lanes),
+            |f, h, mask| output_grad_transform(geo, dy, f, t, h, mask),
+        );
+        put_planes::<NR>(
+            (v, b_len(channels, cols), panel_len(cols, NR)),
+            (channels, lanes, masks, at),
+            |c| prefetch::<false>(x.as_ptr(), geo, (c, t, TILE), lanes),
+            |c, h, mask| input_transform(geo, x, c, t, h, mask),
+        );
     }
 }
 
-/// Writes the 8 lanes of `v` at 8 consecutive depths of one line of a panel `W` wide,
-/// starting at `at`.
+/// Writes the transformed blocks of `planes` planes (`transform(plane, chunk, mask)`) of one
+/// tile in lane block `lanes` as packed panels `W` wide (one panel line per plane, depth the
+/// columns `column(j)` + lane of chunk j): position ξ into the `per_xi` values from
+/// `ξ * per_xi`, `panel` values per panel. Planes go in eights, whose 8 x 8 blocks of (plane,
+/// lane) are transposed in registers so that each depth is one contiguous store (the
+/// remaining planes lane by lane); `ahead(plane)` is called one plane before its transform.
 #[inline(always)]
-fn put_depths<const W: usize>(panel: &mut [f32], at: usize, v: f32x8) {
-    let line = &mut panel[at..at + 7 * W + 1];
-    for (l, value) in v.to_array().into_iter().enumerate() {
-        line[l * W] = value;
+fn put_planes<const W: usize>(
+    (panels, per_xi, panel): (&mut [f32], usize, usize),
+    (planes, lanes, masks, column): (usize, Lanes, [f32x8; BLOCK], impl Fn(usize) -> usize),
+    ahead: impl Fn(usize),
+    transform: impl Fn(usize, usize, f32x8) -> [[f32x8; TILE]; TILE],
+) {
+    // an eight of planes is whole lines of 8 within panels (W = 24) or two whole panels
+    // (W = 4)
+    const { assert!(W.is_multiple_of(8) || 8usize.is_multiple_of(W)) };
+    let run = W.min(8);
+    let at = |p: usize, depth: usize| p / W * panel + depth * W + p % W;
+    let whole = planes - planes % 8;
+    for p0 in (0..whole).step_by(8) {
+        for (j, h) in lanes.chunks() {
+            let blocks: [_; 8] = std::array::from_fn(|i| {
+                if j == 0 && p0 + i + 1 < planes {
+                    ahead(p0 + i + 1);
+                }
+                transform(p0 + i, h, masks[j])
+            });
+            let first = column(j);
+            for xi in 0..XI {
+                let depths =
+                    f32x8::transpose(std::array::from_fn(|i| blocks[i][xi / TILE][xi % TILE]));
+                let panels = &mut panels[xi * per_xi..][..per_xi];
+                for (l, values) in depths.iter().enumerate() {
+                    let values = values.to_array();
+                    for (r, part) in values.chunks_exact(run).enumerate() {
+                        let to = at(p0 + r * run, first + l);
+                        panels[to..to + run].copy_from_slice(part);
+                    }
+                }
+            }
+        }
+    }
+    for (p, (j, h)) in (whole..planes).flat_map(|p| lanes.chunks().map(move |l| (p, l))) {
+        if j == 0 && p + 1 < planes {
+            ahead(p + 1);
+        }
+        let block = transform(p, h, masks[j]);
+        let to = at(p, column(j));
+        for xi in 0..XI {
+            let line = &mut panels[xi * per_xi + to..][..7 * W + 1];
+            for (l, value) in block[xi / TILE][xi % TILE]
+                .to_array()
+                .into_iter()
+                .enumerate()
+            {
+                line[l * W] = value;
+            }
+        }
     }
 }
 
