@@ -574,9 +574,9 @@ fn add_input_grads(
     }
 }
 
-/// The operands of one group's `dM_ξ V_ξ^T` in lane block `lanes`, padding lanes masked
-/// (`masks`, per chunk of the block): dM as A panels (rows: filters), V as B panels
-/// (columns: channels), both of depth the group's columns ([`Lanes::column`]).
+/// The operands of one group's `V_ξ dM_ξ^T` in lane block `lanes`, padding lanes masked
+/// (`masks`, per chunk of the block): V as A panels (rows: channels), dM as B panels
+/// (columns: filters), both of depth the group's columns ([`Lanes::column`]).
 #[inline(never)]
 fn weight_grad_operands(
     geo: &Geometry,
@@ -590,14 +590,14 @@ fn weight_grad_operands(
     let cols = 8 * n * lanes.len;
     for k in 0..n {
         let (t, at) = (t0 + k, |j| lanes.column(k, j));
-        put_planes::<MR>(
-            (dm, a_len(filters, cols), panel_len(cols, MR)),
+        put_planes::<NR>(
+            (dm, b_len(filters, cols), panel_len(cols, NR)),
             (filters, lanes, masks, at),
             |f| prefetch::<false>(dy.as_ptr(), geo, (f, t, 4), lanes),
             |f, h, mask| output_grad_transform(geo, dy, f, t, h, mask),
         );
-        put_planes::<NR>(
-            (v, b_len(channels, cols), panel_len(cols, NR)),
+        put_planes::<MR>(
+            (v, a_len(channels, cols), panel_len(cols, MR)),
             (channels, lanes, masks, at),
             |c| prefetch::<false>(x.as_ptr(), geo, (c, t, TILE), lanes),
             |c, h, mask| input_transform(geo, x, c, t, h, mask),
@@ -668,14 +668,17 @@ fn put_planes<const W: usize>(
 
 /// dW += `G^T (sum over lane blocks, in order, of dU) G`, where a block's `dU_ξ` is the sum
 /// over its groups of `dM_ξ V_ξ^T` (filters x channels, depth the group's columns), the
-/// padding lanes masked out of both operands.
+/// padding lanes masked out of both operands. Each is computed as its transpose `V_ξ dM_ξ^T`
+/// (channels x filters): the filters as columns fill the 16-lane kernel's 48-wide tiles in
+/// the MNIST network (64 of them, where its 32 channels would leave the tiles to the 8-lane
+/// kernel); every element is the same chain either way.
 pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let geo = Geometry::new(conv, layout.chunks);
     let mask = layout.lane_mask.clone();
     let (filters, channels) = (conv.filters, conv.input.channels);
     let du_len = XI * filters * channels;
-    let dm_len = a_len(filters, COLUMNS);
-    let v_len = b_len(channels, COLUMNS);
+    let dm_len = b_len(filters, COLUMNS);
+    let v_len = a_len(channels, COLUMNS);
     let part_len = XI * (dm_len + v_len);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let chunks = geo.chunks;
@@ -704,18 +707,18 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
                     });
                     for (g, (t0, n)) in geo.groups(lanes).enumerate() {
                         let cols = 8 * n * lanes.len;
-                        let (dm_xi, v_xi) = (a_len(filters, cols), b_len(channels, cols));
+                        let (dm_xi, v_xi) = (b_len(filters, cols), a_len(channels, cols));
                         weight_grad_operands(&geo, (dy, x), lanes, (t0, n), (dm, v), masks);
                         for xi in 0..XI {
                             packed_product(
                                 cols,
-                                &dm[xi * dm_xi..][..dm_xi],
                                 &v[xi * v_xi..][..v_xi],
+                                &dm[xi * dm_xi..][..dm_xi],
                                 Init::Beta(if g == 0 { 0.0 } else { 1.0 }),
                                 MatMut::row_major(
                                     &mut du[xi * filters * channels..][..filters * channels],
-                                    filters,
                                     channels,
+                                    filters,
                                 ),
                             );
                         }
@@ -732,7 +735,7 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
         for f in 0..filters {
             for c in 0..channels {
                 let dg = winograd::kernel_grad_tile(|i, j| {
-                    total[((i * TILE + j) * filters + f) * channels + c]
+                    total[((i * TILE + j) * channels + c) * filters + f]
                 });
                 for (e, value) in dg.iter().flatten().enumerate() {
                     dw[(f * channels + c) * 9 + e] += value;
