@@ -450,12 +450,20 @@ impl<'g> Var<'g> {
         filters: usize,
         kernel: usize,
     ) -> Var<'g> {
-        let conv = Conv2d {
+        self.convolve(Conv2d::new(input, filters, kernel).by(method), weight, bias)
+    }
+
+    /// The convolution `conv` of the images `self` with `weight` and `bias`, as
+    /// [`Var::conv2d`], computed and followed (or not) by a ReLU as `conv` says: e.g.
+    /// `x.convolve(Conv2d::new(image, 64, 3).by(ConvMethod::Winograd).with_relu(), w, b)`.
+    pub fn convolve(self, conv: Conv2d, weight: Var<'g>, bias: Var<'g>) -> Var<'g> {
+        let Conv2d {
             input,
             filters,
             kernel,
             method,
-        };
+            ..
+        } = conv;
         assert!(
             method != ConvMethod::Winograd || kernel == 3,
             "conv2d: Winograd's F(4x4, 3x3) needs a 3 x 3 kernel, not {kernel} x {kernel}"

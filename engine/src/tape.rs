@@ -168,6 +168,13 @@ pub struct Conv2d {
     /// How the f32 program computes it (the reference evaluators compute the convolution
     /// itself, whatever the method).
     pub method: ConvMethod,
+    /// The output passes through a ReLU (as [`UnaryOp::Relu`]: negative values to zero, NaN
+    /// kept) in the same step, and the output's gradient is masked by it before the
+    /// convolution's own backward steps: the values and gradients of a ReLU node after it,
+    /// with one pass over the output fewer each way (Winograd's output transform applies it
+    /// as it writes each tile). The gradient such a node keeps is then that of the
+    /// convolution before its ReLU.
+    pub relu: bool,
 }
 
 /// How a convolution is computed: the same function, different arithmetic.
@@ -183,6 +190,27 @@ pub enum ConvMethod {
 }
 
 impl Conv2d {
+    /// `filters` filters of `kernel x kernel` on `input`, direct, without a ReLU.
+    pub fn new(input: Image, filters: usize, kernel: usize) -> Conv2d {
+        Conv2d {
+            input,
+            filters,
+            kernel,
+            method: ConvMethod::Direct,
+            relu: false,
+        }
+    }
+
+    /// Computed by `method`.
+    pub fn by(self, method: ConvMethod) -> Conv2d {
+        Conv2d { method, ..self }
+    }
+
+    /// Followed by a ReLU in the same node (see [`Conv2d::relu`]).
+    pub fn with_relu(self) -> Conv2d {
+        Conv2d { relu: true, ..self }
+    }
+
     /// The output images: one plane per filter, `kernel - 1` smaller in each direction.
     pub fn output(&self) -> Image {
         Image::new(

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{SplitMix, assert_gradients, values_for};
-use engine::{Grads, Graph, Image, Program, Shape, Values, Var, WeightLayout, backward, forward};
+use engine::{
+    Conv2d, Grads, Graph, Image, Program, Shape, Values, Var, WeightLayout, backward, forward,
+};
 
 const BATCH: usize = 13;
 
@@ -45,6 +47,24 @@ fn conv2d_input_weights_and_bias() {
             &mut uniform(1, -1.0, 1.0, 4),
         );
     }
+}
+
+#[test]
+fn conv2d_with_its_relu_in_the_same_node() {
+    // inputs and weights of both signs: about half the outputs are cut to zero
+    let image = Image::new(2, 5, 6);
+    assert_gradients(
+        "conv2d + relu, one node",
+        BATCH,
+        |g| {
+            let x = g.input_with_grad(Shape::batched(image.features()));
+            let w = g.param("w", 5 * 2 * 3 * 3);
+            let b = g.param("b", 5);
+            let y = x.convolve(Conv2d::new(image, 5, 3).with_relu(), w, b);
+            weighted_sum(g, y)
+        },
+        &mut uniform(4, -1.0, 1.0, 4),
+    );
 }
 
 #[test]

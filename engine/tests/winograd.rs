@@ -10,7 +10,9 @@ mod common;
 
 use common::{SplitMix, pool};
 use engine::winograd::{self, AT, BT, G};
-use engine::{ConvMethod, Grads, Graph, Image, NodeId, Program, Shape, Values, backward, forward};
+use engine::{
+    Conv2d, ConvMethod, Grads, Graph, Image, NodeId, Program, Shape, Values, backward, forward,
+};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
 
@@ -55,6 +57,14 @@ struct Results {
     dw: Vec<f32>,
 }
 
+/// Whether the convolution is followed by a ReLU, and as which node.
+#[derive(Clone, Copy, Debug)]
+enum Relu {
+    None,
+    OwnNode,
+    Fused,
+}
+
 impl Case {
     fn new(image: Image, filters: usize, batch: usize, seed: u64) -> Case {
         let mut rng = SplitMix(seed);
@@ -77,11 +87,22 @@ impl Case {
 
     /// `sum(conv(x) * r)` on the tape by `method`: the output, dX and dW.
     fn run(&self, method: ConvMethod) -> Results {
+        self.run_with(method, Relu::None)
+    }
+
+    /// [`Case::run`] with the convolution's output through a ReLU as `relu` says (dW then
+    /// followed by dBias).
+    fn run_with(&self, method: ConvMethod, relu: Relu) -> Results {
         let graph = Graph::new();
         let x = graph.input_with_grad(Shape::batched(self.image.features()));
         let w = graph.param("w", self.w.len());
         let b = graph.param("b", self.filters);
-        let y = x.conv2d_by(method, w, b, self.image, self.filters, 3);
+        let (image, filters) = (self.image, self.filters);
+        let y = match relu {
+            Relu::None => x.conv2d_by(method, w, b, image, filters, 3),
+            Relu::OwnNode => x.conv2d_by(method, w, b, image, filters, 3).relu(),
+            Relu::Fused => x.convolve(Conv2d::new(image, filters, 3).by(method).with_relu(), w, b),
+        };
         let r = graph.input(y.shape());
         let tape = graph.finish((y * r).sum_all());
         let mut values = Values::new(&Program::new(&tape, self.batch));
@@ -110,7 +131,10 @@ impl Case {
             dx: batched(x.id(), self.image.features(), &|id, b, f| {
                 grads.get(id, b, f)
             }),
-            dw: grads.params()[..self.w.len()].to_vec(),
+            dw: match relu {
+                Relu::None => grads.params()[..self.w.len()].to_vec(),
+                _ => grads.params().to_vec(),
+            },
         }
     }
 
@@ -419,6 +443,27 @@ fn finite_differences_of_its_own_forward_agree_with_its_gradients() {
         }
     }
     assert_eq!(checked, 24);
+}
+
+#[test]
+fn a_relu_in_the_convolutions_node_changes_no_bit() {
+    // a padded last chunk, tiles cut at the edges, and outputs of both signs
+    let case = Case::new(Image::new(5, 11, 9), 6, 21, 4);
+    let bits =
+        |r: Results| [r.y, r.dx, r.dw].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
+    for method in [ConvMethod::Direct, ConvMethod::Winograd] {
+        let own = bits(case.run_with(method, Relu::OwnNode));
+        let zeros = own[0].iter().filter(|&&y| y == 0).count();
+        assert!(
+            zeros > own[0].len() / 4,
+            "{zeros} of {} outputs cut",
+            own[0].len()
+        );
+        for threads in [1, 2] {
+            let fused = pool(threads).install(|| case.run_with(method, Relu::Fused));
+            assert_eq!(own, bits(fused), "{method:?}, {threads} threads");
+        }
+    }
 }
 
 #[test]

@@ -180,6 +180,9 @@ pub(crate) fn steps<W: Width>(
         Op::Conv2d(conv) => {
             let (x, w, bias) = (input(0), input(1), input(2));
             let winograd = conv.method == ConvMethod::Winograd;
+            if conv.relu && (0..3).any(&needs) {
+                steps.push(super::conv_relu::mask_grad(out, chunks));
+            }
             if needs(0) {
                 let store = claim(0, true);
                 steps.push(if winograd {

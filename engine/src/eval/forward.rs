@@ -56,8 +56,14 @@ pub(crate) fn step<W: Width>(tape: &Tape, index: usize, layout: &Layout) -> Forw
         Op::Tile { times } => copy::tile_forward(input(0), out, *times, chunks),
         Op::Conv2d(conv) => match conv.method {
             ConvMethod::Direct => {
-                super::conv::forward(*conv, input(0), input(1), input(2), out, layout)
+                let step = super::conv::forward(*conv, input(0), input(1), input(2), out, layout);
+                if conv.relu {
+                    super::conv_relu::then_relu(step, out, chunks)
+                } else {
+                    step
+                }
             }
+            // its output transform applies the ReLU
             ConvMethod::Winograd => {
                 super::winograd::forward(*conv, input(0), input(1), input(2), out, layout)
             }

@@ -24,6 +24,7 @@ use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, floats_mut};
 use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
 use crate::gemm::{packed_product, panel_len, parts};
 use crate::layout::{Layout, Loc};
+use crate::ops::{Relu, UnaryKernel};
 use crate::tape::Conv2d;
 use crate::winograd::{self, TILE};
 
@@ -396,8 +397,8 @@ fn transform_inputs(
     }
 }
 
-/// `y = A^T M A + bias` of every filter of the group's tiles in lane block `lanes`, from the
-/// products `m` (filter, ξ, column).
+/// `y = A^T M A + bias` (through the ReLU if the convolution carries one) of every filter of
+/// the group's tiles in lane block `lanes`, from the products `m` (filter, ξ, column).
 #[inline(never)]
 fn transform_outputs(
     geo: &Geometry,
@@ -420,21 +421,20 @@ fn transform_outputs(
             let products = &m[f * XI * cols + col..][..(XI - 1) * cols + 8];
             let yt = winograd::output_tile(|i, j| load(products, (i * TILE + j) * cols));
             let b = f32x8::splat(bias[f]);
+            let yt = if geo.conv.relu {
+                yt.map(|line| line.map(|v| Relu.value(v + b)))
+            } else {
+                yt.map(|line| line.map(|v| v + b))
+            };
             if inside {
                 let first = geo.output_row(f, y0, x0).expect("inside");
-                y.put_block(
-                    first,
-                    out.width,
-                    h,
-                    &yt.map(|line| line.map(|v| v + b)),
-                    false,
-                );
+                y.put_block(first, out.width, h, &yt, false);
                 continue;
             }
             for (i, line) in yt.iter().enumerate() {
                 for (j, &value) in line.iter().enumerate() {
                     if let Some(row) = geo.output_row(f, y0 + i, x0 + j) {
-                        y.set(row, h, value + b);
+                        y.set(row, h, value);
                     }
                 }
             }

@@ -15,7 +15,7 @@ mod layers;
 use crate::Real;
 use crate::buffers::Values;
 use crate::ops::{binary_grads, binary_value, unary_grad, unary_value};
-use crate::tape::{NodeId, Op, Tape, WeightLayout};
+use crate::tape::{NodeId, Op, Tape, UnaryOp, WeightLayout};
 
 /// Forward values and gradients of one tape in number type `L`.
 #[derive(Clone, Debug)]
@@ -219,6 +219,11 @@ impl<L: Real> Reference<L> {
                 Op::Conv2d(conv) => {
                     let [x, w, bias] = [0, 1, 2].map(|k| &self.values[inputs[k] as usize]);
                     out = layers::conv_forward(*conv, x, w, bias, self.batch);
+                    if conv.relu {
+                        for y in &mut out {
+                            *y = unary_value(UnaryOp::Relu, *y);
+                        }
+                    }
                 }
                 Op::MaxPool2(image) => {
                     out =
@@ -419,6 +424,14 @@ impl<L: Real> Reference<L> {
                 }
                 Op::Conv2d(conv) => {
                     let [x, w] = [0, 1].map(|k| &self.values[inputs[k] as usize]);
+                    // a fused ReLU's gradient first (its output is this node's)
+                    let g: Vec<L> = if conv.relu {
+                        (out.iter().zip(&g))
+                            .map(|(&y, &g)| unary_grad(UnaryOp::Relu, y, y, g))
+                            .collect()
+                    } else {
+                        g.clone()
+                    };
                     let parts = layers::conv_backward(*conv, x, w, &g, self.batch);
                     for (k, part) in parts.into_iter().enumerate() {
                         if needs(k) {
