@@ -180,7 +180,17 @@ pub(crate) fn steps<W: Width>(
         Op::Conv2d(conv) => {
             let (x, w, bias) = (input(0), input(1), input(2));
             let winograd = conv.method == ConvMethod::Winograd;
-            if conv.relu && (0..3).any(&needs) {
+            // a carried ReLU masks the output's gradient first, with the bias gradient
+            let bias_in_mask = conv.relu && needs(2);
+            if bias_in_mask {
+                claim(2, false);
+                steps.push(super::conv_relu::mask_grad_and_bias(
+                    conv.filters,
+                    bias,
+                    out,
+                    layout,
+                ));
+            } else if conv.relu && (0..2).any(&needs) {
                 steps.push(super::conv_relu::mask_grad(out, chunks));
             }
             if needs(0) {
@@ -199,7 +209,7 @@ pub(crate) fn steps<W: Width>(
                     super::conv::weight_grad(*conv, x, w, out, layout)
                 });
             }
-            if needs(2) {
+            if needs(2) && !bias_in_mask {
                 claim(2, false);
                 steps.push(super::conv::bias_grad(*conv, bias, out, layout));
             }
