@@ -454,7 +454,8 @@ impl<'g> Var<'g> {
     }
 
     /// The convolution `conv` of the images `self` with `weight` and `bias`, as
-    /// [`Var::conv2d`], computed and followed (or not) by a ReLU as `conv` says: e.g.
+    /// [`Var::conv2d`], computed and followed (or not) by a ReLU and a max-pool as `conv`
+    /// says: e.g.
     /// `x.convolve(Conv2d::new(image, 64, 3).by(ConvMethod::Winograd).with_relu(), w, b)`.
     pub fn convolve(self, conv: Conv2d, weight: Var<'g>, bias: Var<'g>) -> Var<'g> {
         let Conv2d {
@@ -486,6 +487,13 @@ impl<'g> Var<'g> {
             "conv2d: {} channels, {filters} filters",
             input.channels
         );
+        let out = conv.output();
+        assert!(
+            !conv.pool || (out.height >= 2 && out.width >= 2),
+            "conv2d: pooling {} x {} outputs",
+            out.height,
+            out.width
+        );
         assert_eq!(
             weight.shape(),
             Shape::unbatched(filters * conv.patch()),
@@ -499,7 +507,7 @@ impl<'g> Var<'g> {
         self.graph.push(
             Op::Conv2d(conv),
             &[self.id, weight.id, bias.id],
-            Shape::batched(conv.output().features()),
+            Shape::batched(conv.result().features()),
         )
     }
 

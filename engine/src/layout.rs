@@ -14,7 +14,8 @@
 //! * Slots are assigned in node order, so every input of a node lives before it in its arena;
 //!   the evaluator splits an arena there to read the inputs while it writes the node.
 //! * An op that saves something for its backward pass (pow keeps ln(base), sine and cosine
-//!   keep each other) gets an auxiliary slot of its own shape right after its slot.
+//!   keep each other) gets an auxiliary slot of its own shape right after its slot; a pooled
+//!   convolution's is larger ([`aux_features`]).
 
 use wide::f32x8;
 
@@ -99,13 +100,18 @@ macro_rules! with_param {
 
 pub(crate) use with_param;
 
-/// Whether an op saves an auxiliary tensor of its own shape for its backward pass: the
-/// powers keep ln|base|, sine and cosine keep each other (both come from one evaluation).
-pub(crate) fn has_aux(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Binary(BinaryOp::Pow | BinaryOp::SignedPow) | Op::Unary(UnaryOp::Sin | UnaryOp::Cos)
-    )
+/// The features of the auxiliary slot an op of `features` features keeps after its own
+/// (none: 0). The powers keep ln|base|, sine and cosine keep each other (both come from one
+/// evaluation): tensors of their own shape. A pooled convolution keeps its scan's choices
+/// (the pooled shape) and then room for the convolution's whole output: the direct method's
+/// values before pooling, the gradient before pooling in a backward pass (`eval::conv_pool`).
+pub(crate) fn aux_features(op: &Op, features: usize) -> usize {
+    match op {
+        Op::Binary(BinaryOp::Pow | BinaryOp::SignedPow)
+        | Op::Unary(UnaryOp::Sin | UnaryOp::Cos) => features,
+        Op::Conv2d(conv) if conv.pool => features + conv.output().features(),
+        _ => 0,
+    }
 }
 
 /// Slot assignment for one tape at one batch size.
@@ -140,7 +146,7 @@ impl Layout {
         let mut locs = Vec::with_capacity(tape.nodes.len());
         for node in &tape.nodes {
             let features = node.shape.features;
-            let copies = if has_aux(&node.op) { 2 } else { 1 };
+            let room = features + aux_features(&node.op, features);
             let loc = if let Op::Param { index } = node.op {
                 Loc {
                     batched: false,
@@ -149,19 +155,19 @@ impl Layout {
                     features,
                 }
             } else if node.shape.batched {
-                rows_len += copies * features * chunks;
+                rows_len += room * chunks;
                 Loc {
                     batched: true,
                     param: false,
-                    offset: rows_len - copies * features * chunks,
+                    offset: rows_len - room * chunks,
                     features,
                 }
             } else {
-                flat_len += copies * features;
+                flat_len += room;
                 Loc {
                     batched: false,
                     param: false,
-                    offset: flat_len - copies * features,
+                    offset: flat_len - room,
                     features,
                 }
             };

@@ -175,6 +175,13 @@ pub struct Conv2d {
     /// as it writes each tile). The gradient such a node keeps is then that of the
     /// convolution before its ReLU.
     pub relu: bool,
+    /// The (ReLU'd) output is max-pooled in 2 x 2 blocks, stride 2, as [`Op::MaxPool2`], in
+    /// the same step: the node's values are the pooled images ([`Conv2d::result`]), and the
+    /// scan's choice in each block is kept in the node's auxiliary slot for the backward pass,
+    /// which rebuilds the convolution's output gradient from it. Winograd's output transform
+    /// pools each tile as it computes it (its 4 x 4 tiles hold whole blocks), so the full
+    /// output never reaches memory.
+    pub pool: bool,
 }
 
 /// How a convolution is computed: the same function, different arithmetic.
@@ -198,6 +205,7 @@ impl Conv2d {
             kernel,
             method: ConvMethod::Direct,
             relu: false,
+            pool: false,
         }
     }
 
@@ -211,7 +219,23 @@ impl Conv2d {
         Conv2d { relu: true, ..self }
     }
 
-    /// The output images: one plane per filter, `kernel - 1` smaller in each direction.
+    /// Followed by a 2 x 2 max-pool in the same node (see [`Conv2d::pool`]).
+    pub fn with_pool(self) -> Conv2d {
+        Conv2d { pool: true, ..self }
+    }
+
+    /// The node's images: [`Conv2d::output`], halved (rounded down) when pooled.
+    pub fn result(&self) -> Image {
+        let out = self.output();
+        if self.pool {
+            Image::new(out.channels, out.height / 2, out.width / 2)
+        } else {
+            out
+        }
+    }
+
+    /// The convolution's images: one plane per filter, `kernel - 1` smaller in each direction
+    /// (before any pooling).
     pub fn output(&self) -> Image {
         Image::new(
             self.filters,

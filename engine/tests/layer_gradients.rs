@@ -68,6 +68,26 @@ fn conv2d_with_its_relu_in_the_same_node() {
 }
 
 #[test]
+fn conv2d_with_its_relu_and_pool_in_the_same_node() {
+    // a 4 x 5 output: the last column in no pooling block. Direct: the reference's bound is
+    // that of direct arithmetic (Winograd's pooling is checked bit for bit against the
+    // separate nodes in tests/winograd.rs)
+    let image = Image::new(2, 6, 7);
+    assert_gradients(
+        "conv2d + relu + max_pool2, one node",
+        BATCH,
+        |g| {
+            let x = g.input_with_grad(Shape::batched(image.features()));
+            let w = g.param("w", 5 * 2 * 3 * 3);
+            let b = g.param("b", 5);
+            let conv = Conv2d::new(image, 5, 3).with_relu().with_pool();
+            weighted_sum(g, x.convolve(conv, w, b))
+        },
+        &mut uniform(4, -1.0, 1.0, 4),
+    );
+}
+
+#[test]
 fn conv2d_with_a_kernel_as_large_as_the_image_and_one_channel() {
     let image = Image::new(1, 3, 3);
     assert_gradients(

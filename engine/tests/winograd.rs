@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{SplitMix, pool};
+use common::{SplitMix, pool as pool_of};
 use engine::winograd::{self, AT, BT, G};
 use engine::{
     Conv2d, ConvMethod, Grads, Graph, Image, NodeId, Program, Shape, Values, backward, forward,
@@ -57,12 +57,13 @@ struct Results {
     dw: Vec<f32>,
 }
 
-/// Whether the convolution is followed by a ReLU, and as which node.
-#[derive(Clone, Copy, Debug)]
-enum Relu {
-    None,
-    OwnNode,
-    Fused,
+/// What follows the convolution: a ReLU, a 2 x 2 max-pool, each in its own node or carried
+/// by the convolution's (`fused`).
+#[derive(Clone, Copy, Debug, Default)]
+struct After {
+    relu: bool,
+    pool: bool,
+    fused: bool,
 }
 
 impl Case {
@@ -87,22 +88,31 @@ impl Case {
 
     /// `sum(conv(x) * r)` on the tape by `method`: the output, dX and dW.
     fn run(&self, method: ConvMethod) -> Results {
-        self.run_with(method, Relu::None)
+        self.run_with(method, After::default())
     }
 
-    /// [`Case::run`] with the convolution's output through a ReLU as `relu` says (dW then
-    /// followed by dBias).
-    fn run_with(&self, method: ConvMethod, relu: Relu) -> Results {
+    /// [`Case::run`] with the convolution's output through a ReLU and a pool as `after` says
+    /// (dW then followed by dBias; `r` cut to the pooled size).
+    fn run_with(&self, method: ConvMethod, after: After) -> Results {
         let graph = Graph::new();
         let x = graph.input_with_grad(Shape::batched(self.image.features()));
         let w = graph.param("w", self.w.len());
         let b = graph.param("b", self.filters);
         let (image, filters) = (self.image, self.filters);
-        let y = match relu {
-            Relu::None => x.conv2d_by(method, w, b, image, filters, 3),
-            Relu::OwnNode => x.conv2d_by(method, w, b, image, filters, 3).relu(),
-            Relu::Fused => x.convolve(Conv2d::new(image, filters, 3).by(method).with_relu(), w, b),
+        let conv = Conv2d::new(image, filters, 3).by(method);
+        let y = if after.fused {
+            let conv = if after.relu { conv.with_relu() } else { conv };
+            x.convolve(if after.pool { conv.with_pool() } else { conv }, w, b)
+        } else {
+            let y = x.convolve(conv, w, b);
+            let y = if after.relu { y.relu() } else { y };
+            if after.pool {
+                y.max_pool2(conv.output())
+            } else {
+                y
+            }
         };
+        let features = y.shape().features;
         let r = graph.input(y.shape());
         let tape = graph.finish((y * r).sum_all());
         let mut values = Values::new(&Program::new(&tape, self.batch));
@@ -112,7 +122,7 @@ impl Case {
             }
         };
         fill(&mut values, x.id(), &self.x);
-        fill(&mut values, r.id(), &self.r);
+        fill(&mut values, r.id(), &self.r[..features * self.batch]);
         let params: Vec<f32> = self.w.iter().chain(&self.bias).copied().collect();
         forward(&params, &mut values);
         let mut grads = Grads::new(values.program());
@@ -125,15 +135,14 @@ impl Case {
                     .collect::<Vec<f32>>()
             };
         Results {
-            y: batched(y.id(), self.out().features(), &|id, b, f| {
-                values.get(id, b, f)
-            }),
+            y: batched(y.id(), features, &|id, b, f| values.get(id, b, f)),
             dx: batched(x.id(), self.image.features(), &|id, b, f| {
                 grads.get(id, b, f)
             }),
-            dw: match relu {
-                Relu::None => grads.params()[..self.w.len()].to_vec(),
-                _ => grads.params().to_vec(),
+            dw: if after.relu || after.pool {
+                grads.params().to_vec()
+            } else {
+                grads.params()[..self.w.len()].to_vec()
             },
         }
     }
@@ -446,22 +455,38 @@ fn finite_differences_of_its_own_forward_agree_with_its_gradients() {
 }
 
 #[test]
-fn a_relu_in_the_convolutions_node_changes_no_bit() {
-    // a padded last chunk, tiles cut at the edges, and outputs of both signs
+fn a_relu_and_a_pool_in_the_convolutions_node_change_no_bit() {
+    // a padded last chunk, tiles cut at the edges, outputs of both signs, and a 9 x 7 output:
+    // an odd last row and column in no pooling block, the pooled 4 x 3 cutting the last tiles
     let case = Case::new(Image::new(5, 11, 9), 6, 21, 4);
     let bits =
         |r: Results| [r.y, r.dx, r.dw].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
     for method in [ConvMethod::Direct, ConvMethod::Winograd] {
-        let own = bits(case.run_with(method, Relu::OwnNode));
-        let zeros = own[0].iter().filter(|&&y| y == 0).count();
-        assert!(
-            zeros > own[0].len() / 4,
-            "{zeros} of {} outputs cut",
-            own[0].len()
-        );
-        for threads in [1, 2] {
-            let fused = pool(threads).install(|| case.run_with(method, Relu::Fused));
-            assert_eq!(own, bits(fused), "{method:?}, {threads} threads");
+        for (relu, pool) in [(true, false), (true, true), (false, true)] {
+            let after = After {
+                relu,
+                pool,
+                fused: false,
+            };
+            let own = bits(case.run_with(method, after));
+            if relu {
+                // after the ReLU, zeros everywhere and ties in the pooling blocks
+                let zeros = own[0].iter().filter(|&&y| y == 0).count();
+                let least = if pool {
+                    own[0].len() / 20
+                } else {
+                    own[0].len() / 4
+                };
+                assert!(zeros > least, "{zeros} of {} outputs cut", own[0].len());
+            }
+            for threads in [1, 2] {
+                let fused = After {
+                    fused: true,
+                    ..after
+                };
+                let fused = pool_of(threads).install(|| case.run_with(method, fused));
+                assert_eq!(own, bits(fused), "{method:?} {after:?}, {threads} threads");
+            }
         }
     }
 }
@@ -472,11 +497,11 @@ fn one_two_and_three_threads_give_the_same_bits() {
     let case = Case::new(Image::new(16, 14, 14), 16, 40, 2);
     let bits =
         |r: Results| [r.y, r.dx, r.dw].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
-    let one = bits(pool(1).install(|| case.run(ConvMethod::Winograd)));
+    let one = bits(pool_of(1).install(|| case.run(ConvMethod::Winograd)));
     for threads in [2, 3] {
         assert_eq!(
             one,
-            bits(pool(threads).install(|| case.run(ConvMethod::Winograd))),
+            bits(pool_of(threads).install(|| case.run(ConvMethod::Winograd))),
             "{threads} threads"
         );
     }

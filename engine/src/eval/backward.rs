@@ -180,19 +180,31 @@ pub(crate) fn steps<W: Width>(
         Op::Conv2d(conv) => {
             let (x, w, bias) = (input(0), input(1), input(2));
             let winograd = conv.method == ConvMethod::Winograd;
-            // a carried ReLU masks the output's gradient first, with the bias gradient
-            let bias_in_mask = conv.relu && needs(2);
-            if bias_in_mask {
+            // a carried pool rebuilds the output's gradient first (through a carried ReLU's
+            // mask), a carried ReLU alone masks it: either sums the bias gradient as it goes
+            let bias_first = (conv.relu || conv.pool) && needs(2);
+            if bias_first {
                 claim(2, false);
-                steps.push(super::conv_relu::mask_grad_and_bias(
-                    conv.filters,
-                    bias,
-                    out,
-                    layout,
-                ));
-            } else if conv.relu && (0..2).any(&needs) {
-                steps.push(super::conv_relu::mask_grad(out, chunks));
             }
+            let first = (0..3).any(&needs).then_some(bias_first.then_some(bias));
+            let out = match first {
+                Some(bias) if conv.pool => {
+                    steps.push(super::conv_pool::unpool_grad(*conv, bias, out, layout));
+                    super::conv_pool::before_pool(*conv, out, chunks)
+                }
+                Some(Some(bias)) if conv.relu => {
+                    let filters = conv.filters;
+                    steps.push(super::conv_relu::mask_grad_and_bias(
+                        filters, bias, out, layout,
+                    ));
+                    out
+                }
+                Some(None) if conv.relu => {
+                    steps.push(super::conv_relu::mask_grad(out, chunks));
+                    out
+                }
+                _ => out,
+            };
             if needs(0) {
                 let store = claim(0, true);
                 steps.push(if winograd {
@@ -209,7 +221,7 @@ pub(crate) fn steps<W: Width>(
                     super::conv::weight_grad(*conv, x, w, out, layout)
                 });
             }
-            if needs(2) && !bias_in_mask {
+            if needs(2) && !bias_first {
                 claim(2, false);
                 steps.push(super::conv::bias_grad(*conv, bias, out, layout));
             }

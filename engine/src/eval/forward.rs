@@ -56,14 +56,22 @@ pub(crate) fn step<W: Width>(tape: &Tape, index: usize, layout: &Layout) -> Forw
         Op::Tile { times } => copy::tile_forward(input(0), out, *times, chunks),
         Op::Conv2d(conv) => match conv.method {
             ConvMethod::Direct => {
-                let step = super::conv::forward(*conv, input(0), input(1), input(2), out, layout);
-                if conv.relu {
-                    super::conv_relu::then_relu(step, out, chunks)
+                // a pooled convolution's whole output goes to its auxiliary slot
+                let y = if conv.pool {
+                    super::conv_pool::before_pool(*conv, out, chunks)
                 } else {
-                    step
+                    out
+                };
+                let mut step = super::conv::forward(*conv, input(0), input(1), input(2), y, layout);
+                if conv.relu {
+                    step = super::conv_relu::then_relu(step, y, chunks);
                 }
+                if conv.pool {
+                    step = super::conv_pool::then_pool(step, *conv, out, chunks);
+                }
+                step
             }
-            // its output transform applies the ReLU
+            // its output transform applies the ReLU and the pooling
             ConvMethod::Winograd => {
                 super::winograd::forward(*conv, input(0), input(1), input(2), out, layout)
             }

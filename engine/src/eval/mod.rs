@@ -8,6 +8,7 @@
 mod backward;
 mod binary;
 mod conv;
+mod conv_pool;
 mod conv_relu;
 mod copy;
 mod dense;

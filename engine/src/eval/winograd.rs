@@ -20,12 +20,12 @@
 use rayon::prelude::*;
 use wide::f32x8;
 
-use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, floats_mut};
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, conv_pool, floats_mut};
 use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
 use crate::gemm::{packed_product, panel_len, parts};
 use crate::layout::{Layout, Loc};
 use crate::ops::{Relu, UnaryKernel};
-use crate::tape::Conv2d;
+use crate::tape::{Conv2d, Image};
 use crate::winograd::{self, TILE};
 
 /// Chunks per lane block: 16 lanes, a 64-byte line of every row.
@@ -196,31 +196,26 @@ fn load(rows: &[f32], at: usize) -> f32x8 {
 }
 
 /// Asks the CPU to start bringing into cache (for writing too: `WRITE`) the lines of lane
-/// block `lanes` in tile `t`'s block of `plane` (a channel of the input: [`TILE`] x [`TILE`],
-/// or a filter of the output: 4 x 4, as `size` says). The transforms step through rows 512 bytes or more apart, a
-/// walk the hardware's prefetchers do not follow, so without this every block waits on memory
-/// line by line; asked one block ahead, the lines arrive while the block before is computed.
+/// block `lanes` in the `size` x `size` block at `corner` of `plane` in `image` (a channel of
+/// the input, a filter of the output or of the pooled output). The transforms step through
+/// rows 512 bytes or more apart, a walk the hardware's prefetchers do not follow, so without
+/// this every block waits on memory line by line; asked one block ahead, the lines arrive
+/// while the block before is computed.
 #[inline(always)]
 fn prefetch<const WRITE: bool>(
-    rows: *const f32x8,
-    geo: &Geometry,
-    (plane, t, size): (usize, usize, usize),
+    (rows, chunks): (*const f32x8, usize),
+    (image, plane): (Image, usize),
+    ((y0, x0), size): ((usize, usize), usize),
     lanes: Lanes,
 ) {
-    let (y0, x0) = geo.corner(t);
-    let image = if size == TILE {
-        geo.conv.input
-    } else {
-        geo.conv.output()
-    };
     let width = image.width;
-    let first = (((plane * image.height) + y0) * width + x0) * geo.chunks + lanes.first;
-    let (base, last) = (rows, lanes.len - 1);
+    let first = (((plane * image.height) + y0) * width + x0) * chunks + lanes.first;
+    let last = lanes.len - 1;
     for i in 0..size {
         for j in 0..size {
             // a hint only: the address may lie past the slot (an edge tile), which a prefetch
             // never reads
-            let at = base.wrapping_add(first + (i * width + j) * geo.chunks);
+            let at = rows.wrapping_add(first + (i * width + j) * chunks);
             hint::<WRITE>(at);
             if last > 0 {
                 hint::<WRITE>(at.wrapping_add(last));
@@ -327,7 +322,8 @@ pub(super) fn forward(
         let chunks = geo.chunks;
         let (src, dst) = a.rows.split_at_mut(out.offset);
         let x = &src[x.range(chunks)];
-        let y = &mut dst[..out.len(chunks)];
+        // a pooled convolution's choices follow its values
+        let y = &mut dst[..if conv.pool { 2 } else { 1 } * out.len(chunks)];
         let weights = &w.source(a.flat, a.params)[w.range(1)];
         let bias = &bias.source(a.flat, a.params)[bias.range(1)];
         let per = geo.per_part();
@@ -385,7 +381,12 @@ fn transform_inputs(
     for k in 0..n {
         for c in 0..channels {
             if let Some((k, c)) = next_block(k, c, (n, channels)) {
-                prefetch::<false>(x.as_ptr(), geo, (c, t0 + k, TILE), lanes);
+                prefetch::<false>(
+                    (x.as_ptr(), geo.chunks),
+                    (geo.conv.input, c),
+                    (geo.corner(t0 + k), TILE),
+                    lanes,
+                );
             }
             for (j, h) in lanes.chunks() {
                 let col = lanes.column(k, j);
@@ -397,8 +398,9 @@ fn transform_inputs(
     }
 }
 
-/// `y = A^T M A + bias` (through the ReLU if the convolution carries one) of every filter of
-/// the group's tiles in lane block `lanes`, from the products `m` (filter, ξ, column).
+/// `y = A^T M A + bias` (through the ReLU if the convolution carries one, pooled if it
+/// carries a pool) of every filter of the group's tiles in lane block `lanes`, from the
+/// products `m` (filter, ξ, column).
 #[inline(never)]
 fn transform_outputs(
     geo: &Geometry,
@@ -409,13 +411,20 @@ fn transform_outputs(
     y: &mut LanePart<'_>,
 ) {
     let filters = geo.conv.filters;
-    let (cols, out) = (8 * n * lanes.len, geo.conv.output());
+    let (cols, out, pooled) = (8 * n * lanes.len, geo.conv.output(), geo.conv.result());
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
-        let inside = y0 + 4 <= out.height && x0 + 4 <= out.width;
         for (f, (j, h)) in (0..filters).flat_map(|f| lanes.chunks().map(move |c| (f, c))) {
             if let (0, Some((k, f))) = (j, next_block(k, f, (n, filters))) {
-                prefetch::<true>(y.base(), geo, (f, t0 + k, 4), lanes);
+                let (y0, x0) = geo.corner(t0 + k);
+                if geo.conv.pool {
+                    // the pooled values, and the choices' planes after the last filter
+                    let at = ((y0 / 2, x0 / 2), 2);
+                    prefetch::<true>((y.base(), geo.chunks), (pooled, f), at, lanes);
+                    prefetch::<true>((y.base(), geo.chunks), (pooled, filters + f), at, lanes);
+                } else {
+                    prefetch::<true>((y.base(), geo.chunks), (out, f), ((y0, x0), 4), lanes);
+                }
             }
             let col = lanes.column(k, j);
             let products = &m[f * XI * cols + col..][..(XI - 1) * cols + 8];
@@ -426,17 +435,68 @@ fn transform_outputs(
             } else {
                 yt.map(|line| line.map(|v| v + b))
             };
-            if inside {
+            if geo.conv.pool {
+                put_pooled(geo, f, (y0 / 2, x0 / 2), h, &yt, y);
+            } else if y0 + 4 <= out.height && x0 + 4 <= out.width {
                 let first = geo.output_row(f, y0, x0).expect("inside");
                 y.put_block(first, out.width, h, &yt, false);
-                continue;
-            }
-            for (i, line) in yt.iter().enumerate() {
-                for (j, &value) in line.iter().enumerate() {
-                    if let Some(row) = geo.output_row(f, y0 + i, x0 + j) {
-                        y.set(row, h, value);
+            } else {
+                for (i, line) in yt.iter().enumerate() {
+                    for (j, &value) in line.iter().enumerate() {
+                        if let Some(row) = geo.output_row(f, y0 + i, x0 + j) {
+                            y.set(row, h, value);
+                        }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The 2 x 2 pooling blocks of output tile `yt` (filter `f`, chunk `h`), whose first is
+/// pooled position `(oy, ox)`: their maxima into the pooled rows, their choices into the
+/// rows after them (the blocks past the pooled image, the tiles' edges, left out).
+#[inline(always)]
+fn put_pooled(
+    geo: &Geometry,
+    f: usize,
+    (oy, ox): (usize, usize),
+    h: usize,
+    yt: &[[f32x8; 4]; 4],
+    y: &mut LanePart<'_>,
+) {
+    let pooled = geo.conv.result();
+    let blocks: [[(f32x8, f32x8); 2]; 2] = std::array::from_fn(|i| {
+        std::array::from_fn(|j| {
+            let (r, c) = (2 * i, 2 * j);
+            conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]])
+        })
+    });
+    let first = (f * pooled.height + oy) * pooled.width + ox;
+    let codes = pooled.features();
+    if oy + 2 <= pooled.height && ox + 2 <= pooled.width {
+        y.put_block(
+            first,
+            pooled.width,
+            h,
+            &blocks.map(|l| l.map(|b| b.0)),
+            false,
+        );
+        y.put_block(
+            codes + first,
+            pooled.width,
+            h,
+            &blocks.map(|l| l.map(|b| b.1)),
+            false,
+        );
+        return;
+    }
+    for (i, line) in blocks.iter().enumerate() {
+        for (j, &(max, code)) in line.iter().enumerate() {
+            if oy + i < pooled.height && ox + j < pooled.width {
+                let row = first + i * pooled.width + j;
+                y.set(row, h, max);
+                y.set(codes + row, h, code);
             }
         }
     }
@@ -524,7 +584,12 @@ fn transform_output_grads(
     for k in 0..n {
         for f in 0..filters {
             if let Some((k, f)) = next_block(k, f, (n, filters)) {
-                prefetch::<false>(dy.as_ptr(), geo, (f, t0 + k, 4), lanes);
+                prefetch::<false>(
+                    (dy.as_ptr(), geo.chunks),
+                    (geo.conv.output(), f),
+                    (geo.corner(t0 + k), 4),
+                    lanes,
+                );
             }
             for (j, h) in lanes.chunks() {
                 let col = lanes.column(k, j);
@@ -552,7 +617,12 @@ fn add_input_grads(
         let (y0, x0) = geo.corner(t0 + k);
         for (c, (j, h)) in (0..channels).flat_map(|c| lanes.chunks().map(move |l| (c, l))) {
             if let (0, Some((k, c))) = (j, next_block(k, c, (n, channels))) {
-                prefetch::<true>(dx.base(), geo, (c, t0 + k, TILE), lanes);
+                prefetch::<true>(
+                    (dx.base(), geo.chunks),
+                    (geo.conv.input, c),
+                    (geo.corner(t0 + k), TILE),
+                    lanes,
+                );
             }
             let col = lanes.column(k, j);
             let products = &dv[c * XI * cols + col..][..(XI - 1) * cols + 8];
@@ -593,13 +663,27 @@ fn weight_grad_operands(
         put_planes::<NR>(
             (dm, b_len(filters, cols), panel_len(cols, NR)),
             (filters, lanes, masks, at),
-            |f| prefetch::<false>(dy.as_ptr(), geo, (f, t, 4), lanes),
+            |f| {
+                prefetch::<false>(
+                    (dy.as_ptr(), geo.chunks),
+                    (geo.conv.output(), f),
+                    (geo.corner(t), 4),
+                    lanes,
+                )
+            },
             |f, h, mask| output_grad_transform(geo, dy, f, t, h, mask),
         );
         put_planes::<MR>(
             (v, a_len(channels, cols), panel_len(cols, MR)),
             (channels, lanes, masks, at),
-            |c| prefetch::<false>(x.as_ptr(), geo, (c, t, TILE), lanes),
+            |c| {
+                prefetch::<false>(
+                    (x.as_ptr(), geo.chunks),
+                    (geo.conv.input, c),
+                    (geo.corner(t), TILE),
+                    lanes,
+                )
+            },
             |c, h, mask| input_transform(geo, x, c, t, h, mask),
         );
     }

@@ -15,7 +15,7 @@ mod layers;
 use crate::Real;
 use crate::buffers::Values;
 use crate::ops::{binary_grads, binary_value, unary_grad, unary_value};
-use crate::tape::{NodeId, Op, Tape, UnaryOp, WeightLayout};
+use crate::tape::{Conv2d, NodeId, Op, Tape, UnaryOp, WeightLayout};
 
 /// Forward values and gradients of one tape in number type `L`.
 #[derive(Clone, Debug)]
@@ -218,11 +218,9 @@ impl<L: Real> Reference<L> {
                 }
                 Op::Conv2d(conv) => {
                     let [x, w, bias] = [0, 1, 2].map(|k| &self.values[inputs[k] as usize]);
-                    out = layers::conv_forward(*conv, x, w, bias, self.batch);
-                    if conv.relu {
-                        for y in &mut out {
-                            *y = unary_value(UnaryOp::Relu, *y);
-                        }
+                    out = conv_values(*conv, [x, w, bias], self.batch);
+                    if conv.pool {
+                        out = layers::pool_forward(conv.output(), &out, self.batch);
                     }
                 }
                 Op::MaxPool2(image) => {
@@ -423,14 +421,24 @@ impl<L: Real> Reference<L> {
                     }
                 }
                 Op::Conv2d(conv) => {
-                    let [x, w] = [0, 1].map(|k| &self.values[inputs[k] as usize]);
-                    // a fused ReLU's gradient first (its output is this node's)
+                    let [x, w, bias] = [0, 1, 2].map(|k| &self.values[inputs[k] as usize]);
+                    // a carried pool's and ReLU's gradients first, on the values before them
+                    let (y, g) = if conv.pool {
+                        let y = conv_values(*conv, [x, w, bias], self.batch);
+                        let mut full = vec![L::zero(); y.len()];
+                        for (at, v) in layers::pool_backward(conv.output(), &y, &g, self.batch) {
+                            full[at] = v;
+                        }
+                        (y, full)
+                    } else {
+                        (out.clone(), g.clone())
+                    };
                     let g: Vec<L> = if conv.relu {
-                        (out.iter().zip(&g))
+                        (y.iter().zip(&g))
                             .map(|(&y, &g)| unary_grad(UnaryOp::Relu, y, y, g))
                             .collect()
                     } else {
-                        g.clone()
+                        g
                     };
                     let parts = layers::conv_backward(*conv, x, w, &g, self.batch);
                     for (k, part) in parts.into_iter().enumerate() {
@@ -482,4 +490,15 @@ fn weight_index(layout: WeightLayout, inputs: usize, outputs: usize, i: usize, o
         WeightLayout::InOut => i * outputs + o,
         WeightLayout::OutIn => o * inputs + i,
     }
+}
+
+/// A convolution's values before any pooling: through its ReLU if it carries one.
+fn conv_values<L: Real>(conv: Conv2d, [x, w, bias]: [&[L]; 3], batch: usize) -> Vec<L> {
+    let mut y = layers::conv_forward(conv, x, w, bias, batch);
+    if conv.relu {
+        for y in &mut y {
+            *y = unary_value(UnaryOp::Relu, *y);
+        }
+    }
+    y
 }

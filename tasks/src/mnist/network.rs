@@ -83,25 +83,30 @@ impl<'g> Encoder<'g> {
         let (c2, k2) = CONV2;
         let conv1_out = Image::new(c1, DIGIT.height + 1 - k1, DIGIT.width + 1 - k1);
         let (w1, b1, w2, b2) = (self.conv1.0, self.conv1.1, self.conv2.0, self.conv2.1);
-        let h = match self.conv2_method {
+        let mut h = match self.conv2_method {
             // the direct network keeps its nodes (and with them its dropout masks, which
             // follow node indices): its records stay what they were
-            ConvMethod::Direct => digit
-                .conv2d(w1, b1, DIGIT, c1, k1)
-                .relu()
-                .conv2d(w2, b2, conv1_out, c2, k2)
-                .relu(),
-            // the fast one applies each ReLU in its convolution's node
+            ConvMethod::Direct => {
+                let conv2_out = Image::new(c2, conv1_out.height + 1 - k2, conv1_out.width + 1 - k2);
+                digit
+                    .conv2d(w1, b1, DIGIT, c1, k1)
+                    .relu()
+                    .conv2d(w2, b2, conv1_out, c2, k2)
+                    .relu()
+                    .max_pool2(conv2_out)
+            }
+            // the fast one applies each ReLU, and the pooling, in its convolution's node
             method => digit
                 .convolve(Conv2d::new(DIGIT, c1, k1).with_relu(), w1, b1)
                 .convolve(
-                    Conv2d::new(conv1_out, c2, k2).by(method).with_relu(),
+                    Conv2d::new(conv1_out, c2, k2)
+                        .by(method)
+                        .with_relu()
+                        .with_pool(),
                     w2,
                     b2,
                 ),
         };
-        let conv2_out = Image::new(c2, conv1_out.height + 1 - k2, conv1_out.width + 1 - k2);
-        let mut h = h.max_pool2(conv2_out);
         if mode == Mode::Train {
             h = h.dropout(0.25);
         }

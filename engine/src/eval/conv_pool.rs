@@ -1,0 +1,134 @@
+//! The 2 x 2 max-pool a convolution may carry ([`Conv2d::pool`](crate::tape::Conv2d)).
+//!
+//! The node's slot holds the pooled images; its auxiliary slot holds, first, the scan's
+//! choice in every block (a code 0..3: top left, top right, bottom left, bottom right, as an
+//! f32 per lane), then room for the convolution's whole output. Forward, Winograd's output
+//! transform pools each tile itself and leaves that room untouched; a direct convolution
+//! writes its output there and one pass pools it. Backward, one pass rebuilds the output's
+//! gradient in that room of the gradient arena (the pooled gradient sent to each block's
+//! chosen element, zero elsewhere, through the carried ReLU's mask) and sums the bias
+//! gradient, both exactly as a pool node and a ReLU'd convolution would; the convolution's own
+//! steps then read it there.
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
+use crate::Real;
+use crate::layout::{Layout, Loc};
+use crate::ops::{Relu, UnaryKernel};
+use crate::tape::Conv2d;
+
+/// The slot of the choices: the pooled shape, right after the node's values.
+pub(super) fn choices(out: Loc, chunks: usize) -> Loc {
+    out.aux(chunks)
+}
+
+/// The slot of the convolution's whole output, after the choices: its values (direct method)
+/// or, in the gradient arena, its gradient.
+pub(super) fn before_pool(conv: Conv2d, out: Loc, chunks: usize) -> Loc {
+    Loc {
+        offset: choices(out, chunks).aux(chunks).offset,
+        features: conv.output().features(),
+        ..out
+    }
+}
+
+/// The maximum of a block (top left, top right, bottom left, bottom right) by
+/// [`super::pool::scan`], and the code of the element the scan ended on.
+#[inline(always)]
+pub(super) fn pool_block(block: [f32x8; 4]) -> (f32x8, f32x8) {
+    let (max, chosen) = super::pool::scan(block);
+    let code = chosen[1] + chosen[2] * f32x8::splat(2.0) + chosen[3] * f32x8::splat(3.0);
+    (max, code)
+}
+
+/// `step` (a direct convolution writing its whole output into [`before_pool`]), then the
+/// pooling of that output into the node's values and choices: filters in parallel.
+pub(super) fn then_pool(step: ForwardStep, conv: Conv2d, out: Loc, chunks: usize) -> ForwardStep {
+    let (image, pooled) = (conv.output(), conv.result());
+    let plane = pooled.height * pooled.width * chunks;
+    Box::new(move |a: &mut Fwd| {
+        step(a);
+        let all = &mut a.rows[out.offset..before_pool(conv, out, chunks).range(chunks).end];
+        let (values, full) = all.split_at_mut(2 * out.len(chunks));
+        let (values, codes) = values.split_at_mut(out.len(chunks));
+        values
+            .par_chunks_mut(plane)
+            .zip(codes.par_chunks_mut(plane))
+            .zip(full.par_chunks(image.height * image.width * chunks))
+            .for_each(|((values, codes), full)| {
+                for oy in 0..pooled.height {
+                    for ox in 0..pooled.width {
+                        let top = 2 * oy * image.width + 2 * ox;
+                        let rows = [top, top + 1, top + image.width, top + image.width + 1];
+                        let at = (oy * pooled.width + ox) * chunks;
+                        for h in 0..chunks {
+                            let block = rows.map(|r| full[r * chunks + h]);
+                            (values[at + h], codes[at + h]) = pool_block(block);
+                        }
+                    }
+                }
+            });
+    })
+}
+
+/// The convolution's output gradient rebuilt into [`before_pool`] of the gradient arena from
+/// the pooled gradient and the choices (through the carried ReLU's mask, read off the pooled
+/// values), and with `bias`, dBias\[f\] += its sum over filter f's positions and real samples
+/// in the order of `conv::bias_grad`: filters in parallel.
+pub(super) fn unpool_grad(
+    conv: Conv2d,
+    bias: Option<Loc>,
+    out: Loc,
+    layout: &Layout,
+) -> BackwardStep {
+    let (chunks, lanes) = (layout.chunks, layout.lane_mask.clone());
+    let (image, pooled) = (conv.output(), conv.result());
+    let plane = pooled.height * pooled.width * chunks;
+    let full = before_pool(conv, out, chunks);
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let values = &seen.rows[out.range(chunks)];
+        let codes = &seen.rows[choices(out, chunks).range(chunks)];
+        let (before, dy) = grads.rows.split_at_mut(full.offset);
+        let (g, dy) = (&before[out.range(chunks)], &mut dy[..full.len(chunks)]);
+        let mut sums = vec![0.0f32; conv.filters];
+        dy.par_chunks_mut(image.height * image.width * chunks)
+            .zip(sums.par_iter_mut())
+            .enumerate()
+            .for_each(|(f, (dy, sum))| {
+                let at = f * plane;
+                let (values, codes, g) = (
+                    &values[at..][..plane],
+                    &codes[at..][..plane],
+                    &g[at..][..plane],
+                );
+                for (y, rows) in dy.chunks_exact_mut(image.width * chunks).enumerate() {
+                    for (x, row) in rows.chunks_exact_mut(chunks).enumerate() {
+                        let (oy, ox) = (y / 2, x / 2);
+                        if oy < pooled.height && ox < pooled.width {
+                            let code = f32x8::splat((2 * (y % 2) + x % 2) as f32);
+                            let at = (oy * pooled.width + ox) * chunks;
+                            for (h, d) in row.iter_mut().enumerate() {
+                                let (m, g) = (values[at + h], g[at + h]);
+                                let g = if conv.relu { Relu.grad(m, m, g) } else { g };
+                                *d = f32x8::select(codes[at + h].equal(code), g, f32x8::ZERO);
+                            }
+                        } else {
+                            // an odd last row or column is in no block
+                            row.fill(f32x8::ZERO);
+                        }
+                        if bias.is_some() {
+                            *sum += batch_sum(&lanes, |c| row[c]);
+                        }
+                    }
+                }
+            });
+        if let Some(bias) = bias {
+            let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
+            for (total, sum) in dbias.iter_mut().zip(sums) {
+                *total += sum;
+            }
+        }
+    })
+}
