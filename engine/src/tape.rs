@@ -180,7 +180,8 @@ pub struct Conv2d {
     /// scan's choice in each block is kept in the node's auxiliary slot for the backward pass,
     /// which rebuilds the convolution's output gradient from it. Winograd's output transform
     /// pools each tile as it computes it (its 4 x 4 tiles hold whole blocks), so the full
-    /// output never reaches memory.
+    /// output never reaches memory, and its backward steps rebuild the output's gradient tile
+    /// by tile. The gradient such a node keeps is the pooled one, masked by a carried ReLU.
     pub pool: bool,
 }
 

@@ -188,6 +188,11 @@ pub(crate) fn steps<W: Width>(
             }
             let first = (0..3).any(&needs).then_some(bias_first.then_some(bias));
             let out = match first {
+                // Winograd's steps rebuild the output's gradient tile by tile
+                Some(bias) if conv.pool && winograd => {
+                    steps.push(super::conv_pool::mask_pooled_grad(*conv, bias, out, layout));
+                    out
+                }
                 Some(bias) if conv.pool => {
                     steps.push(super::conv_pool::unpool_grad(*conv, bias, out, layout));
                     super::conv_pool::before_pool(*conv, out, chunks)

@@ -4,11 +4,14 @@
 //! choice in every block (a code 0..3: top left, top right, bottom left, bottom right, as an
 //! f32 per lane), then room for the convolution's whole output. Forward, Winograd's output
 //! transform pools each tile itself and leaves that room untouched; a direct convolution
-//! writes its output there and one pass pools it. Backward, one pass rebuilds the output's
-//! gradient in that room of the gradient arena (the pooled gradient sent to each block's
-//! chosen element, zero elsewhere, through the carried ReLU's mask) and sums the bias
-//! gradient, both exactly as a pool node and a ReLU'd convolution would; the convolution's own
-//! steps then read it there.
+//! writes its output there and one pass pools it.
+//!
+//! Backward, the output's gradient is the pooled gradient sent to each block's chosen
+//! element (zero elsewhere) through the carried ReLU's mask, as a pool node and a ReLU'd
+//! convolution would make it. For a direct convolution one pass writes it whole into that
+//! room of the gradient arena, where the convolution's steps read it; Winograd's steps build
+//! each tile of it from the pooled gradient (masked in place first) and the choices, so it is
+//! never written. Either pass sums the bias gradient in the order of the whole output's.
 
 use rayon::prelude::*;
 use wide::f32x8;
@@ -112,7 +115,7 @@ pub(super) fn unpool_grad(
                             for (h, d) in row.iter_mut().enumerate() {
                                 let (m, g) = (values[at + h], g[at + h]);
                                 let g = if conv.relu { Relu.grad(m, m, g) } else { g };
-                                *d = f32x8::select(codes[at + h].equal(code), g, f32x8::ZERO);
+                                *d = unpooled(g, codes[at + h], code);
                             }
                         } else {
                             // an odd last row or column is in no block
@@ -131,4 +134,61 @@ pub(super) fn unpool_grad(
             }
         }
     })
+}
+
+/// The pooled gradient masked in place by the carried ReLU (read off the pooled values), and
+/// with `bias`, dBias as [`unpool_grad`] sums it, from the pooled gradient and the choices:
+/// the first backward step of a Winograd convolution, whose steps rebuild the output's
+/// gradient tile by tile ([`unpooled`]). Filters in parallel.
+pub(super) fn mask_pooled_grad(
+    conv: Conv2d,
+    bias: Option<Loc>,
+    out: Loc,
+    layout: &Layout,
+) -> BackwardStep {
+    let (chunks, lanes) = (layout.chunks, layout.lane_mask.clone());
+    let pooled = conv.result();
+    let plane = pooled.height * pooled.width * chunks;
+    Box::new(move |seen: &Seen, grads: &mut Bwd| {
+        let values = &seen.rows[out.range(chunks)];
+        let codes = &seen.rows[choices(out, chunks).range(chunks)];
+        let g = &mut grads.rows[out.range(chunks)];
+        let mut sums = vec![0.0f32; conv.filters];
+        g.par_chunks_mut(plane)
+            .zip(sums.par_iter_mut())
+            .enumerate()
+            .for_each(|(f, (g, sum))| {
+                let (values, codes) = (&values[f * plane..][..plane], &codes[f * plane..][..plane]);
+                if conv.relu {
+                    for (g, &m) in g.iter_mut().zip(values) {
+                        *g = Relu.grad(m, m, *g);
+                    }
+                }
+                if bias.is_none() {
+                    return;
+                }
+                // the whole output's positions in order; those in no block add nothing
+                for y in 0..2 * pooled.height {
+                    for x in 0..2 * pooled.width {
+                        let at = (y / 2 * pooled.width + x / 2) * chunks;
+                        let (g, codes) = (&g[at..][..chunks], &codes[at..][..chunks]);
+                        let code = f32x8::splat((2 * (y % 2) + x % 2) as f32);
+                        *sum += batch_sum(&lanes, |c| unpooled(g[c], codes[c], code));
+                    }
+                }
+            });
+        if let Some(bias) = bias {
+            let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
+            for (total, sum) in dbias.iter_mut().zip(sums) {
+                *total += sum;
+            }
+        }
+    })
+}
+
+/// The output's gradient at the element of code `code` in a block whose (masked) pooled
+/// gradient is `g` and choice `chosen`.
+#[inline(always)]
+pub(super) fn unpooled(g: f32x8, chosen: f32x8, code: f32x8) -> f32x8 {
+    f32x8::select(chosen.equal(code), g, f32x8::ZERO)
 }

@@ -279,28 +279,89 @@ fn input_transform(
     })
 }
 
-/// `dM = A dY A^T` of tile `t`'s output gradient for filter `f`, chunk `h` (zeros outside the
-/// image), masked.
-#[inline(always)]
-fn output_grad_transform(
-    geo: &Geometry,
-    dy: &[f32x8],
-    f: usize,
-    t: usize,
-    h: usize,
-    mask: f32x8,
-) -> [[f32x8; TILE]; TILE] {
-    let (y0, x0) = geo.corner(t);
-    let out = geo.conv.output();
-    if y0 + 4 <= out.height && x0 + 4 <= out.width {
-        let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
-        let block = &dy[first * geo.chunks + h..][..(3 * line + 3) * geo.chunks + 1];
-        return winograd::output_grad_tile(|i, j| block[(i * line + j) * geo.chunks] & mask);
+/// Where the output's gradient comes from: the convolution's whole output, or for a pooled
+/// convolution the pooled gradient (masked by the ReLU) and the scan's choices, from which
+/// each tile of it is rebuilt ([`conv_pool::unpooled`]).
+#[derive(Clone, Copy)]
+struct OutputGrad<'a> {
+    dy: &'a [f32x8],
+    choices: Option<&'a [f32x8]>,
+}
+
+impl<'a> OutputGrad<'a> {
+    /// The output gradient of convolution `conv` in slot `out`, the node's gradient `dy`
+    /// (pooled: the choices from the forward values `seen`).
+    fn of(geo: &Geometry, dy: &'a [f32x8], seen: &'a Seen, out: Loc) -> OutputGrad<'a> {
+        let choices = conv_pool::choices(out, geo.chunks).range(geo.chunks);
+        OutputGrad {
+            dy,
+            choices: geo.conv.pool.then(|| &seen.rows[choices]),
+        }
     }
-    winograd::output_grad_tile(|i, j| match geo.output_row(f, y0 + i, x0 + j) {
-        Some(row) => dy[row * geo.chunks + h] & mask,
-        None => f32x8::ZERO,
-    })
+
+    /// Asks for the lines of filter `f` of tile `t` in lane block `lanes` (see [`prefetch`]).
+    #[inline(always)]
+    fn prefetch(&self, geo: &Geometry, f: usize, t: usize, lanes: Lanes) {
+        let (y0, x0) = geo.corner(t);
+        match self.choices {
+            None => {
+                let at = ((y0, x0), 4);
+                prefetch::<false>(
+                    (self.dy.as_ptr(), geo.chunks),
+                    (geo.conv.output(), f),
+                    at,
+                    lanes,
+                )
+            }
+            Some(choices) => {
+                let (image, at) = ((geo.conv.result(), f), ((y0 / 2, x0 / 2), 2));
+                prefetch::<false>((self.dy.as_ptr(), geo.chunks), image, at, lanes);
+                prefetch::<false>((choices.as_ptr(), geo.chunks), image, at, lanes);
+            }
+        }
+    }
+
+    /// `dM = A dY A^T` of tile `t`'s output gradient for filter `f`, chunk `h` (zeros outside
+    /// the image and, pooled, outside the pooling blocks), masked.
+    #[inline(always)]
+    fn transform(
+        &self,
+        geo: &Geometry,
+        f: usize,
+        t: usize,
+        h: usize,
+        mask: f32x8,
+    ) -> [[f32x8; TILE]; TILE] {
+        let (y0, x0) = geo.corner(t);
+        let chunks = geo.chunks;
+        if let Some(choices) = self.choices {
+            let pooled = geo.conv.result();
+            let (oy, ox) = (y0 / 2, x0 / 2);
+            let mut dy = [[f32x8::ZERO; 4]; 4];
+            for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                if oy + bi < pooled.height && ox + bj < pooled.width {
+                    let row = (f * pooled.height + oy + bi) * pooled.width + ox + bj;
+                    let (g, chosen) = (self.dy[row * chunks + h] & mask, choices[row * chunks + h]);
+                    for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let code = f32x8::splat((2 * r + c) as f32);
+                        dy[2 * bi + r][2 * bj + c] = conv_pool::unpooled(g, chosen, code);
+                    }
+                }
+            }
+            return winograd::output_grad_tile(|i, j| dy[i][j]);
+        }
+        let out = geo.conv.output();
+        let dy = self.dy;
+        if y0 + 4 <= out.height && x0 + 4 <= out.width {
+            let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
+            let block = &dy[first * chunks + h..][..(3 * line + 3) * chunks + 1];
+            return winograd::output_grad_tile(|i, j| block[(i * line + j) * chunks] & mask);
+        }
+        winograd::output_grad_tile(|i, j| match geo.output_row(f, y0 + i, x0 + j) {
+            Some(row) => dy[row * chunks + h] & mask,
+            None => f32x8::ZERO,
+        })
+    }
 }
 
 const ALL_LANES: f32x8 = f32x8::new([f32::from_bits(u32::MAX); 8]);
@@ -521,7 +582,7 @@ pub(super) fn input_grad(
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let chunks = geo.chunks;
         let (before, own) = grads.rows.split_at_mut(out.offset);
-        let dy = &own[..out.len(chunks)];
+        let dy = OutputGrad::of(&geo, &own[..out.len(chunks)], seen, out);
         let dx = &mut before[x.range(chunks)];
         let weights = &w.source(seen.flat, seen.params)[w.range(1)];
         let per = geo.per_part();
@@ -574,7 +635,7 @@ pub(super) fn input_grad(
 #[inline(never)]
 fn transform_output_grads(
     geo: &Geometry,
-    dy: &[f32x8],
+    dy: OutputGrad<'_>,
     lanes: Lanes,
     (t0, n): (usize, usize),
     dm: &mut [f32],
@@ -584,17 +645,12 @@ fn transform_output_grads(
     for k in 0..n {
         for f in 0..filters {
             if let Some((k, f)) = next_block(k, f, (n, filters)) {
-                prefetch::<false>(
-                    (dy.as_ptr(), geo.chunks),
-                    (geo.conv.output(), f),
-                    (geo.corner(t0 + k), 4),
-                    lanes,
-                );
+                dy.prefetch(geo, f, t0 + k, lanes);
             }
             for (j, h) in lanes.chunks() {
                 let col = lanes.column(k, j);
                 let column_at = col / NR * panel_len(filters, NR) + col % NR;
-                let mt = output_grad_transform(geo, dy, f, t0 + k, h, ALL_LANES);
+                let mt = dy.transform(geo, f, t0 + k, h, ALL_LANES);
                 put_block(dm, dm_len, column_at + f * NR, &mt);
             }
         }
@@ -650,7 +706,7 @@ fn add_input_grads(
 #[inline(never)]
 fn weight_grad_operands(
     geo: &Geometry,
-    (dy, x): (&[f32x8], &[f32x8]),
+    (dy, x): (OutputGrad<'_>, &[f32x8]),
     lanes: Lanes,
     (t0, n): (usize, usize),
     (dm, v): (&mut [f32], &mut [f32]),
@@ -663,15 +719,8 @@ fn weight_grad_operands(
         put_planes::<NR>(
             (dm, b_len(filters, cols), panel_len(cols, NR)),
             (filters, lanes, masks, at),
-            |f| {
-                prefetch::<false>(
-                    (dy.as_ptr(), geo.chunks),
-                    (geo.conv.output(), f),
-                    (geo.corner(t), 4),
-                    lanes,
-                )
-            },
-            |f, h, mask| output_grad_transform(geo, dy, f, t, h, mask),
+            |f| dy.prefetch(geo, f, t, lanes),
+            |f, h, mask| dy.transform(geo, f, t, h, mask),
         );
         put_planes::<MR>(
             (v, a_len(channels, cols), panel_len(cols, MR)),
@@ -766,7 +815,7 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
     let part_len = XI * (dm_len + v_len);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let chunks = geo.chunks;
-        let dy = &grads.rows[out.range(chunks)];
+        let dy = OutputGrad::of(&geo, &grads.rows[out.range(chunks)], seen, out);
         let x = &seen.rows[x.range(chunks)];
         let per = geo.per_part();
         let parts = chunks.div_ceil(per);
