@@ -64,6 +64,8 @@ struct After {
     relu: bool,
     pool: bool,
     fused: bool,
+    /// The bias a constant: no bias gradient.
+    fixed_bias: bool,
 }
 
 impl Case {
@@ -97,7 +99,11 @@ impl Case {
         let graph = Graph::new();
         let x = graph.input_with_grad(Shape::batched(self.image.features()));
         let w = graph.param("w", self.w.len());
-        let b = graph.param("b", self.filters);
+        let b = if after.fixed_bias {
+            graph.constant(&self.bias)
+        } else {
+            graph.param("b", self.filters)
+        };
         let (image, filters) = (self.image, self.filters);
         let conv = Conv2d::new(image, filters, 3).by(method);
         let y = if after.fused {
@@ -123,7 +129,8 @@ impl Case {
         };
         fill(&mut values, x.id(), &self.x);
         fill(&mut values, r.id(), &self.r[..features * self.batch]);
-        let params: Vec<f32> = self.w.iter().chain(&self.bias).copied().collect();
+        let bias: &[f32] = if after.fixed_bias { &[] } else { &self.bias };
+        let params: Vec<f32> = self.w.iter().chain(bias).copied().collect();
         forward(&params, &mut values);
         let mut grads = Grads::new(values.program());
         grads.fill(f32::NAN);
@@ -462,11 +469,18 @@ fn a_relu_and_a_pool_in_the_convolutions_node_change_no_bit() {
     let bits =
         |r: Results| [r.y, r.dx, r.dw].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
     for method in [ConvMethod::Direct, ConvMethod::Winograd] {
-        for (relu, pool) in [(true, false), (true, true), (false, true)] {
+        let cases = [(true, false), (true, true), (false, true)];
+        // and without a bias gradient (the first backward pass then sums none)
+        let cases = cases
+            .map(|c| (c, false))
+            .into_iter()
+            .chain(cases.map(|c| (c, true)));
+        for ((relu, pool), fixed_bias) in cases {
             let after = After {
                 relu,
                 pool,
                 fused: false,
+                fixed_bias,
             };
             let own = bits(case.run_with(method, after));
             if relu {
