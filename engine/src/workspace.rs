@@ -22,7 +22,7 @@ impl Workspace {
     /// `len` vectors of space (contents unspecified).
     pub fn take(&mut self, len: usize) -> &mut [f32x8] {
         if self.vectors.len() < len {
-            self.vectors.resize(len, f32x8::ZERO);
+            self.vectors = crate::rows::zeroed(len);
         }
         &mut self.vectors[..len]
     }
