@@ -19,7 +19,7 @@
 
 use wide::f32x8;
 
-use crate::tape::{BinaryOp, NodeId, Op, Tape, UnaryOp};
+use crate::tape::{BinaryOp, ConvMethod, NodeId, Op, Tape, UnaryOp};
 
 /// Where one node's values live: `features` rows of `chunks` vectors at `offset` in the row
 /// arena (batched), or `features` values at `offset` in the flat arena or, for a parameter,
@@ -103,13 +103,17 @@ pub(crate) use with_param;
 /// The features of the auxiliary slot an op of `features` features keeps after its own
 /// (none: 0). The powers keep ln|base|, sine and cosine keep each other (both come from one
 /// evaluation): tensors of their own shape. A pooled convolution keeps its scan's choices
-/// (the pooled shape) and then room for the convolution's whole output: the direct method's
-/// values before pooling, the gradient before pooling in a backward pass (`eval::conv_pool`).
+/// (the pooled shape) and, by the direct method, then room for the convolution's whole
+/// output: its values before pooling, the gradient before pooling in a backward pass
+/// (`eval::conv_pool`; Winograd's transforms pool and unpool tile by tile, without it).
 pub(crate) fn aux_features(op: &Op, features: usize) -> usize {
     match op {
         Op::Binary(BinaryOp::Pow | BinaryOp::SignedPow)
         | Op::Unary(UnaryOp::Sin | UnaryOp::Cos) => features,
-        Op::Conv2d(conv) if conv.pool => features + conv.output().features(),
+        Op::Conv2d(conv) if conv.pool => match conv.method {
+            ConvMethod::Direct => features + conv.output().features(),
+            ConvMethod::Winograd => features,
+        },
         _ => 0,
     }
 }

@@ -186,49 +186,51 @@ pub(crate) fn steps<W: Width>(
             if bias_first {
                 claim(2, false);
             }
-            let first = (0..3).any(&needs).then_some(bias_first.then_some(bias));
-            let out = match first {
+            let first_bias = bias_first.then_some(bias);
+            // the slot of the output's gradient the convolution's steps read
+            let dy = if !(0..3).any(&needs) {
+                out
+            } else if conv.pool && winograd {
                 // Winograd's steps rebuild the output's gradient tile by tile
-                Some(bias) if conv.pool && winograd => {
-                    steps.push(super::conv_pool::mask_pooled_grad(*conv, bias, out, layout));
-                    out
-                }
-                Some(bias) if conv.pool => {
-                    steps.push(super::conv_pool::unpool_grad(*conv, bias, out, layout));
-                    super::conv_pool::before_pool(*conv, out, chunks)
-                }
-                Some(Some(bias)) if conv.relu => {
-                    let filters = conv.filters;
-                    steps.push(super::conv_relu::mask_grad_and_bias(
-                        filters, bias, out, layout,
-                    ));
-                    out
-                }
-                Some(None) if conv.relu => {
-                    steps.push(super::conv_relu::mask_grad(out, chunks));
-                    out
-                }
-                _ => out,
+                steps.push(super::conv_pool::mask_pooled_grad(
+                    *conv, first_bias, out, layout,
+                ));
+                out
+            } else if conv.pool {
+                steps.push(super::conv_pool::unpool_grad(
+                    *conv, first_bias, out, layout,
+                ));
+                super::conv_pool::before_pool(*conv, out, chunks)
+            } else if conv.relu {
+                steps.push(match first_bias {
+                    Some(bias) => {
+                        super::conv_relu::mask_grad_and_bias(conv.filters, bias, out, layout)
+                    }
+                    None => super::conv_relu::mask_grad(out, chunks),
+                });
+                out
+            } else {
+                out
             };
             if needs(0) {
                 let store = claim(0, true);
                 steps.push(if winograd {
-                    super::winograd::input_grad(*conv, x, w, out, layout, store)
+                    super::winograd::input_grad(*conv, x, w, dy, layout, store)
                 } else {
-                    super::conv::input_grad(*conv, x, w, out, layout, store)
+                    super::conv::input_grad(*conv, x, w, dy, layout, store)
                 });
             }
             if needs(1) {
                 claim(1, false);
                 steps.push(if winograd {
-                    super::winograd::weight_grad(*conv, x, w, out, layout)
+                    super::winograd::weight_grad(*conv, x, w, dy, layout)
                 } else {
-                    super::conv::weight_grad(*conv, x, w, out, layout)
+                    super::conv::weight_grad(*conv, x, w, dy, layout)
                 });
             }
             if needs(2) && !bias_first {
                 claim(2, false);
-                steps.push(super::conv::bias_grad(*conv, bias, out, layout));
+                steps.push(super::conv::bias_grad(*conv, bias, dy, layout));
             }
         }
         Op::MaxPool2(image) => {

@@ -63,8 +63,7 @@ pub(super) fn then_pool(step: ForwardStep, conv: Conv2d, out: Loc, chunks: usize
             .for_each(|((values, codes), full)| {
                 for oy in 0..pooled.height {
                     for ox in 0..pooled.width {
-                        let top = 2 * oy * image.width + 2 * ox;
-                        let rows = [top, top + 1, top + image.width, top + image.width + 1];
+                        let rows = super::pool::block(image, oy, ox);
                         let at = (oy * pooled.width + ox) * chunks;
                         for h in 0..chunks {
                             let block = rows.map(|r| full[r * chunks + h]);
@@ -127,12 +126,7 @@ pub(super) fn unpool_grad(
                     }
                 }
             });
-        if let Some(bias) = bias {
-            let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
-            for (total, sum) in dbias.iter_mut().zip(sums) {
-                *total += sum;
-            }
-        }
+        add_bias_grad(bias, grads, &sums);
     })
 }
 
@@ -177,13 +171,18 @@ pub(super) fn mask_pooled_grad(
                     }
                 }
             });
-        if let Some(bias) = bias {
-            let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
-            for (total, sum) in dbias.iter_mut().zip(sums) {
-                *total += sum;
-            }
-        }
+        add_bias_grad(bias, grads, &sums);
     })
+}
+
+/// dBias\[f\] += `sums[f]`, with a bias.
+fn add_bias_grad(bias: Option<Loc>, grads: &mut Bwd, sums: &[f32]) {
+    if let Some(bias) = bias {
+        let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
+        for (total, sum) in dbias.iter_mut().zip(sums) {
+            *total += sum;
+        }
+    }
 }
 
 /// The output's gradient at the element of code `code` in a block whose (masked) pooled

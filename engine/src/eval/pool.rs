@@ -34,7 +34,7 @@ pub(crate) fn scan<L: Real>(v: [L; 4]) -> (L, [L; 4]) {
 
 /// The features of block (oy, ox) within one channel's plane.
 #[inline(always)]
-fn block(input: Image, oy: usize, ox: usize) -> [usize; 4] {
+pub(super) fn block(input: Image, oy: usize, ox: usize) -> [usize; 4] {
     let top = 2 * oy * input.width + 2 * ox;
     [top, top + 1, top + input.width, top + input.width + 1]
 }
