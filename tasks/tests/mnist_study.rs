@@ -15,7 +15,7 @@ use tasks::mnist::checkpoint;
 use tasks::mnist::idx::{Mnist, default_dir};
 use tasks::mnist::network::Head;
 use tasks::mnist::preset::QUICK;
-use tasks::mnist::run::{Record, State, resume};
+use tasks::mnist::run::{Conv, Record, State, resume};
 use tasks::mnist::study::{Study, StudyError, StudyOptions, checkpoint_path, run};
 use tasks::report::mnist::learned::Solution;
 use tasks::results::ShowProgress;
@@ -218,6 +218,8 @@ fn a_damaged_checkpoint_is_refused_at_any_length_or_change_and_its_run_starts_ov
     let study = Study::new(&QUICK, &[Head::Nru], &[2], |s| {
         s.epochs = 2;
         s.samples_per_pair = 2;
+        // what the formats before the convolution method held
+        s.conv = Conv::Direct;
     });
     let settings = &study.runs[0].settings;
     let mut state = State::new(settings);

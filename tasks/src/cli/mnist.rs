@@ -75,11 +75,11 @@ pub struct Args {
     /// ten times there, for differences below 1e-38.
     #[arg(long, value_name = "flush|keep", default_value = "flush", value_parser = subnormals)]
     pub subnormals: Subnormals,
-    /// How the encoder's second convolution is computed: direct (matrix products of the
-    /// weights and the patches) or fast (Winograd's F(4x4, 3x3), about a quarter of the
-    /// multiplications; its rounding is bounded in engine/README.md, "The CNN path"). The
-    /// record says which ("conv": "direct" or "winograd").
-    #[arg(long, value_name = "direct|fast", default_value = "direct", value_parser = conv)]
+    /// How the encoder's second convolution is computed: fast (Winograd's F(4x4, 3x3), about
+    /// a quarter of the multiplications; its rounding is bounded in engine/README.md, "The
+    /// CNN path") or direct (matrix products of the weights and the patches, as before
+    /// fast convolutions existed). The record says which ("conv": "winograd" or "direct").
+    #[arg(long, value_name = "fast|direct", default_value = "fast", value_parser = conv)]
     pub conv: Conv,
     /// A folder holding the four MNIST files to read instead of the copy built into nalm
     /// (or set NALM_MNIST_DIR).
@@ -335,8 +335,8 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
                 } else {
                     ""
                 },
-                if s.conv == Conv::Winograd {
-                    " --conv fast"
+                if s.conv == Conv::Direct {
+                    " --conv direct"
                 } else {
                     ""
                 }

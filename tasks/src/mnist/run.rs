@@ -46,11 +46,10 @@ pub struct Settings {
 
 /// How the encoder's second convolution is computed: the same function, different rounding
 /// and speed (`engine::ConvMethod`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Conv {
     /// Matrix products of the weights and the patches.
-    #[default]
     Direct,
     /// Winograd's F(4x4, 3x3): about a quarter of the multiplications.
     Winograd,
@@ -174,7 +173,7 @@ impl From<StoredSettings> for Settings {
             } else {
                 Loss::Paper
             }),
-            conv: s.conv.unwrap_or_default(),
+            conv: s.conv.unwrap_or(Conv::Direct),
         }
     }
 }
@@ -695,10 +694,12 @@ mod tests {
             .expect("a preset")
             .settings("div", 0, 0);
         let mut json = serde_json::to_value(&settings).expect("settings as JSON");
-        assert_eq!(json["conv"], "direct");
+        // the presets compute it by Winograd now
+        assert_eq!(json["conv"], "winograd");
         json.as_object_mut().expect("an object").remove("conv");
         let read: Settings = serde_json::from_value(json.clone()).expect("older settings");
         assert_eq!(read.conv, Conv::Direct);
+        assert_eq!(read.conv.method(), ConvMethod::Direct);
         json["conv"] = "winograd".into();
         let read: Settings = serde_json::from_value(json).expect("settings");
         assert_eq!(read.conv, Conv::Winograd);
