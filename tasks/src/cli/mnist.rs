@@ -79,7 +79,7 @@ pub struct Args {
     /// a quarter of the multiplications; its rounding is bounded in engine/README.md, "The
     /// CNN path") or direct (matrix products of the weights and the patches, as before
     /// fast convolutions existed). The record says which ("conv": "winograd" or "direct").
-    #[arg(long, value_name = "fast|direct", default_value = "fast", value_parser = conv)]
+    #[arg(long, value_name = "fast|direct", default_value = Conv::DEFAULT.flag(), value_parser = conv)]
     pub conv: Conv,
     /// A folder holding the four MNIST files to read instead of the copy built into nalm
     /// (or set NALM_MNIST_DIR).
@@ -335,10 +335,10 @@ fn study(args: &Args, study: Study) -> anyhow::Result<i32> {
                 } else {
                     ""
                 },
-                if s.conv == Conv::Direct {
-                    " --conv direct"
+                if s.conv == Conv::DEFAULT {
+                    String::new()
                 } else {
-                    ""
+                    format!(" --conv {}", s.conv.flag())
                 }
             )?;
         }

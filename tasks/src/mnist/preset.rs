@@ -77,7 +77,7 @@ impl Preset {
             select_last: self.select_last,
             subnormals: Subnormals::Flush,
             loss: Loss::Paper,
-            conv: Conv::Winograd,
+            conv: Conv::DEFAULT,
         }
     }
 }

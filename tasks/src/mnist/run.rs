@@ -56,6 +56,18 @@ pub enum Conv {
 }
 
 impl Conv {
+    /// A run's method unless told otherwise: the fast one, validated against the direct one
+    /// (`tasks/docs/mnist-task.md` section 13).
+    pub const DEFAULT: Conv = Conv::Winograd;
+
+    /// The method's name on the command line (`--conv`).
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Conv::Direct => "direct",
+            Conv::Winograd => "fast",
+        }
+    }
+
     pub fn method(self) -> ConvMethod {
         match self {
             Conv::Direct => ConvMethod::Direct,
