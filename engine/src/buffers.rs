@@ -154,7 +154,7 @@ impl Values {
             flat[*offset..*offset + constants.len()].copy_from_slice(constants);
         }
         Values {
-            rows: Rows::zeroed(layout.rows_len, layout.lanes > 8),
+            rows: Rows::zeroed(layout.rows_len, layout.aligned_rows),
             flat,
             work: Workspace::default(),
             noise_seed: 0,
@@ -219,7 +219,7 @@ impl Grads {
     pub fn new(program: &Arc<Program>) -> Grads {
         let layout = &program.layout;
         Grads {
-            rows: Rows::zeroed(layout.rows_len, layout.lanes > 8),
+            rows: Rows::zeroed(layout.rows_len, layout.aligned_rows),
             flat: vec![0.0; layout.flat_len],
             params: vec![0.0; layout.param_len],
             work: Workspace::with_len(layout.scratch_len),

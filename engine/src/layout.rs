@@ -128,6 +128,10 @@ pub(crate) struct Layout {
     pub chunks: usize,
     /// The lanes of the vectors the program's steps compute with (8 or 16).
     pub lanes: usize,
+    /// Whether the rows start on a 64-byte boundary (`rows.rs`): those of a 16-lane program,
+    /// and of one with a Winograd convolution, whose transforms read a lane block's two
+    /// chunks of a row as one AVX-512 vector (a vector across two lines costs both).
+    pub aligned_rows: bool,
     pub locs: Vec<Loc>,
     pub rows_len: usize,
     pub flat_len: usize,
@@ -193,6 +197,10 @@ impl Layout {
             batch,
             chunks,
             lanes,
+            aligned_rows: lanes > 8
+                || tape.nodes.iter().any(|node| {
+                    matches!(node.op, Op::Conv2d(conv) if conv.method == ConvMethod::Winograd)
+                }),
             locs,
             rows_len,
             flat_len,

@@ -1,9 +1,9 @@
 //! The row arena's storage: 8-lane vectors, starting on a 64-byte boundary when asked, so
 //! that every row of a program laid out for 16 lanes (an even number of 8-lane chunks) can
-//! be read as AVX-512 vectors.
+//! be read as AVX-512 vectors, and so can the lane blocks of a Winograd convolution's rows.
 //!
-//! Storage for 8 lanes stays a plain vector, as before 16-lane programs existed, so the
-//! 8-lane path's memory layout is exactly what it was.
+//! Other 8-lane programs' storage stays a plain vector, as before 16-lane programs existed,
+//! so the tiny 8-lane path's memory layout is exactly what it was.
 
 use std::ops::{Deref, DerefMut};
 

@@ -30,7 +30,7 @@
 //! larger than the direct method's sum of `|w x|` by the transforms' growth, which is the price
 //! of the fewer multiplications.
 
-use wide::f32x8;
+use crate::simd::vector::Vector;
 
 /// `B^T`: the input transform.
 pub const BT: [[f32; 6]; 6] = [
@@ -125,16 +125,20 @@ pub const fn weight_grad_depth(terms: usize) -> usize {
     sandwich_depth(&BT) + sandwich_depth(&A) + terms + (sandwich_depth(&GT) + 2)
 }
 
-/// The values the transforms work on: f32 (the kernels), 8 samples at once, and f64 (tests).
+/// The values the transforms work on: f32 (the kernels), vectors of samples, and f64
+/// (tests).
 pub trait Lane: Copy {
-    const ZERO: Self;
+    fn zero() -> Self;
     fn scale(self, k: f32) -> Self;
     /// `self * k + acc`, fused.
     fn scale_add(self, k: f32, acc: Self) -> Self;
 }
 
 impl Lane for f32 {
-    const ZERO: f32 = 0.0;
+    #[inline(always)]
+    fn zero() -> f32 {
+        0.0
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> f32 {
         self * k
@@ -146,7 +150,10 @@ impl Lane for f32 {
 }
 
 impl Lane for f64 {
-    const ZERO: f64 = 0.0;
+    #[inline(always)]
+    fn zero() -> f64 {
+        0.0
+    }
     #[inline(always)]
     fn scale(self, k: f32) -> f64 {
         self * f64::from(k)
@@ -157,15 +164,18 @@ impl Lane for f64 {
     }
 }
 
-impl Lane for f32x8 {
-    const ZERO: f32x8 = f32x8::ZERO;
+impl<V: Vector> Lane for V {
     #[inline(always)]
-    fn scale(self, k: f32) -> f32x8 {
-        self * f32x8::splat(k)
+    fn zero() -> V {
+        V::splat(0.0)
     }
     #[inline(always)]
-    fn scale_add(self, k: f32, acc: f32x8) -> f32x8 {
-        self.mul_add(f32x8::splat(k), acc)
+    fn scale(self, k: f32) -> V {
+        self * V::splat(k)
+    }
+    #[inline(always)]
+    fn scale_add(self, k: f32, acc: V) -> V {
+        Vector::mul_add(self, V::splat(k), acc)
     }
 }
 
@@ -190,7 +200,7 @@ fn apply<T: Lane, const R: usize, const C: usize>(m: &[[f32; C]; R], x: &[T; C])
             }
         }
         if !started {
-            y[r] = T::ZERO;
+            y[r] = T::zero();
         }
     }
     y
@@ -199,33 +209,30 @@ fn apply<T: Lane, const R: usize, const C: usize>(m: &[[f32; C]; R], x: &[T; C])
 /// `m x m^T` of the `C x C` block whose element (i, j) is `x(i, j)`: down the columns first,
 /// then along the rows. (Reading the block through `x` lets each element go from memory
 /// straight into its first chain; the arrays start as copies of their first entry, which
-/// every entry then overwrites, for the reason in `apply`.)
+/// every entry then overwrites, for the reason in `apply`. Loops, not closures: the AVX-512
+/// code inlines this into a function compiled for AVX-512, and a closure left out of line
+/// would compile without it.)
 #[inline(always)]
 fn sandwich<T: Lane, const R: usize, const C: usize>(
     m: &[[f32; C]; R],
     x: impl Fn(usize, usize) -> T,
 ) -> [[T; R]; R] {
-    let column = |j: usize| {
-        let mut values = [x(0, j); C];
-        for (i, value) in values.iter_mut().enumerate().skip(1) {
+    let first = x(0, 0);
+    let mut columns = [[first; R]; C];
+    for (j, column) in columns.iter_mut().enumerate() {
+        let mut values = [first; C];
+        for (i, value) in values.iter_mut().enumerate() {
             *value = x(i, j);
         }
-        apply(m, &values)
-    };
-    let mut columns = [column(0); C];
-    for (j, c) in columns.iter_mut().enumerate().skip(1) {
-        *c = column(j);
+        *column = apply(m, &values);
     }
-    let row = |i: usize| {
+    let mut y = [columns[0]; R];
+    for (i, line) in y.iter_mut().enumerate() {
         let mut values = [columns[0][i]; C];
         for (j, value) in values.iter_mut().enumerate().skip(1) {
             *value = columns[j][i];
         }
-        apply(m, &values)
-    };
-    let mut y = [row(0); R];
-    for (i, r) in y.iter_mut().enumerate().skip(1) {
-        *r = row(i);
+        *line = apply(m, &values);
     }
     y
 }
@@ -274,6 +281,7 @@ pub fn abs<const R: usize, const C: usize>(m: &[[f32; C]; R]) -> [[f64; C]; R] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wide::f32x8;
 
     fn lcg(state: &mut u64) -> f64 {
         *state = state

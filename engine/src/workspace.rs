@@ -27,12 +27,22 @@ impl Workspace {
         &mut self.vectors[..len]
     }
 
-    /// Space for `len` 8-lane vectors as vectors of `V` (for 16 lanes, one 8-lane vector more
-    /// is taken to start on a 64-byte boundary).
+    /// Space for `len` 8-lane vectors starting on a 64-byte boundary (one vector more is
+    /// taken to reach it).
+    pub(crate) fn take_aligned(&mut self, len: usize) -> &mut [f32x8] {
+        let space = self.take(len + 1);
+        let start = usize::from(!(space.as_ptr() as usize).is_multiple_of(64));
+        &mut space[start..][..len]
+    }
+
+    /// Space for `len` 8-lane vectors as vectors of `V` (for 16 lanes on a 64-byte
+    /// boundary).
     pub(crate) fn take_lanes<V: Vector>(&mut self, len: usize) -> &mut [V] {
-        let extra = usize::from(V::LANES > 8);
-        let space = self.take(len + extra);
-        let start = usize::from(extra == 1 && !(space.as_ptr() as usize).is_multiple_of(64));
-        wide::bytemuck::cast_slice_mut(&mut space[start..][..len])
+        let space = if V::LANES > 8 {
+            self.take_aligned(len)
+        } else {
+            self.take(len)
+        };
+        wide::bytemuck::cast_slice_mut(space)
     }
 }

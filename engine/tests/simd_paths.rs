@@ -8,7 +8,7 @@ use common::SplitMix;
 use common::values_for;
 use engine::gemm::{Init, MatMut, MatRef, gemm, gemm_into};
 use engine::simd;
-use engine::{ConvMethod, Grads, Graph, Image, Shape, Workspace, backward, forward};
+use engine::{Conv2d, ConvMethod, Grads, Graph, Image, Shape, Workspace, backward, forward};
 
 #[test]
 fn the_matrix_products_give_the_same_bits_on_every_path() {
@@ -112,21 +112,30 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
             }
         }
     }
-    // a CNN's layers, at a batch whose 8-lane chunks are odd (72) and even (64), with each
-    // convolution method (Winograd: a first group of six tiles, 48 columns, and 16 filters
-    // and 8 channels, whole 16-lane tiles in the forward and input-gradient products)
-    for (batch, method) in [72, 64]
+    // a CNN's layers, at a batch whose 8-lane chunks are odd (72: a last lane block of one
+    // chunk) and even (64), with each convolution method (Winograd: a first group of six
+    // tiles, 48 columns, and 16 filters and 8 channels, whole 16-lane tiles in the forward and
+    // input-gradient products), as separate nodes on a 14 x 14 image and with the ReLU and
+    // the pooling in the convolution's node on a 15 x 15 one (edge tiles, an odd last row)
+    for ((batch, method), fused) in [72, 64]
         .into_iter()
         .flat_map(|batch| [ConvMethod::Direct, ConvMethod::Winograd].map(|m| (batch, m)))
+        .flat_map(|case| [(case, false), (case, true)])
     {
-        let image = Image::new(8, 14, 14);
         let graph = Graph::new();
-        let x = graph.input_with_grad(Shape::batched(image.features()));
         let (w, b) = (graph.param("w", 16 * 8 * 9), graph.param("b", 16));
-        let y = x
-            .conv2d_by(method, w, b, image, 16, 3)
-            .relu()
-            .max_pool2(Image::new(16, 12, 12));
+        let y = if fused {
+            let image = Image::new(8, 15, 15);
+            let x = graph.input_with_grad(Shape::batched(image.features()));
+            let conv = Conv2d::new(image, 16, 3).by(method).with_relu().with_pool();
+            x.convolve(conv, w, b)
+        } else {
+            let image = Image::new(8, 14, 14);
+            let x = graph.input_with_grad(Shape::batched(image.features()));
+            x.conv2d_by(method, w, b, image, 16, 3)
+                .relu()
+                .max_pool2(Image::new(16, 12, 12))
+        };
         let tape = graph.finish(y.square().mean_all());
         let results: Vec<Vec<u32>> = paths
             .iter()
@@ -158,7 +167,7 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
         for (path, bits) in paths.iter().zip(&results) {
             assert!(
                 bits == &results[0],
-                "CNN ({method:?}) at batch {batch}: {path} against {}",
+                "CNN ({method:?}, fused {fused}) at batch {batch}: {path} against {}",
                 paths[0]
             );
         }

@@ -40,9 +40,9 @@ pub(super) fn before_pool(conv: Conv2d, out: Loc, chunks: usize) -> Loc {
 /// The maximum of a block (top left, top right, bottom left, bottom right) by
 /// [`super::pool::scan`], and the code of the element the scan ended on.
 #[inline(always)]
-pub(super) fn pool_block(block: [f32x8; 4]) -> (f32x8, f32x8) {
+pub(super) fn pool_block<L: Real>(block: [L; 4]) -> (L, L) {
     let (max, chosen) = super::pool::scan(block);
-    let code = chosen[1] + chosen[2] * f32x8::splat(2.0) + chosen[3] * f32x8::splat(3.0);
+    let code = chosen[1] + chosen[2] * L::splat(2.0) + chosen[3] * L::splat(3.0);
     (max, code)
 }
 
@@ -188,6 +188,6 @@ fn add_bias_grad(bias: Option<Loc>, grads: &mut Bwd, sums: &[f32]) {
 /// The output's gradient at the element of code `code` in a block whose (masked) pooled
 /// gradient is `g` and choice `chosen`.
 #[inline(always)]
-pub(super) fn unpooled(g: f32x8, chosen: f32x8, code: f32x8) -> f32x8 {
-    f32x8::select(chosen.equal(code), g, f32x8::ZERO)
+pub(super) fn unpooled<L: Real>(g: L, chosen: L, code: L) -> L {
+    L::select(chosen.equal(code), g, L::splat(0.0))
 }

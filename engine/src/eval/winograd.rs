@@ -5,7 +5,8 @@
 //! tiles cut short where the image is not a multiple of 4). The unit of work is a lane block:
 //! two 8-lane chunks of the batch, 16 lanes, so that every 64-byte line of a row the transforms
 //! read or write is used whole while it is in cache (chunk by chunk, each line would travel
-//! twice). A block's tiles go in groups of 48 columns, one tile of the 16-lane micro-kernel:
+//! twice). On the AVX-512 path a block is one 16-lane vector ([`at_width`]), elsewhere two
+//! 8-lane chunks, with the same bits. A block's tiles go in groups of 48 columns, one tile of the 16-lane micro-kernel:
 //! 16 columns per tile (8 for a last block of one chunk), 3 tiles a group. For a group, the input
 //! transform writes `V_ξ` straight into the packed panels the micro-kernel reads, 36 products
 //! `M_ξ = U_ξ V_ξ` follow, and the output transform reads them back while they are in cache:
@@ -18,6 +19,7 @@
 //! masked out of the weight gradient's operands.
 
 use rayon::prelude::*;
+use wide::bytemuck::cast_slice;
 use wide::f32x8;
 
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, conv_pool, floats_mut};
@@ -25,6 +27,7 @@ use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
 use crate::gemm::{packed_product, panel_len, parts};
 use crate::layout::{Layout, Loc};
 use crate::ops::{Relu, UnaryKernel};
+use crate::simd::vector::{IntVector, Vector};
 use crate::tape::{Conv2d, Image};
 use crate::winograd::{self, TILE};
 
@@ -53,10 +56,38 @@ impl Lanes {
         8 * (k * self.len + j)
     }
 
-    /// The chunks with their offsets in the block.
-    fn chunks(self) -> impl Iterator<Item = (usize, usize)> {
-        (0..self.len).map(move |j| (j, self.first + j))
+    /// The block's vectors of `V` (`V::LANES / 8` chunks each): the offset in the block and
+    /// the batch's chunk of each one's first chunk.
+    fn pieces<V: Vector>(self) -> impl Iterator<Item = (usize, usize)> {
+        (0..self.len)
+            .step_by(V::LANES / 8)
+            .map(move |j| (j, self.first + j))
     }
+}
+
+/// Whether the lane blocks of two chunks run as one 16-lane AVX-512 vector: on the AVX-512
+/// path, whose matrix-product kernels the convolution's products use too.
+fn sixteen_lanes() -> bool {
+    cfg!(target_arch = "x86_64") && crate::simd::active() == crate::simd::AVX512
+}
+
+/// Runs the lane-block function `$f` on lane block `$lanes` as one 16-lane AVX-512 vector if
+/// `$wide` ([`sixteen_lanes`]) and the block has two chunks, else chunk by chunk at 8 lanes.
+/// The lanes' bits are the same either way: every transform is the same chain of operations
+/// lane by lane.
+macro_rules! at_width {
+    ($wide:expr, $lanes:expr, $f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $wide && $lanes.len == 2 {
+            use crate::simd::width::{Avx512, Width};
+            // the closure inlined too: all of the block's code compiles for AVX-512
+            Avx512::run(#[inline(always)] || $f::<<Avx512 as Width>::V>($($arg),*))
+        } else {
+            $f::<f32x8>($($arg),*)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $f::<f32x8>($($arg),*)
+    }};
 }
 
 /// Where a convolution's tiles lie.
@@ -169,6 +200,33 @@ fn kernels<'s>(conv: Conv2d, weights: &[f32], transposed: bool, space: &'s mut [
     &packed[..XI * len]
 }
 
+/// The 36 products `C_ξ = A_ξ B_ξ` of one group, `rows x cols` at depth `depth`: A panels
+/// `a_xi` values apart, B panels `b_xi` apart, C laid out (row, ξ, column), so that a transform
+/// reading one row's 36 positions reads one short stretch.
+fn products(
+    depth: usize,
+    (a, a_xi): (&[f32], usize),
+    (b, b_xi): (&[f32], usize),
+    (rows, cols): (usize, usize),
+    c: &mut [f32],
+) {
+    for xi in 0..XI {
+        packed_product(
+            depth,
+            &a[xi * a_xi..][..a_xi],
+            &b[xi * b_xi..][..b_xi],
+            Init::Beta(0.0),
+            MatMut::new(
+                &mut c[xi * cols..][..(rows - 1) * XI * cols + cols],
+                rows,
+                cols,
+                XI * cols,
+                1,
+            ),
+        );
+    }
+}
+
 /// Values of the A panels of `rows` rows at depth `depth`.
 fn a_len(rows: usize, depth: usize) -> usize {
     rows.div_ceil(MR) * panel_len(depth, MR)
@@ -179,20 +237,52 @@ fn b_len(cols: usize, depth: usize) -> usize {
     cols.div_ceil(NR) * panel_len(depth, NR)
 }
 
-/// Writes a transformed block into B panels: position ξ's 8 lanes at `xi * len + at`.
+/// Where column `col` starts in B panels of depth `depth` (its value at depth d `d * NR`
+/// further).
 #[inline(always)]
-fn put_block(panels: &mut [f32], len: usize, at: usize, block: &[[f32x8; TILE]; TILE]) {
+fn column_at(col: usize, depth: usize) -> usize {
+    col / NR * panel_len(depth, NR) + col % NR
+}
+
+/// Writes a transformed block into B panels: of position ξ, chunk i's 8 lanes at
+/// `xi * len + at(i)`.
+#[inline(always)]
+fn put_block<V: Vector>(
+    panels: &mut [f32],
+    len: usize,
+    at: impl Fn(usize) -> usize,
+    block: &[[V; TILE]; TILE],
+) {
     for xi in 0..XI {
-        let at = xi * len + at;
-        panels[at..at + 8].copy_from_slice(&block[xi / TILE][xi % TILE].to_array());
+        let value = block[xi / TILE][xi % TILE];
+        for i in 0..V::LANES / 8 {
+            let at = xi * len + at(i);
+            panels[at..at + 8].copy_from_slice(&value.chunk(i).to_array());
+        }
     }
 }
 
-/// The 8 values of `rows[at..at + 8]`.
+/// The vector of `rows[at..at + V::LANES]`.
 #[inline(always)]
-fn load(rows: &[f32], at: usize) -> f32x8 {
-    let v: [f32; 8] = rows[at..at + 8].try_into().expect("eight values");
-    f32x8::from(v)
+fn load<V: Vector>(rows: &[f32], at: usize) -> V {
+    V::from_lanes(&rows[at..at + V::LANES])
+}
+
+/// `v` where `mask`'s bits are set, else zero bits.
+#[inline(always)]
+fn masked<V: Vector>(v: V, mask: V) -> V {
+    V::from_bits(v.to_bits() & mask.to_bits())
+}
+
+/// The mask of every lane.
+#[inline(always)]
+fn all_lanes<V: Vector>() -> V {
+    V::from_bits(V::Int::splat(-1))
+}
+
+/// The floats of batched rows: chunk `h` of row `row` from `(row * chunks + h) * 8`.
+fn floats(rows: &[f32x8]) -> &[f32] {
+    cast_slice(rows)
 }
 
 /// Asks the CPU to start bringing into cache (for writing too: `WRITE`) the lines of lane
@@ -254,38 +344,45 @@ fn hint<const WRITE: bool>(at: *const f32x8) {
     let _ = at;
 }
 
-/// `V = B^T d B` of tile `t`'s input block `d` in channel `c`, chunk `h` (zeros outside the
-/// image), masked.
+/// `V = B^T d B` of tile `t`'s input block `d` in channel `c`, the chunks from `h` on (zeros
+/// outside the image), masked; `x` the input's [`floats`].
 #[inline(always)]
-fn input_transform(
+fn input_transform<V: Vector>(
     geo: &Geometry,
-    x: &[f32x8],
+    x: &[f32],
     c: usize,
     t: usize,
     h: usize,
-    mask: f32x8,
-) -> [[f32x8; TILE]; TILE] {
+    mask: V,
+) -> [[V; TILE]; TILE] {
     let (y0, x0) = geo.corner(t);
-    let input = geo.conv.input;
+    let (input, stride) = (geo.conv.input, 8 * geo.chunks);
     if y0 + TILE <= input.height && x0 + TILE <= input.width {
         // inside the image: rows a fixed stride apart
         let (first, line) = (geo.input_row(c, y0, x0).expect("inside"), input.width);
-        let block = &x[first * geo.chunks + h..][..((TILE - 1) * line + TILE - 1) * geo.chunks + 1];
-        return winograd::input_tile(|i, j| block[(i * line + j) * geo.chunks] & mask);
+        let block =
+            &x[first * stride + 8 * h..][..((TILE - 1) * line + TILE - 1) * stride + V::LANES];
+        return winograd::input_tile(
+            #[inline(always)]
+            |i, j| masked(load(block, (i * line + j) * stride), mask),
+        );
     }
-    winograd::input_tile(|i, j| match geo.input_row(c, y0 + i, x0 + j) {
-        Some(row) => x[row * geo.chunks + h] & mask,
-        None => f32x8::ZERO,
-    })
+    winograd::input_tile(
+        #[inline(always)]
+        |i, j| match geo.input_row(c, y0 + i, x0 + j) {
+            Some(row) => masked(load(x, row * stride + 8 * h), mask),
+            None => V::zero(),
+        },
+    )
 }
 
 /// Where the output's gradient comes from: the convolution's whole output, or for a pooled
 /// convolution the pooled gradient (masked by the ReLU) and the scan's choices, from which
-/// each tile of it is rebuilt ([`conv_pool::unpooled`]).
+/// each tile of it is rebuilt ([`conv_pool::unpooled`]); all as [`floats`].
 #[derive(Clone, Copy)]
 struct OutputGrad<'a> {
-    dy: &'a [f32x8],
-    choices: Option<&'a [f32x8]>,
+    dy: &'a [f32],
+    choices: Option<&'a [f32]>,
 }
 
 impl<'a> OutputGrad<'a> {
@@ -294,8 +391,8 @@ impl<'a> OutputGrad<'a> {
     fn of(geo: &Geometry, dy: &'a [f32x8], seen: &'a Seen, out: Loc) -> OutputGrad<'a> {
         let choices = conv_pool::choices(out, geo.chunks).range(geo.chunks);
         OutputGrad {
-            dy,
-            choices: geo.conv.pool.then(|| &seen.rows[choices]),
+            dy: floats(dy),
+            choices: geo.conv.pool.then(|| floats(&seen.rows[choices])),
         }
     }
 
@@ -303,68 +400,69 @@ impl<'a> OutputGrad<'a> {
     #[inline(always)]
     fn prefetch(&self, geo: &Geometry, f: usize, t: usize, lanes: Lanes) {
         let (y0, x0) = geo.corner(t);
+        let rows = (self.dy.as_ptr().cast(), geo.chunks);
         match self.choices {
-            None => {
-                let at = ((y0, x0), 4);
-                prefetch::<false>(
-                    (self.dy.as_ptr(), geo.chunks),
-                    (geo.conv.output(), f),
-                    at,
-                    lanes,
-                )
-            }
+            None => prefetch::<false>(rows, (geo.conv.output(), f), ((y0, x0), 4), lanes),
             Some(choices) => {
                 let (image, at) = ((geo.conv.result(), f), ((y0 / 2, x0 / 2), 2));
-                prefetch::<false>((self.dy.as_ptr(), geo.chunks), image, at, lanes);
-                prefetch::<false>((choices.as_ptr(), geo.chunks), image, at, lanes);
+                prefetch::<false>(rows, image, at, lanes);
+                prefetch::<false>((choices.as_ptr().cast(), geo.chunks), image, at, lanes);
             }
         }
     }
 
-    /// `dM = A dY A^T` of tile `t`'s output gradient for filter `f`, chunk `h` (zeros outside
-    /// the image and, pooled, outside the pooling blocks), masked.
+    /// `dM = A dY A^T` of tile `t`'s output gradient for filter `f`, the chunks from `h` on
+    /// (zeros outside the image and, pooled, outside the pooling blocks), masked.
     #[inline(always)]
-    fn transform(
+    fn transform<V: Vector>(
         &self,
         geo: &Geometry,
         f: usize,
         t: usize,
         h: usize,
-        mask: f32x8,
-    ) -> [[f32x8; TILE]; TILE] {
+        mask: V,
+    ) -> [[V; TILE]; TILE] {
         let (y0, x0) = geo.corner(t);
-        let chunks = geo.chunks;
+        let stride = 8 * geo.chunks;
         if let Some(choices) = self.choices {
             let pooled = geo.conv.result();
             let (oy, ox) = (y0 / 2, x0 / 2);
-            let mut dy = [[f32x8::ZERO; 4]; 4];
+            let mut dy = [[V::zero(); 4]; 4];
             for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 if oy + bi < pooled.height && ox + bj < pooled.width {
                     let row = (f * pooled.height + oy + bi) * pooled.width + ox + bj;
-                    let (g, chosen) = (self.dy[row * chunks + h] & mask, choices[row * chunks + h]);
+                    let at = row * stride + 8 * h;
+                    let (g, chosen) = (masked(load(self.dy, at), mask), load(choices, at));
                     for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        let code = f32x8::splat((2 * r + c) as f32);
+                        let code = V::splat((2 * r + c) as f32);
                         dy[2 * bi + r][2 * bj + c] = conv_pool::unpooled(g, chosen, code);
                     }
                 }
             }
-            return winograd::output_grad_tile(|i, j| dy[i][j]);
+            return winograd::output_grad_tile(
+                #[inline(always)]
+                |i, j| dy[i][j],
+            );
         }
         let out = geo.conv.output();
         let dy = self.dy;
         if y0 + 4 <= out.height && x0 + 4 <= out.width {
             let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
-            let block = &dy[first * chunks + h..][..(3 * line + 3) * chunks + 1];
-            return winograd::output_grad_tile(|i, j| block[(i * line + j) * chunks] & mask);
+            let block = &dy[first * stride + 8 * h..][..(3 * line + 3) * stride + V::LANES];
+            return winograd::output_grad_tile(
+                #[inline(always)]
+                |i, j| masked(load(block, (i * line + j) * stride), mask),
+            );
         }
-        winograd::output_grad_tile(|i, j| match geo.output_row(f, y0 + i, x0 + j) {
-            Some(row) => dy[row * chunks + h] & mask,
-            None => f32x8::ZERO,
-        })
+        winograd::output_grad_tile(
+            #[inline(always)]
+            |i, j| match geo.output_row(f, y0 + i, x0 + j) {
+                Some(row) => masked(load(dy, row * stride + 8 * h), mask),
+                None => V::zero(),
+            },
+        )
     }
 }
-
-const ALL_LANES: f32x8 = f32x8::new([f32::from_bits(u32::MAX); 8]);
 
 pub(super) fn forward(
     conv: Conv2d,
@@ -376,63 +474,67 @@ pub(super) fn forward(
 ) -> ForwardStep {
     let geo = Geometry::new(conv, layout.chunks);
     let (filters, channels) = (conv.filters, conv.input.channels);
-    let u_len = XI * filters * channels + XI * a_len(filters, channels);
+    // whole lines, so that each part's products (read as 16-lane vectors) start on one
+    let u_len = (XI * filters * channels + XI * a_len(filters, channels)).next_multiple_of(16);
     let v_len = b_len(COLUMNS, channels);
     let part_len = XI * v_len + XI * filters * COLUMNS;
     Box::new(move |a: &mut Fwd| {
-        let chunks = geo.chunks;
+        let (chunks, wide) = (geo.chunks, sixteen_lanes());
         let (src, dst) = a.rows.split_at_mut(out.offset);
-        let x = &src[x.range(chunks)];
+        let x = floats(&src[x.range(chunks)]);
         // a pooled convolution's choices follow its values
         let y = &mut dst[..if conv.pool { 2 } else { 1 } * out.len(chunks)];
         let weights = &w.source(a.flat, a.params)[w.range(1)];
         let bias = &bias.source(a.flat, a.params)[bias.range(1)];
         let per = geo.per_part();
         let parts = chunks.div_ceil(per);
-        let space = floats_mut(a.work.take((u_len + parts * part_len).div_ceil(8)));
+        let space = floats_mut(a.work.take_aligned((u_len + parts * part_len).div_ceil(8)));
         let (u_space, rest) = space.split_at_mut(u_len);
         let u = kernels(conv, weights, false, u_space);
-        let u_xi = a_len(filters, channels);
         LaneChunks::new(y, chunks).for_each_part(
             per,
             rest[..parts * part_len].par_chunks_mut(part_len),
             |mut y: LanePart<'_>, scratch: &mut [f32]| {
                 let (v, m) = scratch.split_at_mut(XI * v_len);
                 for lanes in geo.lane_blocks(y.owned()) {
-                    for (t0, n) in geo.groups(lanes) {
-                        let cols = 8 * n * lanes.len;
-                        transform_inputs(&geo, x, lanes, (t0, n), v, v_len);
-                        for xi in 0..XI {
-                            packed_product(
-                                channels,
-                                &u[xi * u_xi..][..u_xi],
-                                &v[xi * v_len..][..v_len],
-                                Init::Beta(0.0),
-                                // rows of filter f for all ξ together, so that the
-                                // output transform reads one short stretch
-                                MatMut::new(
-                                    &mut m[xi * cols..][..(filters - 1) * XI * cols + cols],
-                                    filters,
-                                    cols,
-                                    XI * cols,
-                                    1,
-                                ),
-                            );
-                        }
-                        transform_outputs(&geo, m, bias, lanes, (t0, n), &mut y);
-                    }
+                    at_width!(
+                        wide,
+                        lanes,
+                        forward_block(&geo, (x, u, bias), lanes, (v, m), &mut y)
+                    );
                 }
             },
         );
     })
 }
 
+/// The forward pass of lane block `lanes` at vector `V`, group by group: the input
+/// transform into the B panels `v`, 36 products with the kernels' A panels `u` into `m`,
+/// the output transform into `y`.
+#[inline(always)]
+fn forward_block<V: Vector>(
+    geo: &Geometry,
+    (x, u, bias): (&[f32], &[f32], &[f32]),
+    lanes: Lanes,
+    (v, m): (&mut [f32], &mut [f32]),
+    y: &mut LanePart<'_>,
+) {
+    let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
+    let (u_xi, v_len) = (a_len(filters, channels), b_len(COLUMNS, channels));
+    for (t0, n) in geo.groups(lanes) {
+        let cols = 8 * n * lanes.len;
+        transform_inputs::<V>(geo, x, lanes, (t0, n), v, v_len);
+        products(channels, (u, u_xi), (v, v_len), (filters, cols), m);
+        transform_outputs::<V>(geo, m, bias, lanes, (t0, n), y);
+    }
+}
+
 /// `V = B^T d B` of every channel of the group's tiles in lane block `lanes`, written into B
 /// panels (depth: channels; columns [`Lanes::column`]), `v_len` values per ξ.
-#[inline(never)]
-fn transform_inputs(
+#[inline(always)]
+fn transform_inputs<V: Vector>(
     geo: &Geometry,
-    x: &[f32x8],
+    x: &[f32],
     lanes: Lanes,
     (t0, n): (usize, usize),
     v: &mut [f32],
@@ -443,17 +545,16 @@ fn transform_inputs(
         for c in 0..channels {
             if let Some((k, c)) = next_block(k, c, (n, channels)) {
                 prefetch::<false>(
-                    (x.as_ptr(), geo.chunks),
+                    (x.as_ptr().cast(), geo.chunks),
                     (geo.conv.input, c),
                     (geo.corner(t0 + k), TILE),
                     lanes,
                 );
             }
-            for (j, h) in lanes.chunks() {
-                let col = lanes.column(k, j);
-                let column_at = col / NR * panel_len(channels, NR) + col % NR;
-                let vt = input_transform(geo, x, c, t0 + k, h, ALL_LANES);
-                put_block(v, v_len, column_at + c * NR, &vt);
+            for (j, h) in lanes.pieces::<V>() {
+                let vt = input_transform::<V>(geo, x, c, t0 + k, h, all_lanes());
+                let first = |i| column_at(lanes.column(k, j + i), channels) + c * NR;
+                put_block(v, v_len, first, &vt);
             }
         }
     }
@@ -462,8 +563,8 @@ fn transform_inputs(
 /// `y = A^T M A + bias` (through the ReLU if the convolution carries one, pooled if it
 /// carries a pool) of every filter of the group's tiles in lane block `lanes`, from the
 /// products `m` (filter, ξ, column).
-#[inline(never)]
-fn transform_outputs(
+#[inline(always)]
+fn transform_outputs<V: Vector>(
     geo: &Geometry,
     m: &[f32],
     bias: &[f32],
@@ -475,7 +576,7 @@ fn transform_outputs(
     let (cols, out, pooled) = (8 * n * lanes.len, geo.conv.output(), geo.conv.result());
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
-        for (f, (j, h)) in (0..filters).flat_map(|f| lanes.chunks().map(move |c| (f, c))) {
+        for (f, (j, h)) in (0..filters).flat_map(|f| lanes.pieces::<V>().map(move |c| (f, c))) {
             if let (0, Some((k, f))) = (j, next_block(k, f, (n, filters))) {
                 let (y0, x0) = geo.corner(t0 + k);
                 if geo.conv.pool {
@@ -488,14 +589,19 @@ fn transform_outputs(
                 }
             }
             let col = lanes.column(k, j);
-            let products = &m[f * XI * cols + col..][..(XI - 1) * cols + 8];
-            let yt = winograd::output_tile(|i, j| load(products, (i * TILE + j) * cols));
-            let b = f32x8::splat(bias[f]);
-            let yt = if geo.conv.relu {
-                yt.map(|line| line.map(|v| Relu.value(v + b)))
-            } else {
-                yt.map(|line| line.map(|v| v + b))
-            };
+            let products = &m[f * XI * cols + col..][..(XI - 1) * cols + V::LANES];
+            let yt = winograd::output_tile(
+                #[inline(always)]
+                |i, j| load::<V>(products, (i * TILE + j) * cols),
+            );
+            let (mut yt, b) = (yt, V::splat(bias[f]));
+            for v in yt.iter_mut().flatten() {
+                *v = if geo.conv.relu {
+                    Relu.value(*v + b)
+                } else {
+                    *v + b
+                };
+            }
             if geo.conv.pool {
                 put_pooled(geo, f, (y0 / 2, x0 / 2), h, &yt, y);
             } else if y0 + 4 <= out.height && x0 + 4 <= out.width {
@@ -514,51 +620,38 @@ fn transform_outputs(
     }
 }
 
-/// The 2 x 2 pooling blocks of output tile `yt` (filter `f`, chunk `h`), whose first is
+/// The 2 x 2 pooling blocks of output tile `yt` (filter `f`, chunks from `h`), whose first is
 /// pooled position `(oy, ox)`: their maxima into the pooled rows, their choices into the
 /// rows after them (the blocks past the pooled image, the tiles' edges, left out).
 #[inline(always)]
-fn put_pooled(
+fn put_pooled<V: Vector>(
     geo: &Geometry,
     f: usize,
     (oy, ox): (usize, usize),
     h: usize,
-    yt: &[[f32x8; 4]; 4],
+    yt: &[[V; 4]; 4],
     y: &mut LanePart<'_>,
 ) {
     let pooled = geo.conv.result();
-    let blocks: [[(f32x8, f32x8); 2]; 2] = std::array::from_fn(|i| {
-        std::array::from_fn(|j| {
-            let (r, c) = (2 * i, 2 * j);
-            conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]])
-        })
-    });
+    // loops, not `array::from_fn` (engine/README.md, "One source for every width")
+    let (mut maxima, mut codes) = ([[yt[0][0]; 2]; 2], [[yt[0][0]; 2]; 2]);
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let (r, c) = (2 * i, 2 * j);
+        (maxima[i][j], codes[i][j]) =
+            conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]]);
+    }
     let first = (f * pooled.height + oy) * pooled.width + ox;
-    let codes = pooled.features();
+    let after = pooled.features();
     if oy + 2 <= pooled.height && ox + 2 <= pooled.width {
-        y.put_block(
-            first,
-            pooled.width,
-            h,
-            &blocks.map(|l| l.map(|b| b.0)),
-            false,
-        );
-        y.put_block(
-            codes + first,
-            pooled.width,
-            h,
-            &blocks.map(|l| l.map(|b| b.1)),
-            false,
-        );
+        y.put_block(first, pooled.width, h, &maxima, false);
+        y.put_block(after + first, pooled.width, h, &codes, false);
         return;
     }
-    for (i, line) in blocks.iter().enumerate() {
-        for (j, &(max, code)) in line.iter().enumerate() {
-            if oy + i < pooled.height && ox + j < pooled.width {
-                let row = first + i * pooled.width + j;
-                y.set(row, h, max);
-                y.set(codes + row, h, code);
-            }
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        if oy + i < pooled.height && ox + j < pooled.width {
+            let row = first + i * pooled.width + j;
+            y.set(row, h, maxima[i][j]);
+            y.set(after + row, h, codes[i][j]);
         }
     }
 }
@@ -575,22 +668,26 @@ pub(super) fn input_grad(
 ) -> BackwardStep {
     let geo = Geometry::new(conv, layout.chunks);
     let (filters, channels) = (conv.filters, conv.input.channels);
-    let u_len = XI * filters * channels + XI * a_len(channels, filters);
+    // whole lines, as in the forward pass
+    let u_len = (XI * filters * channels + XI * a_len(channels, filters)).next_multiple_of(16);
     let dm_len = b_len(COLUMNS, filters);
     let part_len = XI * dm_len + XI * channels * COLUMNS;
     let input_rows = conv.input.features();
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let chunks = geo.chunks;
+        let (chunks, wide) = (geo.chunks, sixteen_lanes());
         let (before, own) = grads.rows.split_at_mut(out.offset);
         let dy = OutputGrad::of(&geo, &own[..out.len(chunks)], seen, out);
         let dx = &mut before[x.range(chunks)];
         let weights = &w.source(seen.flat, seen.params)[w.range(1)];
         let per = geo.per_part();
         let parts = chunks.div_ceil(per);
-        let space = floats_mut(grads.work.take((u_len + parts * part_len).div_ceil(8)));
+        let space = floats_mut(
+            grads
+                .work
+                .take_aligned((u_len + parts * part_len).div_ceil(8)),
+        );
         let (u_space, rest) = space.split_at_mut(u_len);
         let ut = kernels(conv, weights, true, u_space);
-        let ut_xi = a_len(channels, filters);
         LaneChunks::new(dx, chunks).for_each_part(
             per,
             rest[..parts * part_len].par_chunks_mut(part_len),
@@ -604,36 +701,42 @@ pub(super) fn input_grad(
                     }
                 }
                 for lanes in geo.lane_blocks(dx.owned()) {
-                    for (t0, n) in geo.groups(lanes) {
-                        let cols = 8 * n * lanes.len;
-                        transform_output_grads(&geo, dy, lanes, (t0, n), dm, dm_len);
-                        for xi in 0..XI {
-                            packed_product(
-                                filters,
-                                &ut[xi * ut_xi..][..ut_xi],
-                                &dm[xi * dm_len..][..dm_len],
-                                Init::Beta(0.0),
-                                MatMut::new(
-                                    &mut dv[xi * cols..][..(channels - 1) * XI * cols + cols],
-                                    channels,
-                                    cols,
-                                    XI * cols,
-                                    1,
-                                ),
-                            );
-                        }
-                        add_input_grads(&geo, dv, lanes, (t0, n), &mut dx);
-                    }
+                    at_width!(
+                        wide,
+                        lanes,
+                        input_grad_block(&geo, (dy, ut), lanes, (dm, dv), &mut dx)
+                    );
                 }
             },
         );
     })
 }
 
+/// The input gradient of lane block `lanes` at vector `V`, group by group: the output
+/// gradient's transform into the B panels `dm`, 36 products with the kernels' transposed A
+/// panels `ut` into `dv`, their transforms added into `dx`.
+#[inline(always)]
+fn input_grad_block<V: Vector>(
+    geo: &Geometry,
+    (dy, ut): (OutputGrad<'_>, &[f32]),
+    lanes: Lanes,
+    (dm, dv): (&mut [f32], &mut [f32]),
+    dx: &mut LanePart<'_>,
+) {
+    let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
+    let (ut_xi, dm_len) = (a_len(channels, filters), b_len(COLUMNS, filters));
+    for (t0, n) in geo.groups(lanes) {
+        let cols = 8 * n * lanes.len;
+        transform_output_grads::<V>(geo, dy, lanes, (t0, n), dm, dm_len);
+        products(filters, (ut, ut_xi), (dm, dm_len), (channels, cols), dv);
+        add_input_grads::<V>(geo, dv, lanes, (t0, n), dx);
+    }
+}
+
 /// `dM = A dY A^T` of every filter of the group's tiles in lane block `lanes`, written into B
 /// panels (depth: filters; columns [`Lanes::column`]), `dm_len` values per ξ.
-#[inline(never)]
-fn transform_output_grads(
+#[inline(always)]
+fn transform_output_grads<V: Vector>(
     geo: &Geometry,
     dy: OutputGrad<'_>,
     lanes: Lanes,
@@ -647,11 +750,10 @@ fn transform_output_grads(
             if let Some((k, f)) = next_block(k, f, (n, filters)) {
                 dy.prefetch(geo, f, t0 + k, lanes);
             }
-            for (j, h) in lanes.chunks() {
-                let col = lanes.column(k, j);
-                let column_at = col / NR * panel_len(filters, NR) + col % NR;
-                let mt = dy.transform(geo, f, t0 + k, h, ALL_LANES);
-                put_block(dm, dm_len, column_at + f * NR, &mt);
+            for (j, h) in lanes.pieces::<V>() {
+                let mt = dy.transform::<V>(geo, f, t0 + k, h, all_lanes());
+                let at = |i| column_at(lanes.column(k, j + i), filters) + f * NR;
+                put_block(dm, dm_len, at, &mt);
             }
         }
     }
@@ -659,8 +761,8 @@ fn transform_output_grads(
 
 /// `B dV B^T` of every channel of the group's tiles in lane block `lanes`, from the products
 /// `dv` (channel, ξ, column), added into the input blocks, tile after tile.
-#[inline(never)]
-fn add_input_grads(
+#[inline(always)]
+fn add_input_grads<V: Vector>(
     geo: &Geometry,
     dv: &[f32],
     lanes: Lanes,
@@ -671,7 +773,7 @@ fn add_input_grads(
     let channels = geo.conv.input.channels;
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
-        for (c, (j, h)) in (0..channels).flat_map(|c| lanes.chunks().map(move |l| (c, l))) {
+        for (c, (j, h)) in (0..channels).flat_map(|c| lanes.pieces::<V>().map(move |l| (c, l))) {
             if let (0, Some((k, c))) = (j, next_block(k, c, (n, channels))) {
                 prefetch::<true>(
                     (dx.base(), geo.chunks),
@@ -681,8 +783,11 @@ fn add_input_grads(
                 );
             }
             let col = lanes.column(k, j);
-            let products = &dv[c * XI * cols + col..][..(XI - 1) * cols + 8];
-            let dt = winograd::input_grad_tile(|i, j| load(products, (i * TILE + j) * cols));
+            let products = &dv[c * XI * cols + col..][..(XI - 1) * cols + V::LANES];
+            let dt = winograd::input_grad_tile(
+                #[inline(always)]
+                |i, j| load::<V>(products, (i * TILE + j) * cols),
+            );
             let input = geo.conv.input;
             if y0 + TILE <= input.height && x0 + TILE <= input.width {
                 let first = geo.input_row(c, y0, x0).expect("inside");
@@ -703,10 +808,10 @@ fn add_input_grads(
 /// The operands of one group's `V_ξ dM_ξ^T` in lane block `lanes`, padding lanes masked
 /// (`masks`, per chunk of the block): V as A panels (rows: channels), dM as B panels
 /// (columns: filters), both of depth the group's columns ([`Lanes::column`]).
-#[inline(never)]
-fn weight_grad_operands(
+#[inline(always)]
+fn weight_grad_operands<V: Vector>(
     geo: &Geometry,
-    (dy, x): (OutputGrad<'_>, &[f32x8]),
+    (dy, x): (OutputGrad<'_>, &[f32]),
     lanes: Lanes,
     (t0, n): (usize, usize),
     (dm, v): (&mut [f32], &mut [f32]),
@@ -716,40 +821,45 @@ fn weight_grad_operands(
     let cols = 8 * n * lanes.len;
     for k in 0..n {
         let (t, at) = (t0 + k, |j| lanes.column(k, j));
-        put_planes::<NR>(
+        put_planes::<V, NR>(
             (dm, b_len(filters, cols), panel_len(cols, NR)),
             (filters, lanes, masks, at),
+            #[inline(always)]
             |f| dy.prefetch(geo, f, t, lanes),
+            #[inline(always)]
             |f, h, mask| dy.transform(geo, f, t, h, mask),
         );
-        put_planes::<MR>(
+        put_planes::<V, MR>(
             (v, a_len(channels, cols), panel_len(cols, MR)),
             (channels, lanes, masks, at),
+            #[inline(always)]
             |c| {
                 prefetch::<false>(
-                    (x.as_ptr(), geo.chunks),
+                    (x.as_ptr().cast(), geo.chunks),
                     (geo.conv.input, c),
                     (geo.corner(t), TILE),
                     lanes,
                 )
             },
+            #[inline(always)]
             |c, h, mask| input_transform(geo, x, c, t, h, mask),
         );
     }
 }
 
-/// Writes the transformed blocks of `planes` planes (`transform(plane, chunk, mask)`) of one
-/// tile in lane block `lanes` as packed panels `W` wide (one panel line per plane, depth the
-/// columns `column(j)` + lane of chunk j): position ξ into the `per_xi` values from
-/// `ξ * per_xi`, `panel` values per panel. Planes go in eights, whose 8 x 8 blocks of (plane,
-/// lane) are transposed in registers so that each depth is one contiguous store (the
-/// remaining planes lane by lane); `ahead(plane)` is called one plane before its transform.
+/// Writes the transformed blocks of `planes` planes (`transform(plane, chunk, mask)`, at
+/// vector `V` from that chunk on) of one tile in lane block `lanes` as packed panels `W` wide
+/// (one panel line per plane, depth the columns `column(j)` + lane of chunk j): position ξ
+/// into the `per_xi` values from `ξ * per_xi`, `panel` values per panel. Planes go in eights,
+/// whose 8 x 8 blocks of (plane, lane) of every chunk are transposed in registers so that
+/// each depth is one contiguous store (the remaining planes lane by lane); `ahead(plane)` is
+/// called one plane before its transform.
 #[inline(always)]
-fn put_planes<const W: usize>(
+fn put_planes<V: Vector, const W: usize>(
     (panels, per_xi, panel): (&mut [f32], usize, usize),
     (planes, lanes, masks, column): (usize, Lanes, [f32x8; BLOCK], impl Fn(usize) -> usize),
     ahead: impl Fn(usize),
-    transform: impl Fn(usize, usize, f32x8) -> [[f32x8; TILE]; TILE],
+    transform: impl Fn(usize, usize, V) -> [[V; TILE]; TILE],
 ) {
     // an eight of planes is whole lines of 8 within panels (W = 24) or two whole panels
     // (W = 4)
@@ -757,44 +867,84 @@ fn put_planes<const W: usize>(
     let run = W.min(8);
     let at = |p: usize, depth: usize| p / W * panel + depth * W + p % W;
     let whole = planes - planes % 8;
+    let masks: &[f32] = cast_slice(&masks);
     for p0 in (0..whole).step_by(8) {
-        for (j, h) in lanes.chunks() {
-            let blocks: [_; 8] = std::array::from_fn(|i| {
+        for (j, h) in lanes.pieces::<V>() {
+            let mask = load(masks, 8 * j);
+            // loops, not `array::from_fn` (engine/README.md, "One source for every width")
+            let mut blocks = [[[mask; TILE]; TILE]; 8];
+            for (i, block) in blocks.iter_mut().enumerate() {
                 if j == 0 && p0 + i + 1 < planes {
                     ahead(p0 + i + 1);
                 }
-                transform(p0 + i, h, masks[j])
-            });
-            let first = column(j);
+                *block = transform(p0 + i, h, mask);
+            }
             for xi in 0..XI {
-                let depths =
-                    f32x8::transpose(std::array::from_fn(|i| blocks[i][xi / TILE][xi % TILE]));
+                let mut lines = [mask; 8];
+                for (line, block) in lines.iter_mut().zip(&blocks) {
+                    *line = block[xi / TILE][xi % TILE];
+                }
+                let depths = V::transpose_chunks(lines);
                 let panels = &mut panels[xi * per_xi..][..per_xi];
-                for (l, values) in depths.iter().enumerate() {
-                    let values = values.to_array();
-                    for (r, part) in values.chunks_exact(run).enumerate() {
-                        let to = at(p0 + r * run, first + l);
-                        panels[to..to + run].copy_from_slice(part);
+                for i in 0..V::LANES / 8 {
+                    let first = column(j + i);
+                    for (l, values) in depths.iter().enumerate() {
+                        let values = values.chunk(i).to_array();
+                        for (r, part) in values.chunks_exact(run).enumerate() {
+                            let to = at(p0 + r * run, first + l);
+                            panels[to..to + run].copy_from_slice(part);
+                        }
                     }
                 }
             }
         }
     }
-    for (p, (j, h)) in (whole..planes).flat_map(|p| lanes.chunks().map(move |l| (p, l))) {
+    for (p, (j, h)) in (whole..planes).flat_map(|p| lanes.pieces::<V>().map(move |l| (p, l))) {
         if j == 0 && p + 1 < planes {
             ahead(p + 1);
         }
-        let block = transform(p, h, masks[j]);
-        let to = at(p, column(j));
-        for xi in 0..XI {
-            let line = &mut panels[xi * per_xi + to..][..7 * W + 1];
-            for (l, value) in block[xi / TILE][xi % TILE]
-                .to_array()
-                .into_iter()
-                .enumerate()
-            {
-                line[l * W] = value;
+        let block = transform(p, h, load(masks, 8 * j));
+        for i in 0..V::LANES / 8 {
+            let to = at(p, column(j + i));
+            for xi in 0..XI {
+                let line = &mut panels[xi * per_xi + to..][..7 * W + 1];
+                let values = block[xi / TILE][xi % TILE].chunk(i).to_array();
+                for (l, value) in values.into_iter().enumerate() {
+                    line[l * W] = value;
+                }
             }
+        }
+    }
+}
+
+/// The sum over the groups of lane block `lanes` of `V_ξ dM_ξ^T` into `du` (ξ, channel,
+/// filter), the operands transformed at vector `V` into the A panels `v` and B panels `dm`.
+#[inline(always)]
+fn weight_grad_block<V: Vector>(
+    geo: &Geometry,
+    (dy, x): (OutputGrad<'_>, &[f32]),
+    lanes: Lanes,
+    (dm, v): (&mut [f32], &mut [f32]),
+    masks: [f32x8; BLOCK],
+    du: &mut [f32],
+) {
+    let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
+    for (g, (t0, n)) in geo.groups(lanes).enumerate() {
+        let cols = 8 * n * lanes.len;
+        let (dm_xi, v_xi) = (b_len(filters, cols), a_len(channels, cols));
+        weight_grad_operands::<V>(geo, (dy, x), lanes, (t0, n), (dm, v), masks);
+        for xi in 0..XI {
+            packed_product(
+                cols,
+                &v[xi * v_xi..][..v_xi],
+                &dm[xi * dm_xi..][..dm_xi],
+                Init::Beta(if g == 0 { 0.0 } else { 1.0 }),
+                MatMut::row_major(
+                    &mut du[xi * filters * channels..][..filters * channels],
+                    channels,
+                    filters,
+                ),
+            );
         }
     }
 }
@@ -814,16 +964,16 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
     let v_len = a_len(channels, COLUMNS);
     let part_len = XI * (dm_len + v_len);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let chunks = geo.chunks;
+        let (chunks, wide) = (geo.chunks, sixteen_lanes());
         let dy = OutputGrad::of(&geo, &grads.rows[out.range(chunks)], seen, out);
-        let x = &seen.rows[x.range(chunks)];
+        let x = floats(&seen.rows[x.range(chunks)]);
         let per = geo.per_part();
         let parts = chunks.div_ceil(per);
         let blocks = geo.blocks();
         let space = floats_mut(
             grads
                 .work
-                .take((blocks * du_len + parts * part_len).div_ceil(8)),
+                .take_aligned((blocks * du_len + parts * part_len).div_ceil(8)),
         );
         let (partials, rest) = space.split_at_mut(blocks * du_len);
         partials
@@ -838,24 +988,11 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
                     let masks = std::array::from_fn(|j| {
                         mask.get(lanes.first + j).copied().unwrap_or(f32x8::ZERO)
                     });
-                    for (g, (t0, n)) in geo.groups(lanes).enumerate() {
-                        let cols = 8 * n * lanes.len;
-                        let (dm_xi, v_xi) = (b_len(filters, cols), a_len(channels, cols));
-                        weight_grad_operands(&geo, (dy, x), lanes, (t0, n), (dm, v), masks);
-                        for xi in 0..XI {
-                            packed_product(
-                                cols,
-                                &v[xi * v_xi..][..v_xi],
-                                &dm[xi * dm_xi..][..dm_xi],
-                                Init::Beta(if g == 0 { 0.0 } else { 1.0 }),
-                                MatMut::row_major(
-                                    &mut du[xi * filters * channels..][..filters * channels],
-                                    channels,
-                                    filters,
-                                ),
-                            );
-                        }
-                    }
+                    at_width!(
+                        wide,
+                        lanes,
+                        weight_grad_block(&geo, (dy, x), lanes, (dm, v), masks, du)
+                    );
                 }
             });
         let (total, others) = partials.split_at_mut(du_len);

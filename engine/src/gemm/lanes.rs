@@ -9,6 +9,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 use wide::f32x8;
 
+use crate::simd::vector::Vector;
+
 /// The rows of a batched slot: `rows` rows of `chunks` vectors each.
 pub(crate) struct LaneChunks<'a> {
     ptr: *mut f32x8,
@@ -114,26 +116,45 @@ impl LanePart<'_> {
         unsafe { self.ptr.add(row * self.chunks + h) }
     }
 
-    /// Sets chunk `h` of row `row`.
+    /// Sets the chunks of row `row` from `h` on to `v`.
     #[inline(always)]
-    pub fn set(&mut self, row: usize, h: usize, v: f32x8) {
-        // SAFETY: in the slot, and chunk h is this part's alone (`at` checks both); `&mut self`
-        // keeps this part's accesses one at a time.
-        unsafe { *self.at(row, h) = v }
+    pub fn set<V: Vector>(&mut self, row: usize, h: usize, v: V) {
+        let at = self.vector::<V>(row, h);
+        // SAFETY: in the slot, and the chunks this part's alone (`vector` checks both);
+        // `&mut self` keeps this part's accesses one at a time.
+        unsafe { at.write_unaligned(v) }
     }
 
-    /// Writes (`add`: adds) `block[i][j]` to chunk `h` of row `first + i * stride + j`, with
-    /// one bounds check for the whole block.
+    /// Adds `v` to the chunks of row `row` from `h` on.
+    #[inline(always)]
+    pub fn add<V: Vector>(&mut self, row: usize, h: usize, v: V) {
+        let at = self.vector::<V>(row, h);
+        // SAFETY: as in `set`.
+        unsafe { at.write_unaligned(at.read_unaligned() + v) }
+    }
+
+    /// Where the `V::LANES / 8` chunks of row `row` from `h` on live.
     ///
     /// # Panics
-    /// If the block's last row is outside the slot or the chunk not this part's.
+    /// If the row is outside the slot or a chunk not this part's.
     #[inline(always)]
-    pub fn put_block<const R: usize, const C: usize>(
+    fn vector<V: Vector>(&self, row: usize, h: usize) -> *mut V {
+        let _ = self.at(row, h + V::LANES / 8 - 1);
+        self.at(row, h).cast()
+    }
+
+    /// Writes (`add`: adds) `block[i][j]` to the chunks from `h` on of row
+    /// `first + i * stride + j`, with one bounds check for the whole block.
+    ///
+    /// # Panics
+    /// If the block's last row is outside the slot or a chunk not this part's.
+    #[inline(always)]
+    pub fn put_block<V: Vector, const R: usize, const C: usize>(
         &mut self,
         first: usize,
         stride: usize,
         h: usize,
-        block: &[[f32x8; C]; R],
+        block: &[[V; C]; R],
         add: bool,
     ) {
         if R == 0 || C == 0 {
@@ -144,29 +165,26 @@ impl LanePart<'_> {
             .and_then(|rows| rows.checked_add(first))
             .and_then(|row| row.checked_add(C - 1))
             .expect("the block's rows fit a usize");
-        // checks the block's last (largest) row and the chunk
-        let _ = self.at(last, h);
+        // checks the block's last (largest) row and the chunks
+        let _ = self.vector::<V>(last, h);
         for (i, line) in block.iter().enumerate() {
             for (j, &v) in line.iter().enumerate() {
-                // SAFETY: row first + i * stride + j <= last < rows (checked by `at` above),
-                // and chunk h is this part's alone; `&mut self` keeps accesses one at a time.
+                // SAFETY: row first + i * stride + j <= last < rows and the chunks from h on
+                // are this part's alone (checked by `vector` above); `&mut self` keeps
+                // accesses one at a time.
                 unsafe {
-                    let at = self.ptr.add((first + i * stride + j) * self.chunks + h);
+                    let at = self
+                        .ptr
+                        .add((first + i * stride + j) * self.chunks + h)
+                        .cast::<V>();
                     if add {
-                        *at += v;
+                        at.write_unaligned(at.read_unaligned() + v);
                     } else {
-                        *at = v;
+                        at.write_unaligned(v);
                     }
                 }
             }
         }
-    }
-
-    /// Adds `v` to chunk `h` of row `row`.
-    #[inline(always)]
-    pub fn add(&mut self, row: usize, h: usize, v: f32x8) {
-        // SAFETY: as in `set`.
-        unsafe { *self.at(row, h) += v }
     }
 }
 

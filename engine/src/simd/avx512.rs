@@ -296,15 +296,84 @@ impl Vector for F32x16 {
         F32x16(avx512!(_mm512_cvtepi32_ps(v.0)))
     }
     #[inline(always)]
-    fn add_to_chains(self, chains: f32x8, masks: &[f32x8]) -> f32x8 {
-        let low: f32x8 = wide::bytemuck::cast(avx512!(_mm512_castps512_ps256(self.0)));
-        let chains = chains + (low & masks[0]);
-        if masks.len() < 2 {
-            return chains;
+    fn chunk(self, i: usize) -> f32x8 {
+        let half = if i == 0 {
+            avx512!(_mm512_castps512_ps256(self.0))
+        } else {
+            avx512!(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(self.0)
+            )))
+        };
+        wide::bytemuck::cast::<__m256, f32x8>(half)
+    }
+    #[inline(always)]
+    fn transpose_chunks(rows: [F32x16; 8]) -> [F32x16; 8] {
+        // wide's 8 x 8 transpose (unpacks, then in-lane shuffles) on both halves at once;
+        // its last step, which pairs 128-bit lanes across two vectors, is one two-source
+        // permute per result here
+        // loops, not closures (engine/README.md, "One source for every width")
+        let mut t = [rows[0].0; 8];
+        for i in 0..4 {
+            let (x, y) = (rows[2 * i].0, rows[2 * i + 1].0);
+            t[2 * i] = avx512!(_mm512_unpacklo_ps(x, y));
+            t[2 * i + 1] = avx512!(_mm512_unpackhi_ps(x, y));
         }
-        let high = avx512!(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
-            _mm512_castps_pd(self.0)
-        )));
-        chains + (wide::bytemuck::cast::<__m256, f32x8>(high) & masks[1])
+        // b[0..4]: rows 0-3 of columns 0 to 3 (and 4 to 7 in each upper 128-bit lane), b[4..8]
+        // rows 4-7, as in wide
+        const LO: i32 = 0b01_00_01_00;
+        const HI: i32 = 0b11_10_11_10;
+        let mut b = [t[0]; 8];
+        for (k, (first, second)) in [(0, 2), (1, 3), (4, 6), (5, 7)].into_iter().enumerate() {
+            let (x, y) = (t[first], t[second]);
+            b[2 * k] = avx512!(_mm512_shuffle_ps::<LO>(x, y));
+            b[2 * k + 1] = avx512!(_mm512_shuffle_ps::<HI>(x, y));
+        }
+        // per 256-bit half, result c takes the low (c < 4) or high 128-bit lane of b[c % 4]
+        // and then the same lane of b[c % 4 + 4] (element indices of the two sources: 16 on
+        // for the second)
+        const LOW_LANES: [i32; 16] = [0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27];
+        const HIGH_LANES: [i32; 16] = [4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31];
+        let halves = avx512!([
+            _mm512_loadu_si512(LOW_LANES.as_ptr().cast()),
+            _mm512_loadu_si512(HIGH_LANES.as_ptr().cast()),
+        ]);
+        let mut out = [rows[0]; 8];
+        for (c, value) in out.iter_mut().enumerate() {
+            let (top, bottom) = (b[c % 4], b[c % 4 + 4]);
+            *value = F32x16(avx512!(_mm512_permutex2var_ps(top, halves[c / 4], bottom)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::width::{Avx512, Width};
+
+    #[test]
+    fn chunks_and_their_transposes_are_the_8_lane_ones() {
+        if crate::simd::available(crate::simd::AVX512).is_err() {
+            println!("this CPU lacks AVX-512: not checked");
+            return;
+        }
+        let lanes: Vec<f32> = (0..128).map(|i| i as f32).collect();
+        Avx512::run(|| {
+            let rows: [F32x16; 8] = std::array::from_fn(|r| F32x16::from_lanes(&lanes[16 * r..]));
+            let halves = |i: usize| -> [f32x8; 8] {
+                std::array::from_fn(|r| f32x8::from_lanes(&lanes[16 * r + 8 * i..]))
+            };
+            for i in 0..2 {
+                assert_eq!(
+                    rows.map(|v| v.chunk(i).to_array()),
+                    halves(i).map(|v| v.to_array())
+                );
+            }
+            let transposed = F32x16::transpose_chunks(rows);
+            for i in 0..2 {
+                let want = f32x8::transpose(halves(i)).map(|v| v.to_array());
+                assert_eq!(transposed.map(|v| v.chunk(i).to_array()), want);
+            }
+        });
     }
 }

@@ -108,7 +108,19 @@ pub trait Vector:
     /// Adds the lanes into eight chains, one 8-lane half after the other, each half
     /// masked by its entry of `masks` (all-ones bits on real samples); halves past the end
     /// of `masks` are left out.
-    fn add_to_chains(self, chains: f32x8, masks: &[f32x8]) -> f32x8;
+    #[inline(always)]
+    fn add_to_chains(self, chains: f32x8, masks: &[f32x8]) -> f32x8 {
+        let mut chains = chains;
+        for (i, &mask) in masks.iter().enumerate().take(Self::LANES / 8) {
+            chains += self.chunk(i) & mask;
+        }
+        chains
+    }
+    /// Lanes `8 * i..8 * i + 8`.
+    fn chunk(self, i: usize) -> f32x8;
+    /// Each 8-lane chunk of the eight vectors transposed as an 8 x 8 block of (vector,
+    /// lane): lane l of chunk i of result r is lane r of chunk i of vector l.
+    fn transpose_chunks(rows: [Self; 8]) -> [Self; 8];
 
     #[inline(always)]
     fn zero() -> Self {
@@ -271,7 +283,12 @@ impl Vector for f32x8 {
         f32x8::from_i32x8(v)
     }
     #[inline(always)]
-    fn add_to_chains(self, chains: f32x8, masks: &[f32x8]) -> f32x8 {
-        chains + (self & masks[0])
+    fn chunk(self, i: usize) -> f32x8 {
+        debug_assert_eq!(i, 0);
+        self
+    }
+    #[inline(always)]
+    fn transpose_chunks(rows: [f32x8; 8]) -> [f32x8; 8] {
+        f32x8::transpose(rows)
     }
 }
