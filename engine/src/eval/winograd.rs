@@ -6,11 +6,12 @@
 //! two 8-lane chunks of the batch, 16 lanes, so that every 64-byte line of a row the transforms
 //! read or write is used whole while it is in cache (chunk by chunk, each line would travel
 //! twice). On the AVX-512 path a block is one 16-lane vector ([`at_width`]), elsewhere two
-//! 8-lane chunks, with the same bits. A block's tiles go in groups of 48 columns, one tile of the 16-lane micro-kernel:
-//! 16 columns per tile (8 for a last block of one chunk), 3 tiles a group. For a group, the input
-//! transform writes `V_ξ` straight into the packed panels the micro-kernel reads, 36 products
-//! `M_ξ = U_ξ V_ξ` follow, and the output transform reads them back while they are in cache:
-//! no im2col matrix, no packing copies, no whole-image transform in memory.
+//! 8-lane chunks, with the same bits. A block's tiles go in groups of 48 columns, one tile of
+//! the 16-lane micro-kernel: 16 columns per tile (8 for a last block of one chunk), 3 tiles a
+//! group. For a group, the input transform writes `V_ξ` straight into the packed panels the
+//! micro-kernel reads, 36 products `M_ξ = U_ξ V_ξ` follow, and the output transform reads them
+//! back while they are in cache: no im2col matrix, no packing copies, no whole-image transform
+//! in memory.
 //!
 //! Threads share out the batch's lane blocks ([`LaneChunks`]), so the overlapping input
 //! blocks of the input gradient add into their elements in one order (tile by tile) whatever
@@ -22,7 +23,7 @@ use rayon::prelude::*;
 use wide::bytemuck::cast_slice;
 use wide::f32x8;
 
-use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, conv_pool, floats_mut};
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, conv_pool, floats, floats_mut};
 use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
 use crate::gemm::{packed_product, panel_len, parts};
 use crate::layout::{Layout, Loc};
@@ -280,11 +281,6 @@ fn all_lanes<V: Vector>() -> V {
     V::from_bits(V::Int::splat(-1))
 }
 
-/// The floats of batched rows: chunk `h` of row `row` from `(row * chunks + h) * 8`.
-fn floats(rows: &[f32x8]) -> &[f32] {
-    cast_slice(rows)
-}
-
 /// Asks the CPU to start bringing into cache (for writing too: `WRITE`) the lines of lane
 /// block `lanes` in the `size` x `size` block at `corner` of `plane` in `image` (a channel of
 /// the input, a filter of the output or of the pooled output). The transforms step through
@@ -345,7 +341,7 @@ fn hint<const WRITE: bool>(at: *const f32x8) {
 }
 
 /// `V = B^T d B` of tile `t`'s input block `d` in channel `c`, the chunks from `h` on (zeros
-/// outside the image), masked; `x` the input's [`floats`].
+/// outside the image), masked; `x` the input's floats.
 #[inline(always)]
 fn input_transform<V: Vector>(
     geo: &Geometry,
@@ -378,7 +374,7 @@ fn input_transform<V: Vector>(
 
 /// Where the output's gradient comes from: the convolution's whole output, or for a pooled
 /// convolution the pooled gradient (masked by the ReLU) and the scan's choices, from which
-/// each tile of it is rebuilt ([`conv_pool::unpooled`]); all as [`floats`].
+/// each tile of it is rebuilt ([`conv_pool::unpooled`]); all as floats.
 #[derive(Clone, Copy)]
 struct OutputGrad<'a> {
     dy: &'a [f32],
