@@ -110,7 +110,8 @@ fn check(
 #[test]
 fn each_packed_element_is_one_fma_chain_in_the_order_of_k() {
     let mut rng = SplitMix(21);
-    // edge tiles, the depth blocks (384), the row blocks (120) and the column block (2,048)
+    // edge tiles, the depth blocks (384), the row blocks (120) and the column block (2,048);
+    // on AVX-512, last tiles of 16 and 32 columns (the 16-lane kernel's narrower tiles)
     let shapes = [
         (1, 1, 1),
         (5, 7, 9),
@@ -119,6 +120,10 @@ fn each_packed_element_is_one_fma_chain_in_the_order_of_k() {
         (121, 50, 25),
         (7, 769, 2049),
         (32, 9, 1),
+        (8, 5, 16),
+        (9, 20, 32),
+        (16, 40, 64),
+        (24, 385, 128),
     ];
     for &(m, k, n) in &shapes {
         let (ad, bd, at) = (

@@ -186,12 +186,14 @@ impl Plan {
         let (tiles_m, tiles_n) = (m.div_ceil(MR), n.div_ceil(NR));
         let parts = parts(m * n * k, tiles_m.max(tiles_n));
         // split the side whose tiles share out more evenly; on a tie the longer one (every
-        // part packs all of the operand along the other side)
+        // part packs all of the operand along the other side), and for a square C the rows,
+        // which leave every part the whole width of C (whole 16-lane vectors more often than
+        // its halves)
         let spread = |tiles: usize| tiles.div_ceil(parts) * parts * 1000 / tiles.max(1);
         let by_rows = match spread(tiles_m).cmp(&spread(tiles_n)) {
             std::cmp::Ordering::Less => true,
             std::cmp::Ordering::Greater => false,
-            std::cmp::Ordering::Equal => m > n,
+            std::cmp::Ordering::Equal => m >= n,
         };
         let (part_m, part_n) = if by_rows {
             (tiles_m.div_ceil(parts) * MR, n)
@@ -199,7 +201,8 @@ impl Plan {
             (m, tiles_n.div_ceil(parts) * NR)
         };
         let most_nc = (B_BLOCK / kc / NR).max(1) * NR;
-        let (mc, nc) = (balanced(part_m, MC, MR), balanced(part_n, most_nc, NR));
+        // column blocks in pairs of panels: whole tiles of the 16-lane kernel
+        let (mc, nc) = (balanced(part_m, MC, MR), balanced(part_n, most_nc, 2 * NR));
         let a_len = mc / MR * panel_len(kc, MR);
         let b_len = nc / NR * panel_len(kc, NR);
         Plan {
@@ -420,8 +423,9 @@ impl Panels<'_, '_> {
         write_tile(self.kc, a, b, c, i, j, mr, nr, self.start(i));
     }
 
-    /// The MR2 x NR2 tile at block row `ir` and column `jr` on the 16-lane kernel where it is
-    /// whole and its rows contiguous, else as the MR x NR tiles it covers.
+    /// The MR2 x NR2 tile at block row `ir` and column `jr` on the 16-lane kernel where its
+    /// rows are whole and contiguous and its columns whole vectors of 16 (all 48, or the last
+    /// 16 or 32 of C), else as the MR x NR tiles it covers.
     #[cfg(target_arch = "x86_64")]
     fn wide_tile(
         &self,
@@ -431,22 +435,30 @@ impl Panels<'_, '_> {
         (mc, nc): (usize, usize),
     ) {
         let (rs, cs) = c.strides();
-        if ir + MR2 <= mc && jr + NR2 <= nc && cs == 1 {
+        let cols = nc - jr;
+        let vectors = if cols >= NR2 { 3 } else { cols / 16 };
+        if ir + MR2 <= mc && cs == 1 && (cols >= NR2 || cols.is_multiple_of(16)) {
             let (i, j) = (ic + ir, jc + jr);
-            let ((a0, b0), (a1, b1)) = (self.pair(ir, jr), self.pair(ir + MR, jr + NR));
+            let (a0, b0) = self.pair(ir, jr);
+            // the second B panel exists only for tiles past 24 columns
+            let (a1, b1) = if vectors > 1 {
+                self.pair(ir + MR, jr + NR)
+            } else {
+                (self.pair(ir + MR, jr).0, b0)
+            };
+            let (a, b) = ([a0.as_ptr(), a1.as_ptr()], [b0.as_ptr(), b1.as_ptr()]);
+            let start = [self.start(i), self.start(i + MR)];
             // SAFETY: the CPU has AVX-512F (the path in use says so); the panels hold
-            // MR * kc and NR * kc values; the tile's MR2 rows of NR2 contiguous values are
-            // elements of C (checked by `MatMut::new` and the plan), written by this part
-            // only.
+            // MR * kc and NR * kc values; the tile's MR2 rows of 16 * vectors contiguous
+            // values are elements of C (checked by `MatMut::new` and the plan), written by
+            // this part only.
             unsafe {
-                tile16(
-                    self.kc,
-                    [a0.as_ptr(), a1.as_ptr()],
-                    [b0.as_ptr(), b1.as_ptr()],
-                    c.element(i, j),
-                    rs,
-                    [self.start(i), self.start(i + MR)],
-                )
+                let c = c.element(i, j);
+                match vectors {
+                    3 => tile16::<3>(self.kc, a, b, c, rs, start),
+                    2 => tile16::<2>(self.kc, a, b, c, rs, start),
+                    _ => tile16::<1>(self.kc, a, b, c, rs, start),
+                }
             }
             return;
         }
