@@ -24,13 +24,13 @@ use wide::bytemuck::cast_slice;
 use wide::f32x8;
 
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, conv_pool, floats, floats_mut};
-use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA};
+use crate::gemm::{Init, LaneChunks, LanePart, MR, MatMut, MatRef, NR, PackA, Put};
 use crate::gemm::{packed_product, panel_len, parts};
 use crate::layout::{Layout, Loc};
 use crate::ops::{Relu, UnaryKernel};
 use crate::simd::vector::{IntVector, Vector};
 use crate::tape::{Conv2d, Image};
-use crate::winograd::{self, TILE};
+use crate::winograd::{self, M, TILE};
 
 /// Chunks per lane block: 16 lanes, a 64-byte line of every row.
 const BLOCK: usize = 2;
@@ -103,21 +103,18 @@ struct Geometry {
 impl Geometry {
     fn new(conv: Conv2d, chunks: usize) -> Geometry {
         let out = conv.output();
-        let tiles_x = out.width.div_ceil(winograd::M);
+        let tiles_x = out.width.div_ceil(M);
         Geometry {
             conv,
             chunks,
             tiles_x,
-            tiles: out.height.div_ceil(winograd::M) * tiles_x,
+            tiles: out.height.div_ceil(M) * tiles_x,
         }
     }
 
     /// The top-left output position of tile `t`.
     fn corner(&self, t: usize) -> (usize, usize) {
-        (
-            t / self.tiles_x * winograd::M,
-            t % self.tiles_x * winograd::M,
-        )
+        (t / self.tiles_x * M, t % self.tiles_x * M)
     }
 
     /// Row of input feature (c, y, x), if inside the image.
@@ -602,7 +599,7 @@ fn transform_outputs<V: Vector>(
                 put_pooled(geo, f, (y0 / 2, x0 / 2), h, &yt, y);
             } else if y0 + 4 <= out.height && x0 + 4 <= out.width {
                 let first = geo.output_row(f, y0, x0).expect("inside");
-                y.put_block(first, out.width, h, &yt, false);
+                y.put_block(first, out.width, h, &yt, Put::Set);
             } else {
                 for (i, line) in yt.iter().enumerate() {
                     for (j, &value) in line.iter().enumerate() {
@@ -639,8 +636,8 @@ fn put_pooled<V: Vector>(
     let first = (f * pooled.height + oy) * pooled.width + ox;
     let after = pooled.features();
     if oy + 2 <= pooled.height && ox + 2 <= pooled.width {
-        y.put_block(first, pooled.width, h, &maxima, false);
-        y.put_block(after + first, pooled.width, h, &codes, false);
+        y.put_block(first, pooled.width, h, &maxima, Put::Set);
+        y.put_block(after + first, pooled.width, h, &codes, Put::Set);
         return;
     }
     for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
@@ -653,7 +650,9 @@ fn put_pooled<V: Vector>(
 }
 
 /// dX, stored (`store`) or added: per group, `dM = A dY A^T`, `dV_ξ = U_ξ^T dM_ξ`, and
-/// `B dV B^T` added into the input block of each tile, tiles in order.
+/// `B dV B^T` added into the input block of each tile, tiles in order. Stored, the rows are
+/// not cleared first: each tile writes the part of its block no earlier tile covers (every
+/// input position lies in some tile's block) and adds the rest.
 pub(super) fn input_grad(
     conv: Conv2d,
     x: Loc,
@@ -668,7 +667,6 @@ pub(super) fn input_grad(
     let u_len = (XI * filters * channels + XI * a_len(channels, filters)).next_multiple_of(16);
     let dm_len = b_len(COLUMNS, filters);
     let part_len = XI * dm_len + XI * channels * COLUMNS;
-    let input_rows = conv.input.features();
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let (chunks, wide) = (geo.chunks, sixteen_lanes());
         let (before, own) = grads.rows.split_at_mut(out.offset);
@@ -689,18 +687,11 @@ pub(super) fn input_grad(
             rest[..parts * part_len].par_chunks_mut(part_len),
             |mut dx: LanePart<'_>, scratch: &mut [f32]| {
                 let (dm, dv) = scratch.split_at_mut(XI * dm_len);
-                if store {
-                    for row in 0..input_rows {
-                        for h in dx.owned() {
-                            dx.set(row, h, f32x8::ZERO);
-                        }
-                    }
-                }
                 for lanes in geo.lane_blocks(dx.owned()) {
                     at_width!(
                         wide,
                         lanes,
-                        input_grad_block(&geo, (dy, ut), lanes, (dm, dv), &mut dx)
+                        input_grad_block(&geo, (dy, ut), lanes, (dm, dv), (&mut dx, store))
                     );
                 }
             },
@@ -717,7 +708,7 @@ fn input_grad_block<V: Vector>(
     (dy, ut): (OutputGrad<'_>, &[f32]),
     lanes: Lanes,
     (dm, dv): (&mut [f32], &mut [f32]),
-    dx: &mut LanePart<'_>,
+    (dx, store): (&mut LanePart<'_>, bool),
 ) {
     let (filters, channels) = (geo.conv.filters, geo.conv.input.channels);
     let (ut_xi, dm_len) = (a_len(channels, filters), b_len(COLUMNS, filters));
@@ -725,7 +716,7 @@ fn input_grad_block<V: Vector>(
         let cols = 8 * n * lanes.len;
         transform_output_grads::<V>(geo, dy, lanes, (t0, n), dm, dm_len);
         products(filters, (ut, ut_xi), (dm, dm_len), (channels, cols), dv);
-        add_input_grads::<V>(geo, dv, lanes, (t0, n), dx);
+        add_input_grads::<V>(geo, dv, lanes, (t0, n), (dx, store));
     }
 }
 
@@ -756,19 +747,28 @@ fn transform_output_grads<V: Vector>(
 }
 
 /// `B dV B^T` of every channel of the group's tiles in lane block `lanes`, from the products
-/// `dv` (channel, ξ, column), added into the input blocks, tile after tile.
+/// `dv` (channel, ξ, column), added into the input blocks, tile after tile (`store`: written
+/// where no earlier tile's block lies, see [`input_grad`]).
 #[inline(always)]
 fn add_input_grads<V: Vector>(
     geo: &Geometry,
     dv: &[f32],
     lanes: Lanes,
     (t0, n): (usize, usize),
-    dx: &mut LanePart<'_>,
+    (dx, store): (&mut LanePart<'_>, bool),
 ) {
     let cols = 8 * n * lanes.len;
     let channels = geo.conv.input.channels;
     for k in 0..n {
         let (y0, x0) = geo.corner(t0 + k);
+        // the tile above covers the block's first TILE - M lines, the tile to the left its
+        // first TILE - M columns
+        let put = if store {
+            let overlap = |at: usize| if at > 0 { TILE - M } else { 0 };
+            Put::Over(overlap(y0), overlap(x0))
+        } else {
+            Put::Add
+        };
         for (c, (j, h)) in (0..channels).flat_map(|c| lanes.pieces::<V>().map(move |l| (c, l))) {
             if let (0, Some((k, c))) = (j, next_block(k, c, (n, channels))) {
                 prefetch::<true>(
@@ -787,13 +787,13 @@ fn add_input_grads<V: Vector>(
             let input = geo.conv.input;
             if y0 + TILE <= input.height && x0 + TILE <= input.width {
                 let first = geo.input_row(c, y0, x0).expect("inside");
-                dx.put_block(first, input.width, h, &dt, true);
+                dx.put_block(first, input.width, h, &dt, put);
                 continue;
             }
             for (i, line) in dt.iter().enumerate() {
                 for (j, &value) in line.iter().enumerate() {
                     if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {
-                        dx.add(row, h, value);
+                        dx.put_block(row, 0, h, &[[value]], put.at(i, j));
                     }
                 }
             }

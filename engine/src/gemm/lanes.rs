@@ -125,14 +125,6 @@ impl LanePart<'_> {
         unsafe { at.write_unaligned(v) }
     }
 
-    /// Adds `v` to the chunks of row `row` from `h` on.
-    #[inline(always)]
-    pub fn add<V: Vector>(&mut self, row: usize, h: usize, v: V) {
-        let at = self.vector::<V>(row, h);
-        // SAFETY: as in `set`.
-        unsafe { at.write_unaligned(at.read_unaligned() + v) }
-    }
-
     /// Where the `V::LANES / 8` chunks of row `row` from `h` on live.
     ///
     /// # Panics
@@ -143,8 +135,8 @@ impl LanePart<'_> {
         self.at(row, h).cast()
     }
 
-    /// Writes (`add`: adds) `block[i][j]` to the chunks from `h` on of row
-    /// `first + i * stride + j`, with one bounds check for the whole block.
+    /// Puts `block[i][j]` into the chunks from `h` on of row `first + i * stride + j` as
+    /// `put` says, with one bounds check for the whole block.
     ///
     /// # Panics
     /// If the block's last row is outside the slot or a chunk not this part's.
@@ -155,7 +147,7 @@ impl LanePart<'_> {
         stride: usize,
         h: usize,
         block: &[[V; C]; R],
-        add: bool,
+        put: Put,
     ) {
         if R == 0 || C == 0 {
             return;
@@ -177,13 +169,39 @@ impl LanePart<'_> {
                         .ptr
                         .add((first + i * stride + j) * self.chunks + h)
                         .cast::<V>();
-                    if add {
-                        at.write_unaligned(at.read_unaligned() + v);
-                    } else {
-                        at.write_unaligned(v);
-                    }
+                    let value = match put {
+                        Put::Set => v,
+                        Put::Add => at.read_unaligned() + v,
+                        Put::Over(rows, cols) if i < rows || j < cols => at.read_unaligned() + v,
+                        Put::Over(..) => v + V::splat(0.0),
+                    };
+                    at.write_unaligned(value);
                 }
             }
+        }
+    }
+}
+
+/// How [`LanePart::put_block`] puts a block into its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// Writes it.
+    Set,
+    /// Adds it to the rows' values.
+    Add,
+    /// Adds its first `.0` lines and `.1` columns (where blocks put before overlap it) and
+    /// writes the rest plus zero: overlapping blocks summed in order into rows never cleared,
+    /// with the bits of clearing them first (`v + 0` is `v`, but for a zero's sign).
+    Over(usize, usize),
+}
+
+impl Put {
+    /// How element (i, j) of a block is put, as a block of its own.
+    pub fn at(self, i: usize, j: usize) -> Put {
+        match self {
+            Put::Over(lines, columns) if i < lines || j < columns => Put::Add,
+            Put::Over(..) => Put::Over(0, 0),
+            put => put,
         }
     }
 }
@@ -205,10 +223,10 @@ mod tests {
                     std::array::from_fn(|j| f32x8::splat((10 * i + j) as f32))
                 });
                 // rows 3, 4, 7, 8, 11, 12 would be one too many: start at 2 (2, 3, 6, 7, 10, 11)
-                part.put_block(2, 4, 1, &block, false);
-                part.put_block(2, 4, 1, &block, true);
+                part.put_block(2, 4, 1, &block, Put::Set);
+                part.put_block(2, 4, 1, &block, Put::Add);
                 let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    part.put_block(3, 4, 1, &block, false)
+                    part.put_block(3, 4, 1, &block, Put::Set)
                 }));
                 assert!(refused.is_err());
             },
@@ -226,6 +244,30 @@ mod tests {
     }
 
     #[test]
+    fn an_overlapping_block_adds_where_it_overlaps_and_writes_the_rest() {
+        let (rows, chunks) = (9, 1);
+        let mut slot = vec![f32x8::splat(5.0); rows * chunks];
+        let mut scratch = [(); 1];
+        LaneChunks::new(&mut slot, chunks).for_each_part(
+            1,
+            scratch.par_iter_mut(),
+            |mut part, _| {
+                // a 3 x 3 block on rows 0..9 (stride 3) overlapping one line and one column
+                let mut block = [[f32x8::splat(1.0); 3]; 3];
+                block[2][2] = f32x8::splat(-0.0);
+                part.put_block(0, 3, 0, &block, Put::Over(1, 1));
+                part.put_block(4, 0, 0, &[[f32x8::splat(2.0)]], Put::Over(1, 1).at(1, 1));
+                part.put_block(3, 0, 0, &[[f32x8::splat(2.0)]], Put::Over(1, 1).at(1, 0));
+            },
+        );
+        let got: Vec<u32> = slot.iter().map(|v| v.to_array()[0].to_bits()).collect();
+        // line 0 and column 0 added to the 5s; the rest written, -0 as +0; then row 4
+        // written again (2) and row 3 added to (6 + 2)
+        let want = [6.0f32, 6.0, 6.0, 8.0, 2.0, 1.0, 6.0, 1.0, 0.0].map(f32::to_bits);
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn each_part_writes_its_own_chunks() {
         let (rows, chunks) = (5, 7);
         let mut slot = vec![f32x8::ZERO; rows * chunks];
@@ -237,7 +279,7 @@ mod tests {
             |mut part, count| {
                 for h in part.owned() {
                     for row in 0..rows {
-                        part.add(row, h, f32x8::splat((row * chunks + h) as f32));
+                        part.set(row, h, f32x8::splat((row * chunks + h) as f32));
                         *count += 1;
                     }
                 }

@@ -43,7 +43,7 @@ pub(crate) use driver::parts;
 pub use driver::{Init, gemm, gemm_into, split};
 pub(crate) use driver::{packed_product, product};
 pub(crate) use kernel::{MR, NR};
-pub(crate) use lanes::{LaneChunks, LanePart};
+pub(crate) use lanes::{LaneChunks, LanePart, Put};
 pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};
 
 /// Whether the last element of a `rows x cols` view, at `(rows - 1) rs + (cols - 1) cs`,
