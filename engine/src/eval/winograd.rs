@@ -38,6 +38,8 @@ const BLOCK: usize = 2;
 const COLUMNS: usize = 48;
 /// Positions of the transformed 6 x 6 block.
 const XI: usize = TILE * TILE;
+/// Elements of the weight gradient's block sums added up per task.
+const SUM_STRETCH: usize = 4096;
 
 /// Chunks `first..first + len` of the batch, `len` at most [`BLOCK`].
 #[derive(Clone, Copy)]
@@ -167,34 +169,36 @@ impl Geometry {
 
 /// Packed A panels of `U_ξ` (filters x channels), or of `U_ξ^T` when `transposed`, for each
 /// ξ: `XI` blocks of `a_len(rows, depth)` values, after `XI * filters * channels` values of
-/// working space for U itself.
+/// working space for U itself (laid out filter, channel, ξ: filters transformed in parallel,
+/// then each ξ packed in parallel).
 fn kernels<'s>(conv: Conv2d, weights: &[f32], transposed: bool, space: &'s mut [f32]) -> &'s [f32] {
     let (filters, channels) = (conv.filters, conv.input.channels);
     let (u, packed) = space.split_at_mut(XI * filters * channels);
-    for f in 0..filters {
-        for c in 0..channels {
-            let w = &weights[(f * channels + c) * 9..][..9];
-            let t = winograd::kernel_tile(|i, j| w[i * 3 + j]);
-            for xi in 0..XI {
-                u[(xi * filters + f) * channels + c] = t[xi / TILE][xi % TILE];
+    u.par_chunks_mut(channels * XI)
+        .zip(weights.par_chunks(channels * 9))
+        .for_each(|(u, weights)| {
+            for (u, w) in u.chunks_mut(XI).zip(weights.chunks(9)) {
+                let t = winograd::kernel_tile(|i, j| w[i * 3 + j]);
+                for (xi, u) in u.iter_mut().enumerate() {
+                    *u = t[xi / TILE][xi % TILE];
+                }
             }
-        }
-    }
+        });
     let (rows, depth) = if transposed {
         (channels, filters)
     } else {
         (filters, channels)
     };
     let len = a_len(rows, depth);
-    for xi in 0..XI {
-        let u_xi = MatRef::row_major(
-            &u[xi * filters * channels..][..filters * channels],
-            filters,
-            channels,
-        );
-        let u_xi = if transposed { u_xi.t() } else { u_xi };
-        u_xi.pack_a(0, rows, 0, depth, &mut packed[xi * len..][..len]);
-    }
+    let u = &*u;
+    packed[..XI * len]
+        .par_chunks_mut(len)
+        .enumerate()
+        .for_each(|(xi, packed)| {
+            let u_xi = MatRef::new(&u[xi..], filters, channels, channels * XI, XI);
+            let u_xi = if transposed { u_xi.t() } else { u_xi };
+            u_xi.pack_a(0, rows, 0, depth, packed);
+        });
     &packed[..XI * len]
 }
 
@@ -991,22 +995,33 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
                     );
                 }
             });
+        // the blocks' sums added in block order, a stretch of elements per task
         let (total, others) = partials.split_at_mut(du_len);
-        for other in others.chunks(du_len) {
-            for (t, o) in total.iter_mut().zip(other) {
-                *t += o;
-            }
-        }
-        let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
-        for f in 0..filters {
-            for c in 0..channels {
-                let dg = winograd::kernel_grad_tile(|i, j| {
-                    total[((i * TILE + j) * channels + c) * filters + f]
-                });
-                for (e, value) in dg.iter().flatten().enumerate() {
-                    dw[(f * channels + c) * 9 + e] += value;
+        let others = &*others;
+        total
+            .par_chunks_mut(SUM_STRETCH)
+            .enumerate()
+            .for_each(|(k, total)| {
+                for other in others.chunks(du_len) {
+                    let other = &other[k * SUM_STRETCH..][..total.len()];
+                    for (t, o) in total.iter_mut().zip(other) {
+                        *t += o;
+                    }
                 }
-            }
-        }
+            });
+        let total = &*total;
+        let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
+        dw.par_chunks_mut(channels * 9)
+            .enumerate()
+            .for_each(|(f, dw)| {
+                for (c, dw) in dw.chunks_mut(9).enumerate() {
+                    let dg = winograd::kernel_grad_tile(|i, j| {
+                        total[((i * TILE + j) * channels + c) * filters + f]
+                    });
+                    for (d, value) in dw.iter_mut().zip(dg.iter().flatten()) {
+                        *d += value;
+                    }
+                }
+            });
     })
 }
