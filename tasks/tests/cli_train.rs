@@ -1,19 +1,17 @@
 //! `nalm train` as a user runs it.
 
 mod common;
-use common::nalm;
+use common::{Scratch, nalm};
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use tasks::train::RunRecord;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nalm-cli-train-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+fn scratch(name: &str) -> Scratch {
+    Scratch::file("cli-train", name)
 }
 
-fn read_record(path: &PathBuf) -> RunRecord {
+fn read_record(path: &Path) -> RunRecord {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

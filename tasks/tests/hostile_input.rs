@@ -2,22 +2,17 @@
 //! any work, or a message naming what is wrong), never a panic, an abort or silent garbage.
 
 mod common;
-use common::nalm;
+use common::{Scratch, nalm};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use proptest::prelude::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("nalm-hostile-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::dir("hostile", name)
 }
 
 /// The command failed cleanly: a non-zero exit code that is not a panic's (101) or an
@@ -341,7 +336,8 @@ fn a_results_folder_refuses_records_that_do_not_belong() {
 
 #[test]
 fn two_sweeps_on_one_folder_do_not_run_the_same_runs() {
-    let dir = scratch("lock").join("in2");
+    let lock = scratch("lock");
+    let dir = lock.join("in2");
     let args = [
         "sweep",
         "in2",

@@ -2,10 +2,10 @@
 //! merging shard outputs, and clear errors for malformed files.
 
 mod common;
-use common::nalm;
+use common::{Scratch, nalm};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,13 +40,8 @@ interpolation-range = "[-2,2]"
 extrapolation-range = "[[-6,-2],[2,6]]"
 "#;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("nalm-sweep-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::dir("sweep", name)
 }
 
 /// Every stored run of a directory, as JSON values by key.
