@@ -51,20 +51,23 @@ fn conv2d_input_weights_and_bias() {
 
 #[test]
 fn conv2d_with_its_relu_in_the_same_node() {
-    // inputs and weights of both signs: about half the outputs are cut to zero
+    // inputs and weights of both signs: about half the outputs are cut to zero; 16 samples:
+    // the mask, bias and weight gradients in one step
     let image = Image::new(2, 5, 6);
-    assert_gradients(
-        "conv2d + relu, one node",
-        BATCH,
-        |g| {
-            let x = g.input_with_grad(Shape::batched(image.features()));
-            let w = g.param("w", 5 * 2 * 3 * 3);
-            let b = g.param("b", 5);
-            let y = x.convolve(Conv2d::new(image, 5, 3).with_relu(), w, b);
-            weighted_sum(g, y)
-        },
-        &mut uniform(4, -1.0, 1.0, 4),
-    );
+    for batch in [BATCH, 16] {
+        assert_gradients(
+            &format!("conv2d + relu, one node, batch {batch}"),
+            batch,
+            |g| {
+                let x = g.input_with_grad(Shape::batched(image.features()));
+                let w = g.param("w", 5 * 2 * 3 * 3);
+                let b = g.param("b", 5);
+                let y = x.convolve(Conv2d::new(image, 5, 3).with_relu(), w, b);
+                weighted_sum(g, y)
+            },
+            &mut uniform(4, -1.0, 1.0, 4),
+        );
+    }
 }
 
 #[test]

@@ -463,12 +463,17 @@ fn finite_differences_of_its_own_forward_agree_with_its_gradients() {
 
 #[test]
 fn a_relu_and_a_pool_in_the_convolutions_node_change_no_bit() {
-    // a padded last chunk, tiles cut at the edges, outputs of both signs, and a 9 x 7 output:
-    // an odd last row and column in no pooling block, the pooled 4 x 3 cutting the last tiles
-    let case = Case::new(Image::new(5, 11, 9), 6, 21, 4);
+    // tiles cut at the edges, outputs of both signs, and a 9 x 7 output: an odd last row and
+    // column in no pooling block, the pooled 4 x 3 cutting the last tiles; 21 samples (a
+    // padded last chunk) and 16 (none: the direct path's ReLU mask, bias and weight gradients
+    // then go in one step)
     let bits =
         |r: Results| [r.y, r.dx, r.dw].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
-    for method in [ConvMethod::Direct, ConvMethod::Winograd] {
+    for (method, batch) in [ConvMethod::Direct, ConvMethod::Winograd]
+        .into_iter()
+        .flat_map(|m| [(m, 21), (m, 16)])
+    {
+        let case = Case::new(Image::new(5, 11, 9), 6, batch, 4);
         let cases = [(true, false), (true, true), (false, true)];
         // and without a bias gradient (the first backward pass then sums none)
         let cases = cases
@@ -499,7 +504,11 @@ fn a_relu_and_a_pool_in_the_convolutions_node_change_no_bit() {
                     ..after
                 };
                 let fused = pool_of(threads).install(|| case.run_with(method, fused));
-                assert_eq!(own, bits(fused), "{method:?} {after:?}, {threads} threads");
+                assert_eq!(
+                    own,
+                    bits(fused),
+                    "{method:?} {after:?}, batch {batch}, {threads} threads"
+                );
             }
         }
     }

@@ -187,6 +187,14 @@ pub(crate) fn steps<W: Width>(
                 claim(2, false);
             }
             let first_bias = bias_first.then_some(bias);
+            // a direct convolution's ReLU mask, bias and weight gradients in one step (filter
+            // group by filter group) where the weight gradient is the dots' kind
+            let fused = bias_first
+                && conv.relu
+                && !conv.pool
+                && !winograd
+                && needs(1)
+                && super::conv::weight_grad_by_dots(layout);
             // the slot of the output's gradient the convolution's steps read
             let dy = if !(0..3).any(&needs) {
                 out
@@ -203,6 +211,15 @@ pub(crate) fn steps<W: Width>(
                 super::conv_pool::before_pool(*conv, out, chunks)
             } else if conv.relu {
                 steps.push(match first_bias {
+                    Some(bias) if fused => {
+                        claim(1, false);
+                        super::conv_relu::mask_grad_bias_and_weights(
+                            *conv,
+                            (x, w, bias),
+                            out,
+                            layout,
+                        )
+                    }
                     Some(bias) => {
                         super::conv_relu::mask_grad_and_bias(conv.filters, bias, out, layout)
                     }
@@ -220,7 +237,7 @@ pub(crate) fn steps<W: Width>(
                     super::conv::input_grad(*conv, x, w, dy, layout, store)
                 });
             }
-            if needs(1) {
+            if needs(1) && !fused {
                 claim(1, false);
                 steps.push(if winograd {
                     super::winograd::weight_grad(*conv, x, w, dy, layout)

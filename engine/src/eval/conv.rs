@@ -3,7 +3,8 @@
 //! With the batch as the innermost axis, the output rows of all filters form one matrix
 //! (filters x positions and samples):
 //! * forward: the weights times the input's patches, packed in place
-//!   ([`im2col`](super::im2col)), each output row starting from its bias;
+//!   ([`im2col`](super::im2col)), each output row starting from its bias, through the ReLU
+//!   (if the convolution carries one) as the product stores it;
 //! * input gradient: `W^T dY` per block of output positions (a product on plain views, whose
 //!   B operand packs by copying runs), each column row then added into the input's rows;
 //! * weight gradient: dot products of the output gradient's rows with the input's rows, both
@@ -13,7 +14,7 @@
 use super::im2col::{Patches, PatchesT, SampleRows};
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
 use super::{PARALLEL, floats, floats_mut};
-use crate::gemm::{DotRuns, Init, MatMut, MatRef, accumulate, product};
+use crate::gemm::{DotRuns, Finish, Init, MatMut, MatRef, accumulate, product, product_then};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 
@@ -40,7 +41,7 @@ pub(super) fn forward(
         let weights = &w.source(a.flat, a.params)[w.range(1)];
         let bias = &bias.source(a.flat, a.params)[bias.range(1)];
         let (m, n) = output_matrix(conv, bpad);
-        product(
+        product_then(
             a.work,
             1.0,
             &MatRef::row_major(weights, m, conv.patch()),
@@ -50,6 +51,11 @@ pub(super) fn forward(
                 bpad,
             },
             Init::RowBias(bias),
+            if conv.relu {
+                Finish::Relu
+            } else {
+                Finish::Store
+            },
             MatMut::row_major(y, m, n),
         );
     })
@@ -171,10 +177,15 @@ pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layou
     })
 }
 
+/// Whether the weight gradient is [`weight_grad_dots`]: the batch fills its vectors.
+pub(super) fn weight_grad_by_dots(layout: &Layout) -> bool {
+    layout.batch == 8 * layout.chunks
+}
+
 /// The weight gradient as sums of dot products over the output rows,
 /// `dW[f][(c, ky, kx)] += sum over oy of dY[f, oy, ..] . X[c, oy + ky, kx + ..]`, both rows
 /// contiguous in (position, sample).
-fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: usize) {
+pub(super) fn weight_grad_dots(conv: Conv2d, dy: &[f32], x: &[f32], dw: &mut [f32], bpad: usize) {
     let rows = WeightGradRuns { conv, dy, x, bpad };
     accumulate(&rows, MatMut::row_major(dw, conv.filters, conv.patch()));
 }

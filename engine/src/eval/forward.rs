@@ -62,10 +62,8 @@ pub(crate) fn step<W: Width>(tape: &Tape, index: usize, layout: &Layout) -> Forw
                 } else {
                     out
                 };
+                // the ReLU, if any, as the product stores the output
                 let mut step = super::conv::forward(*conv, input(0), input(1), input(2), y, layout);
-                if conv.relu {
-                    step = super::conv_relu::then_relu(step, y, chunks);
-                }
                 if conv.pool {
                     step = super::conv_pool::then_pool(step, *conv, out, chunks);
                 }

@@ -15,6 +15,7 @@ use std::arch::x86_64::{
 use wide::f32x8;
 
 use super::driver::{Init, Out, parts, start_all};
+use super::kernel::Finish;
 use super::{MatMut, MatRef};
 use crate::Workspace;
 #[cfg(target_arch = "x86_64")]
@@ -197,7 +198,7 @@ pub(super) fn products(
     use rayon::prelude::*;
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let out = Out::of(c);
-    start_all(&init, out, m, n);
+    start_all(&init, Finish::Store, out, m, n);
     let groups = n.div_ceil(DS);
     let parts = parts_of(m, k, n);
     let per_part = groups.div_ceil(parts);

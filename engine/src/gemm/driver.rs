@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
-use super::kernel::{MR, NR, Start, tile};
+use super::kernel::{Finish, MR, NR, Start, tile};
 #[cfg(target_arch = "x86_64")]
 use super::kernel_avx512::{MR2, NR2, tile16};
 use super::pack::{PackA, PackB, panel_len};
@@ -125,6 +125,19 @@ pub(crate) fn product(
     init: Init<'_>,
     c: MatMut<'_>,
 ) {
+    product_then(work, alpha, a, b, init, Finish::Store, c)
+}
+
+/// [`product`], every element of C then stored as `finish` says (as its tile is stored).
+pub(crate) fn product_then(
+    work: &mut Workspace,
+    alpha: f32,
+    a: &impl PackA,
+    b: &impl PackB,
+    init: Init<'_>,
+    finish: Finish,
+    c: MatMut<'_>,
+) {
     let (m, k, n) = (a.rows(), a.depth(), b.cols());
     assert_eq!(b.depth(), k, "A is {m} x {k} but B has depth {}", b.depth());
     assert!(
@@ -141,14 +154,14 @@ pub(crate) fn product(
     }
     if k == 0 {
         // no products: every element is its start
-        return start_all(&init, Out::of(c), m, n);
+        return start_all(&init, finish, Out::of(c), m, n);
     }
     let plan = Plan::new(m, k, n);
     let out = Out::of(c);
     let space = wide::bytemuck::cast_slice_mut(work.take(plan.parts * plan.part_len.div_ceil(8)));
     let run = |(part, space): (usize, &mut [f32])| {
         let (rows, cols) = plan.part(part);
-        block_loop(&plan, alpha, a, b, init, out, rows, cols, space);
+        block_loop(&plan, alpha, a, b, (init, finish), out, rows, cols, space);
     };
     if plan.parts == 1 {
         run((0, space));
@@ -249,13 +262,19 @@ fn balanced(len: usize, most: usize, unit: usize) -> usize {
     len.div_ceil(blocks).div_ceil(unit) * unit
 }
 
-/// Sets every element of the `m x n` matrix `out` to its start.
-pub(super) fn start_all(init: &Init<'_>, out: Out<'_>, m: usize, n: usize) {
+/// Sets every element of the `m x n` matrix `out` to its start, stored as `finish` says.
+pub(super) fn start_all(init: &Init<'_>, finish: Finish, out: Out<'_>, m: usize, n: usize) {
     for i in 0..m {
         for j in 0..n {
             // SAFETY: (i, j) is an element of the view `out` was made from (checked by
             // `MatMut::new`), and nothing else writes it meanwhile.
-            unsafe { init.set(out.element(i, j), i) };
+            unsafe {
+                let c = out.element(i, j);
+                init.set(c, i);
+                if finish == Finish::Relu && *c < 0.0 {
+                    *c = 0.0;
+                }
+            }
         }
     }
 }
@@ -326,7 +345,7 @@ fn block_loop(
     alpha: f32,
     a: &impl PackA,
     b: &impl PackB,
-    init: Init<'_>,
+    (init, finish): (Init<'_>, Finish),
     c: Out<'_>,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
@@ -354,6 +373,11 @@ fn block_loop(
                     kc,
                     init,
                     first: pc == 0,
+                    finish: if pc + kc == plan.k {
+                        finish
+                    } else {
+                        Finish::Store
+                    },
                     m: plan.m,
                 };
                 // along the rows of C in the inner loop: output streams of a tile's rows
@@ -384,12 +408,15 @@ struct Panels<'p, 'i> {
     init: Init<'i>,
     /// The first depth block: tiles start from `init`, later ones from C.
     first: bool,
+    /// How the tiles are stored: as they are but in the last depth block.
+    finish: Finish,
     /// Rows of C.
     m: usize,
 }
 
 impl Panels<'_, '_> {
     /// How the tile whose first row is row `i` of C starts.
+    #[inline(always)]
     fn start(&self, i: usize) -> Start {
         if self.first {
             self.init.tile_start(i, self.m)
@@ -399,6 +426,7 @@ impl Panels<'_, '_> {
     }
 
     /// The A panel of block rows `ir..ir + MR` and the B panel of block columns `jr..jr + NR`.
+    #[inline(always)]
     fn pair(&self, ir: usize, jr: usize) -> (&[f32], &[f32]) {
         let kc = self.kc;
         (
@@ -420,13 +448,22 @@ impl Panels<'_, '_> {
         let (i, j) = (ic + ir, jc + jr);
         let (a, b) = self.pair(ir, jr);
         let (mr, nr) = (MR.min(mc - ir), NR.min(nc - jr));
-        write_tile(self.kc, a, b, c, i, j, mr, nr, self.start(i));
+        write_tile(
+            self.kc,
+            a,
+            b,
+            c,
+            (i, j),
+            (mr, nr),
+            (self.start(i), self.finish),
+        );
     }
 
     /// The MR2 x NR2 tile at block row `ir` and column `jr` on the 16-lane kernel where its
     /// rows are whole and contiguous and its columns whole vectors of 16 (all 48, or the last
     /// 16 or 32 of C), else as the MR x NR tiles it covers.
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     fn wide_tile(
         &self,
         c: Out<'_>,
@@ -447,7 +484,7 @@ impl Panels<'_, '_> {
                 (self.pair(ir + MR, jr).0, b0)
             };
             let (a, b) = ([a0.as_ptr(), a1.as_ptr()], [b0.as_ptr(), b1.as_ptr()]);
-            let start = [self.start(i), self.start(i + MR)];
+            let ends = ([self.start(i), self.start(i + MR)], self.finish);
             // SAFETY: the CPU has AVX-512F (the path in use says so); the panels hold
             // MR * kc and NR * kc values; the tile's MR2 rows of 16 * vectors contiguous
             // values are elements of C (checked by `MatMut::new` and the plan), written by
@@ -455,9 +492,9 @@ impl Panels<'_, '_> {
             unsafe {
                 let c = c.element(i, j);
                 match vectors {
-                    3 => tile16::<3>(self.kc, a, b, c, rs, start),
-                    2 => tile16::<2>(self.kc, a, b, c, rs, start),
-                    _ => tile16::<1>(self.kc, a, b, c, rs, start),
+                    3 => tile16::<3>(self.kc, a, b, c, rs, ends),
+                    2 => tile16::<2>(self.kc, a, b, c, rs, ends),
+                    _ => tile16::<1>(self.kc, a, b, c, rs, ends),
                 }
             }
             return;
@@ -470,20 +507,19 @@ impl Panels<'_, '_> {
     }
 }
 
-/// One tile of C at (i, j), of which `mr x nr` elements exist.
-#[allow(clippy::too_many_arguments)]
+/// One tile of C at (i, j), of which `mr x nr` elements exist, started and stored as `ends`
+/// says.
 #[inline(always)]
 fn write_tile(
     kc: usize,
     a: &[f32],
     b: &[f32],
     c: Out<'_>,
-    i: usize,
-    j: usize,
-    mr: usize,
-    nr: usize,
-    start: Start,
+    (i, j): (usize, usize),
+    (mr, nr): (usize, usize),
+    ends: (Start, Finish),
 ) {
+    let start = ends.0;
     let (rs, cs) = c.strides();
     if mr == MR && nr.is_multiple_of(8) && cs == 1 {
         // SAFETY: (i, j) is the tile's first element, in C, written by this part only.
@@ -493,9 +529,9 @@ fn write_tile(
         // no other part writes them.
         unsafe {
             match nr / 8 {
-                3 => tile::<3>(kc, a, b, c, rs, start),
-                2 => tile::<2>(kc, a, b, c, rs, start),
-                _ => tile::<1>(kc, a, b, c, rs, start),
+                3 => tile::<3>(kc, a, b, c, rs, ends),
+                2 => tile::<2>(kc, a, b, c, rs, ends),
+                _ => tile::<1>(kc, a, b, c, rs, ends),
             }
         }
         return;
@@ -511,7 +547,7 @@ fn write_tile(
         }
     }
     // SAFETY: as above, with the local tile of MR rows of NR values.
-    unsafe { tile::<3>(kc, a.as_ptr(), b.as_ptr(), local.as_mut_ptr(), NR, start) };
+    unsafe { tile::<3>(kc, a.as_ptr(), b.as_ptr(), local.as_mut_ptr(), NR, ends) };
     for r in 0..mr {
         for col in 0..nr {
             // SAFETY: as above.
@@ -541,7 +577,7 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
         assert_eq!(bias.len(), m, "{} bias values for {m} rows", bias.len());
     }
     if kc == 0 {
-        return start_all(&init, Out::of(c), m, n);
+        return start_all(&init, Finish::Store, Out::of(c), m, n);
     }
     let out = Out::of(c);
     let panels = Panels {
@@ -550,6 +586,7 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
         kc,
         init,
         first: true,
+        finish: Finish::Store,
         m,
     };
     #[cfg(target_arch = "x86_64")]
@@ -564,6 +601,68 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
     for ir in (0..m).step_by(MR) {
         for jr in (0..n).step_by(NR) {
             panels.tile(out, (0, 0), (ir, jr), (m, n));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{Relu, UnaryKernel};
+
+    /// Values in [-1, 1) from a fixed sequence.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_relu_finish_gives_the_relu_of_the_stored_product_bit_for_bit() {
+        // 16- and 8-lane tiles, edge tiles, and depths of one and of several blocks
+        for (m, k, n) in [(16, 9, 96), (13, 9, 70), (8, 800, 48), (5, 385, 37)] {
+            let mut a = values(m * k, 1);
+            // row 1 all zeros over negative B and a -0.0 bias: -0.0 products; row 2 a NaN
+            a[k..2 * k].fill(0.0);
+            a[2 * k] = f32::NAN;
+            let b: Vec<f32> = values(k * n, 2)
+                .iter()
+                .map(|v| v.abs().min(0.5) - 1.0)
+                .collect();
+            let mut bias = values(m, 3);
+            bias[1] = -0.0;
+            let (a, b) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+            let (mut plain, mut relu) = (vec![7.0; m * n], vec![7.0; m * n]);
+            let mut work = Workspace::default();
+            let init = Init::RowBias(&bias);
+            product(
+                &mut work,
+                1.0,
+                &a,
+                &b,
+                init,
+                MatMut::row_major(&mut plain, m, n),
+            );
+            let c = MatMut::row_major(&mut relu, m, n);
+            product_then(&mut work, 1.0, &a, &b, init, Finish::Relu, c);
+            assert!(plain.iter().any(|v| *v < 0.0) && plain.iter().any(|v| *v > 0.0));
+            assert!(
+                plain[n..2 * n]
+                    .iter()
+                    .all(|v| v.to_bits() == (-0.0f32).to_bits())
+            );
+            assert!(plain[2 * n..3 * n].iter().all(|v| v.is_nan()));
+            for (p, r) in plain.iter().zip(&relu) {
+                assert_eq!(
+                    Relu.value(*p).to_bits(),
+                    r.to_bits(),
+                    "{m} x {k} x {n}: {p}"
+                );
+            }
         }
     }
 }

@@ -4,10 +4,12 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
-    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
-    _mm256_setzero_ps, _mm256_storeu_ps,
+    __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_max_ps, _mm256_mul_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 use wide::f32x8;
+
+use crate::ops::{Relu, UnaryKernel};
 
 /// Rows of a tile (one broadcast of A each).
 pub(crate) const MR: usize = 4;
@@ -29,9 +31,21 @@ pub(crate) enum Start {
     Rows([f32; MR]),
 }
 
+/// What a tile's accumulators go through as they are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// Stored as they are.
+    Store,
+    /// Through a ReLU, `v < 0 ? 0 : v` (keeping a NaN and the sign of a zero: the bits of
+    /// [`UnaryOp::Relu`](crate::tape::UnaryOp)), so that a layer's activation costs no pass
+    /// of its own over the output. Only the last depth block of a product applies it.
+    Relu,
+}
+
 /// `c[i][j] = start(i, j)`, then `c[i][j] = fma(a[k][i], b[k][j], c[i][j])` for k = 0, 1, ...
 /// in order: a fused multiply-add chain per element, for the first `8 * NV` columns of the
-/// tile (a narrower tile serves the last columns of C without computing padding).
+/// tile (a narrower tile serves the last columns of C without computing padding), stored as
+/// `finish` says.
 ///
 /// `a` is a packed panel of `kc` groups of MR values, `b` of `kc` groups of NR values; row i
 /// of the tile starts at `c + i * rs` and holds `8 * NV` contiguous values.
@@ -47,7 +61,7 @@ pub(crate) unsafe fn tile<const NV: usize>(
     b: *const f32,
     c: *mut f32,
     rs: usize,
-    start: Start,
+    (start, finish): (Start, Finish),
 ) {
     // SAFETY: the caller guarantees the panels and the tile; AVX2 and FMA are enabled for the
     // whole crate (lib.rs refuses to build without them).
@@ -88,9 +102,16 @@ pub(crate) unsafe fn tile<const NV: usize>(
             a = a.add(MR);
             b = b.add(NR);
         }
+        // max(0, v) is v where v is a NaN or a zero of either sign (the second operand)
+        let relu = finish == Finish::Relu;
         for (i, row) in acc.iter().enumerate() {
-            for (v, lane) in row.iter().enumerate() {
-                _mm256_storeu_ps(c.add(i * rs + 8 * v), *lane);
+            for (v, &lane) in row.iter().enumerate() {
+                let lane = if relu {
+                    _mm256_max_ps(_mm256_setzero_ps(), lane)
+                } else {
+                    lane
+                };
+                _mm256_storeu_ps(c.add(i * rs + 8 * v), lane);
             }
         }
     }
@@ -100,7 +121,8 @@ pub(crate) unsafe fn tile<const NV: usize>(
 ///
 /// `c[i][j] = start(i, j)`, then `c[i][j] = fma(a[k][i], b[k][j], c[i][j])` for k = 0, 1, ...
 /// in order: a fused multiply-add chain per element, for the first `8 * NV` columns of the
-/// tile (a narrower tile serves the last columns of C without computing padding).
+/// tile (a narrower tile serves the last columns of C without computing padding), stored as
+/// `finish` says.
 ///
 /// `a` is a packed panel of `kc` groups of MR values, `b` of `kc` groups of NR values; row i
 /// of the tile starts at `c + i * rs` and holds `8 * NV` contiguous values.
@@ -116,7 +138,7 @@ pub(crate) unsafe fn tile_portable<const NV: usize>(
     b: *const f32,
     c: *mut f32,
     rs: usize,
-    start: Start,
+    (start, finish): (Start, Finish),
 ) {
     // SAFETY: the caller guarantees the panels and the tile; unaligned loads and stores of
     // eight values.
@@ -158,9 +180,11 @@ pub(crate) unsafe fn tile_portable<const NV: usize>(
             a = a.add(MR);
             b = b.add(NR);
         }
+        let relu = finish == Finish::Relu;
         for (i, row) in acc.iter().enumerate() {
-            for (v, lane) in row.iter().enumerate() {
-                c.add(i * rs + 8 * v).cast::<f32x8>().write_unaligned(*lane);
+            for (v, &lane) in row.iter().enumerate() {
+                let lane = if relu { Relu.value(lane) } else { lane };
+                c.add(i * rs + 8 * v).cast::<f32x8>().write_unaligned(lane);
             }
         }
     }
@@ -184,20 +208,59 @@ mod tests {
         let a: Vec<f32> = (0..kc * MR).map(|_| next()).collect();
         let b: Vec<f32> = (0..kc * NR).map(|_| next()).collect();
         let c0: Vec<f32> = (0..MR * NR).map(|_| next()).collect();
-        for start in [
+        let starts = [
             Start::Zero,
             Start::Load,
             Start::Scale(0.7),
             Start::Rows([0.5, -1.0, 2.0, 0.25]),
-        ] {
+        ];
+        for (start, finish) in starts
+            .into_iter()
+            .flat_map(|s| [(s, Finish::Store), (s, Finish::Relu)])
+        {
             let (mut x, mut y) = (c0.clone(), c0.clone());
             // SAFETY: panels of kc * MR and kc * NR values, tiles of MR rows of NR values.
             unsafe {
-                tile::<3>(kc, a.as_ptr(), b.as_ptr(), x.as_mut_ptr(), NR, start);
-                tile_portable::<3>(kc, a.as_ptr(), b.as_ptr(), y.as_mut_ptr(), NR, start);
+                tile::<3>(
+                    kc,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    x.as_mut_ptr(),
+                    NR,
+                    (start, finish),
+                );
+                tile_portable::<3>(
+                    kc,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    y.as_mut_ptr(),
+                    NR,
+                    (start, finish),
+                );
             }
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&x), bits(&y), "{start:?}");
+            assert_eq!(bits(&x), bits(&y), "{start:?} {finish:?}");
+        }
+    }
+
+    #[test]
+    fn the_relu_finish_zeroes_negatives_and_keeps_nan_and_the_sign_of_zero() {
+        let starts = [-0.0, f32::NAN, -2.5, 3.0];
+        let expected = [-0.0, f32::NAN, 0.0, 3.0];
+        let (a, b) = ([0.0; MR], [0.0; NR]);
+        let (mut x, mut y) = ([1.0; MR * NR], [1.0; MR * NR]);
+        let ends = (Start::Rows(starts), Finish::Relu);
+        // SAFETY: no depth reads no panel values; tiles of MR rows of NR values.
+        unsafe {
+            tile::<3>(0, a.as_ptr(), b.as_ptr(), x.as_mut_ptr(), NR, ends);
+            tile_portable::<3>(0, a.as_ptr(), b.as_ptr(), y.as_mut_ptr(), NR, ends);
+        }
+        for (i, want) in expected.iter().enumerate() {
+            for tile in [&x, &y] {
+                for v in &tile[i * NR..][..NR] {
+                    assert_eq!(v.to_bits(), want.to_bits(), "row {i}: {v} for {want}");
+                }
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use std::arch::x86_64::*;
 
-use super::kernel::{MR, NR, Start};
+use super::kernel::{Finish, MR, NR, Start};
 
 /// Rows of the tile: two panels of A.
 pub(crate) const MR2: usize = 2 * MR;
@@ -21,7 +21,8 @@ pub(crate) const NR2: usize = 2 * NR;
 /// in order, over the first `16 * NV` columns of the 8 x 48 tile (a narrower tile serves the
 /// last 16 or 32 columns of C at full width). Rows 0 to 3 come from the A panel `a[0]` and
 /// start as `start[0]` says, rows 4 to 7 from `a[1]` and `start[1]`; columns 0 to 23 come from
-/// the B panel `b[0]`, 24 to 47 from `b[1]` (not read when `NV` is 1).
+/// the B panel `b[0]`, 24 to 47 from `b[1]` (not read when `NV` is 1). The tile is stored as
+/// `finish` says.
 ///
 /// # Safety
 /// The CPU has AVX-512F; the A panels are valid for reading `kc * MR` values each and the B
@@ -35,7 +36,7 @@ pub(crate) unsafe fn tile16<const NV: usize>(
     b: [*const f32; 2],
     c: *mut f32,
     rs: usize,
-    start: [Start; 2],
+    (start, finish): ([Start; 2], Finish),
 ) {
     const { assert!(NV >= 1 && NV <= 3) };
     let row = |i: usize| c.wrapping_add(i * rs);
@@ -85,9 +86,16 @@ pub(crate) unsafe fn tile16<const NV: usize>(
             b0 = b0.add(NR);
             b1 = b1.wrapping_add(NR);
         }
+        // max(0, v) is v where v is a NaN or a zero of either sign (the second operand)
+        let relu = finish == Finish::Relu;
         for (i, lanes) in acc.iter().enumerate() {
-            for (v, lane) in lanes.iter().enumerate() {
-                _mm512_storeu_ps(row(i).add(16 * v), *lane);
+            for (v, &lane) in lanes.iter().enumerate() {
+                let lane = if relu {
+                    _mm512_max_ps(_mm512_setzero_ps(), lane)
+                } else {
+                    lane
+                };
+                _mm512_storeu_ps(row(i).add(16 * v), lane);
             }
         }
     }

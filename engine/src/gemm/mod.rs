@@ -12,7 +12,8 @@
 //! # Numerics
 //! Every element of C is one fused multiply-add chain in the order of k:
 //! `c = start; c = fma(alpha a_ik, b_kj, c)` for k = 0, 1, ..., where `start` is `beta c`
-//! (0 without reading C when beta is 0, C itself when beta is 1) or a per-row bias. Blocking
+//! (0 without reading C when beta is 0, C itself when beta is 1) or a per-row bias; a layer's
+//! ReLU may follow as the chain's value is stored (`Finish`). Blocking
 //! and threads split the work between elements, never within one, so the result does not
 //! depend on the block sizes or the thread count, bit for bit.
 //!
@@ -38,10 +39,11 @@ mod kernel_avx512;
 mod lanes;
 mod pack;
 
-pub(crate) use dot::{DotRuns, accumulate};
+pub(crate) use dot::{DR, DotRuns, accumulate};
 pub(crate) use driver::parts;
 pub use driver::{Init, gemm, gemm_into, split};
-pub(crate) use driver::{packed_product, product};
+pub(crate) use driver::{packed_product, product, product_then};
+pub(crate) use kernel::Finish;
 pub(crate) use kernel::{MR, NR};
 pub(crate) use lanes::{LaneChunks, LanePart, Put};
 pub(crate) use pack::{PackA, PackB, panel, panel_len, put_transposed};
