@@ -40,6 +40,9 @@ const COLUMNS: usize = 48;
 const XI: usize = TILE * TILE;
 /// Elements of the weight gradient's block sums added up per task.
 const SUM_STRETCH: usize = 4096;
+/// Pooled positions per side of a tile: its 2 x 2 pooling blocks.
+const POOLED: usize = M / 2;
+const _: () = assert!(M.is_multiple_of(2), "a tile holds whole pooling blocks");
 
 /// Chunks `first..first + len` of the batch, `len` at most [`BLOCK`].
 #[derive(Clone, Copy)]
@@ -399,9 +402,9 @@ impl<'a> OutputGrad<'a> {
         let (y0, x0) = geo.corner(t);
         let rows = (self.dy.as_ptr().cast(), geo.chunks);
         match self.choices {
-            None => prefetch::<false>(rows, (geo.conv.output(), f), ((y0, x0), 4), lanes),
+            None => prefetch::<false>(rows, (geo.conv.output(), f), ((y0, x0), M), lanes),
             Some(choices) => {
-                let (image, at) = ((geo.conv.result(), f), ((y0 / 2, x0 / 2), 2));
+                let (image, at) = ((geo.conv.result(), f), ((y0 / 2, x0 / 2), POOLED));
                 prefetch::<false>(rows, image, at, lanes);
                 prefetch::<false>((choices.as_ptr().cast(), geo.chunks), image, at, lanes);
             }
@@ -424,9 +427,13 @@ impl<'a> OutputGrad<'a> {
         if let Some(choices) = self.choices {
             let pooled = geo.conv.result();
             let (oy, ox) = (y0 / 2, x0 / 2);
-            let mut dy = [[V::zero(); 4]; 4];
-            for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                if oy + bi < pooled.height && ox + bj < pooled.width {
+            let mut dy = [[V::zero(); M]; M];
+            // loops, not iterator adapters: closures here must inline into the AVX-512 code
+            for bi in 0..POOLED {
+                for bj in 0..POOLED {
+                    if oy + bi >= pooled.height || ox + bj >= pooled.width {
+                        continue;
+                    }
                     let row = (f * pooled.height + oy + bi) * pooled.width + ox + bj;
                     let at = row * stride + 8 * h;
                     let (g, chosen) = (masked(load(self.dy, at), mask), load(choices, at));
@@ -443,9 +450,10 @@ impl<'a> OutputGrad<'a> {
         }
         let out = geo.conv.output();
         let dy = self.dy;
-        if y0 + 4 <= out.height && x0 + 4 <= out.width {
+        if y0 + M <= out.height && x0 + M <= out.width {
             let (first, line) = (geo.output_row(f, y0, x0).expect("inside"), out.width);
-            let block = &dy[first * stride + 8 * h..][..(3 * line + 3) * stride + V::LANES];
+            let block =
+                &dy[first * stride + 8 * h..][..((M - 1) * line + M - 1) * stride + V::LANES];
             return winograd::output_grad_tile(
                 #[inline(always)]
                 |i, j| masked(load(block, (i * line + j) * stride), mask),
@@ -578,11 +586,11 @@ fn transform_outputs<V: Vector>(
                 let (y0, x0) = geo.corner(t0 + k);
                 if geo.conv.pool {
                     // the pooled values, and the choices' planes after the last filter
-                    let at = ((y0 / 2, x0 / 2), 2);
+                    let at = ((y0 / 2, x0 / 2), POOLED);
                     prefetch::<true>((y.base(), geo.chunks), (pooled, f), at, lanes);
                     prefetch::<true>((y.base(), geo.chunks), (pooled, filters + f), at, lanes);
                 } else {
-                    prefetch::<true>((y.base(), geo.chunks), (out, f), ((y0, x0), 4), lanes);
+                    prefetch::<true>((y.base(), geo.chunks), (out, f), ((y0, x0), M), lanes);
                 }
             }
             let col = lanes.column(k, j);
@@ -601,7 +609,7 @@ fn transform_outputs<V: Vector>(
             }
             if geo.conv.pool {
                 put_pooled(geo, f, (y0 / 2, x0 / 2), h, &yt, y);
-            } else if y0 + 4 <= out.height && x0 + 4 <= out.width {
+            } else if y0 + M <= out.height && x0 + M <= out.width {
                 let first = geo.output_row(f, y0, x0).expect("inside");
                 y.put_block(first, out.width, h, &yt, Put::Set);
             } else {
@@ -626,29 +634,33 @@ fn put_pooled<V: Vector>(
     f: usize,
     (oy, ox): (usize, usize),
     h: usize,
-    yt: &[[V; 4]; 4],
+    yt: &[[V; M]; M],
     y: &mut LanePart<'_>,
 ) {
     let pooled = geo.conv.result();
     // loops, not `array::from_fn` (engine/README.md, "One source for every width")
-    let (mut maxima, mut codes) = ([[yt[0][0]; 2]; 2], [[yt[0][0]; 2]; 2]);
-    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-        let (r, c) = (2 * i, 2 * j);
-        (maxima[i][j], codes[i][j]) =
-            conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]]);
+    let (mut maxima, mut codes) = ([[yt[0][0]; POOLED]; POOLED], [[yt[0][0]; POOLED]; POOLED]);
+    for i in 0..POOLED {
+        for j in 0..POOLED {
+            let (r, c) = (2 * i, 2 * j);
+            (maxima[i][j], codes[i][j]) =
+                conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]]);
+        }
     }
     let first = (f * pooled.height + oy) * pooled.width + ox;
     let after = pooled.features();
-    if oy + 2 <= pooled.height && ox + 2 <= pooled.width {
+    if oy + POOLED <= pooled.height && ox + POOLED <= pooled.width {
         y.put_block(first, pooled.width, h, &maxima, Put::Set);
         y.put_block(after + first, pooled.width, h, &codes, Put::Set);
         return;
     }
-    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-        if oy + i < pooled.height && ox + j < pooled.width {
-            let row = first + i * pooled.width + j;
-            y.set(row, h, maxima[i][j]);
-            y.set(after + row, h, codes[i][j]);
+    for i in 0..POOLED {
+        for j in 0..POOLED {
+            if oy + i < pooled.height && ox + j < pooled.width {
+                let row = first + i * pooled.width + j;
+                y.set(row, h, maxima[i][j]);
+                y.set(after + row, h, codes[i][j]);
+            }
         }
     }
 }
@@ -797,7 +809,7 @@ fn add_input_grads<V: Vector>(
             for (i, line) in dt.iter().enumerate() {
                 for (j, &value) in line.iter().enumerate() {
                     if let Some(row) = geo.input_row(c, y0 + i, x0 + j) {
-                        dx.put_block(row, 0, h, &[[value]], put.at(i, j));
+                        dx.put(row, h, value, put.at(i, j));
                     }
                 }
             }

@@ -135,6 +135,15 @@ impl LanePart<'_> {
         self.at(row, h).cast()
     }
 
+    /// Puts `v` into the chunks from `h` on of row `row` as `put` says.
+    ///
+    /// # Panics
+    /// If the row is outside the slot or a chunk not this part's.
+    #[inline(always)]
+    pub fn put<V: Vector>(&mut self, row: usize, h: usize, v: V, put: Put) {
+        self.put_block(row, 0, h, &[[v]], put);
+    }
+
     /// Puts `block[i][j]` into the chunks from `h` on of row `first + i * stride + j` as
     /// `put` says, with one bounds check for the whole block.
     ///
