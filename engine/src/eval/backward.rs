@@ -199,10 +199,11 @@ pub(crate) fn steps<W: Width>(
             let dy = if !(0..3).any(&needs) {
                 out
             } else if conv.pool && winograd {
-                // Winograd's steps rebuild the output's gradient tile by tile
-                steps.push(super::conv_pool::mask_pooled_grad(
-                    *conv, first_bias, out, layout,
-                ));
+                // Winograd's steps rebuild the output's gradient tile by tile (the ReLU's mask
+                // in the choices)
+                if let Some(bias) = first_bias {
+                    steps.push(super::conv_pool::pooled_bias_grad(*conv, bias, out, layout));
+                }
                 out
             } else if conv.pool {
                 steps.push(super::conv_pool::unpool_grad(

@@ -2,16 +2,18 @@
 //!
 //! The node's slot holds the pooled images; its auxiliary slot holds, first, the scan's
 //! choice in every block (a code 0..3: top left, top right, bottom left, bottom right, as an
-//! f32 per lane), then room for the convolution's whole output. Forward, Winograd's output
-//! transform pools each tile itself and leaves that room untouched; a direct convolution
-//! writes its output there and one pass pools it.
+//! f32 per lane; -1, no element, where a carried ReLU cut the block's maximum to zero), then
+//! room for the convolution's whole output. Forward, Winograd's output transform pools each
+//! tile itself and leaves that room untouched; a direct convolution writes its output there
+//! and one pass pools it.
 //!
 //! Backward, the output's gradient is the pooled gradient sent to each block's chosen
-//! element (zero elsewhere) through the carried ReLU's mask, as a pool node and a ReLU'd
-//! convolution would make it. For a direct convolution one pass writes it whole into that
+//! element (zero elsewhere), as a pool node and a ReLU'd convolution would make it: the
+//! ReLU's mask is in the choices. For a direct convolution one pass writes it whole into that
 //! room of the gradient arena, where the convolution's steps read it; Winograd's steps build
-//! each tile of it from the pooled gradient (masked in place first) and the choices, so it is
-//! never written. Either pass sums the bias gradient in the order of the whole output's.
+//! each tile of it from the pooled gradient and the choices, so it is never written (a pass
+//! of its own sums the bias gradient). Either sums the bias gradient in the order of the
+//! whole output's.
 
 use rayon::prelude::*;
 use wide::f32x8;
@@ -19,7 +21,6 @@ use wide::f32x8;
 use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
 use crate::Real;
 use crate::layout::{Layout, Loc};
-use crate::ops::{Relu, UnaryKernel};
 use crate::tape::Conv2d;
 
 /// The slot of the choices: the pooled shape, right after the node's values.
@@ -38,11 +39,16 @@ pub(super) fn before_pool(conv: Conv2d, out: Loc, chunks: usize) -> Loc {
 }
 
 /// The maximum of a block (top left, top right, bottom left, bottom right) by
-/// [`super::pool::scan`], and the code of the element the scan ended on.
+/// [`super::pool::scan`], and the code of the element the scan ended on; after a ReLU
+/// (`relu`), -1 where the maximum is not positive (zero or NaN): the ReLU's gradient is zero
+/// there, so no element receives the block's gradient.
 #[inline(always)]
-pub(super) fn pool_block<L: Real>(block: [L; 4]) -> (L, L) {
+pub(super) fn pool_block<L: Real>(block: [L; 4], relu: bool) -> (L, L) {
     let (max, chosen) = super::pool::scan(block);
     let code = chosen[1] + chosen[2] * L::splat(2.0) + chosen[3] * L::splat(3.0);
+    if relu {
+        return (max, L::select(max.gt(L::zero()), code, L::splat(-1.0)));
+    }
     (max, code)
 }
 
@@ -67,7 +73,7 @@ pub(super) fn then_pool(step: ForwardStep, conv: Conv2d, out: Loc, chunks: usize
                         let at = (oy * pooled.width + ox) * chunks;
                         for h in 0..chunks {
                             let block = rows.map(|r| full[r * chunks + h]);
-                            (values[at + h], codes[at + h]) = pool_block(block);
+                            (values[at + h], codes[at + h]) = pool_block(block, conv.relu);
                         }
                     }
                 }
@@ -76,8 +82,7 @@ pub(super) fn then_pool(step: ForwardStep, conv: Conv2d, out: Loc, chunks: usize
 }
 
 /// The convolution's output gradient rebuilt into [`before_pool`] of the gradient arena from
-/// the pooled gradient and the choices (through the carried ReLU's mask, read off the pooled
-/// values), and with `bias`, dBias\[f\] += its sum over filter f's positions and real samples
+/// the pooled gradient and the choices (which carry the ReLU's mask), and with `bias`, dBias\[f\] += its sum over filter f's positions and real samples
 /// in the order of `conv::bias_grad`: filters in parallel.
 pub(super) fn unpool_grad(
     conv: Conv2d,
@@ -90,7 +95,6 @@ pub(super) fn unpool_grad(
     let plane = pooled.height * pooled.width * chunks;
     let full = before_pool(conv, out, chunks);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let values = &seen.rows[out.range(chunks)];
         let codes = &seen.rows[choices(out, chunks).range(chunks)];
         let (before, dy) = grads.rows.split_at_mut(full.offset);
         let (g, dy) = (&before[out.range(chunks)], &mut dy[..full.len(chunks)]);
@@ -100,11 +104,7 @@ pub(super) fn unpool_grad(
             .enumerate()
             .for_each(|(f, (dy, sum))| {
                 let at = f * plane;
-                let (values, codes, g) = (
-                    &values[at..][..plane],
-                    &codes[at..][..plane],
-                    &g[at..][..plane],
-                );
+                let (codes, g) = (&codes[at..][..plane], &g[at..][..plane]);
                 for (y, rows) in dy.chunks_exact_mut(image.width * chunks).enumerate() {
                     for (x, row) in rows.chunks_exact_mut(chunks).enumerate() {
                         let (oy, ox) = (y / 2, x / 2);
@@ -112,9 +112,7 @@ pub(super) fn unpool_grad(
                             let code = f32x8::splat((2 * (y % 2) + x % 2) as f32);
                             let at = (oy * pooled.width + ox) * chunks;
                             for (h, d) in row.iter_mut().enumerate() {
-                                let (m, g) = (values[at + h], g[at + h]);
-                                let g = if conv.relu { Relu.grad(m, m, g) } else { g };
-                                *d = unpooled(g, codes[at + h], code);
+                                *d = unpooled(g[at + h], codes[at + h], code);
                             }
                         } else {
                             // an odd last row or column is in no block
@@ -130,37 +128,22 @@ pub(super) fn unpool_grad(
     })
 }
 
-/// The pooled gradient masked in place by the carried ReLU (read off the pooled values), and
-/// with `bias`, dBias as [`unpool_grad`] sums it, from the pooled gradient and the choices:
-/// the first backward step of a Winograd convolution, whose steps rebuild the output's
-/// gradient tile by tile ([`unpooled`]). Filters in parallel.
-pub(super) fn mask_pooled_grad(
-    conv: Conv2d,
-    bias: Option<Loc>,
-    out: Loc,
-    layout: &Layout,
-) -> BackwardStep {
+/// dBias\[f\] += the sum of the convolution's output gradient over filter f's positions and
+/// real samples, in the order of `conv::bias_grad`, read off the pooled gradient and the
+/// choices ([`unpooled`]): the first backward step of a Winograd convolution with a pool,
+/// whose steps rebuild the output's gradient tile by tile. Filters in parallel.
+pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let (chunks, lanes) = (layout.chunks, layout.lane_mask.clone());
     let pooled = conv.result();
     let plane = pooled.height * pooled.width * chunks;
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
-        let values = &seen.rows[out.range(chunks)];
         let codes = &seen.rows[choices(out, chunks).range(chunks)];
-        let g = &mut grads.rows[out.range(chunks)];
+        let g = &grads.rows[out.range(chunks)];
         let mut sums = vec![0.0f32; conv.filters];
-        g.par_chunks_mut(plane)
+        g.par_chunks(plane)
+            .zip(codes.par_chunks(plane))
             .zip(sums.par_iter_mut())
-            .enumerate()
-            .for_each(|(f, (g, sum))| {
-                let (values, codes) = (&values[f * plane..][..plane], &codes[f * plane..][..plane]);
-                if conv.relu {
-                    for (g, &m) in g.iter_mut().zip(values) {
-                        *g = Relu.grad(m, m, *g);
-                    }
-                }
-                if bias.is_none() {
-                    return;
-                }
+            .for_each(|((g, codes), sum)| {
                 // the whole output's positions in order; those in no block add nothing
                 for y in 0..2 * pooled.height {
                     for x in 0..2 * pooled.width {
@@ -171,7 +154,7 @@ pub(super) fn mask_pooled_grad(
                     }
                 }
             });
-        add_bias_grad(bias, grads, &sums);
+        add_bias_grad(Some(bias), grads, &sums);
     })
 }
 

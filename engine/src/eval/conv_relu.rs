@@ -1,9 +1,11 @@
 //! The ReLU a convolution may carry ([`Conv2d::relu`](crate::tape::Conv2d)): forward, each
 //! path applies it as it writes its output (Winograd's output transform tile by tile, the
-//! direct path's matrix product as it stores C). Backward, the output's gradient is masked in place (zero where the
-//! output is not positive, as [`UnaryOp::Relu`](crate::tape::UnaryOp)'s gradient) before the
-//! convolution's own steps read it, so they need not know of it; the bias gradient, a sum of
-//! the masked gradient, is taken in the same pass.
+//! direct path's matrix product as it stores C). Backward, without a pool, the output's
+//! gradient is masked in place (zero where the output is not positive, as
+//! [`UnaryOp::Relu`](crate::tape::UnaryOp)'s gradient) before the convolution's own steps read
+//! it, so they need not know of it; the bias gradient, a sum of the masked gradient, is taken
+//! in the same pass, and for a direct convolution whose batch fills its vectors the weight
+//! gradient too. (With a pool, the mask is in the pool's choices: [`super::conv_pool`].)
 
 use rayon::prelude::*;
 use wide::f32x8;

@@ -377,8 +377,8 @@ fn input_transform<V: Vector>(
 }
 
 /// Where the output's gradient comes from: the convolution's whole output, or for a pooled
-/// convolution the pooled gradient (masked by the ReLU) and the scan's choices, from which
-/// each tile of it is rebuilt ([`conv_pool::unpooled`]); all as floats.
+/// convolution the pooled gradient and the scan's choices (which carry the ReLU's mask), from
+/// which each tile of it is rebuilt ([`conv_pool::unpooled`]); all as floats.
 #[derive(Clone, Copy)]
 struct OutputGrad<'a> {
     dy: &'a [f32],
@@ -643,8 +643,10 @@ fn put_pooled<V: Vector>(
     for i in 0..POOLED {
         for j in 0..POOLED {
             let (r, c) = (2 * i, 2 * j);
-            (maxima[i][j], codes[i][j]) =
-                conv_pool::pool_block([yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]]);
+            (maxima[i][j], codes[i][j]) = conv_pool::pool_block(
+                [yt[r][c], yt[r][c + 1], yt[r + 1][c], yt[r + 1][c + 1]],
+                geo.conv.relu,
+            );
         }
     }
     let first = (f * pooled.height + oy) * pooled.width + ox;
