@@ -24,7 +24,7 @@ pub struct Preset {
 pub const PAPER: Preset = Preset {
     name: "paper",
     about: "the paper's: 1000 samples per pair, epochs 0..1000, ramp 30-40, best of last 10",
-    why: "the reference's own runs; about 28 hours a run on 2 cores",
+    why: "the reference's own runs; about 11 hours a run on 2 cores",
     samples_per_pair: 1000,
     epochs: 1000,
     eval_every: 1,
