@@ -181,6 +181,28 @@ fn main() {
         );
     }
     drop(contenders);
+    pools[1].install(|| {
+        let mut best = [f64::MAX; 4];
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            forward(p1, tv1);
+            let t1 = t.elapsed().as_secs_f64();
+            backward(p1, tv1, g1);
+            let t2 = t.elapsed().as_secs_f64();
+            a1.step(p1, g1.params());
+            let t3 = t.elapsed().as_secs_f64();
+            for (b, v) in best.iter_mut().zip([t1, t2 - t1, t3 - t2, t3]) {
+                *b = b.min(v);
+            }
+        }
+        println!(
+            "fwd {:.2} bwd {:.2} adam {:.2} all {:.2} ms",
+            best[0] * 1e3,
+            best[1] * 1e3,
+            best[2] * 1e3,
+            best[3] * 1e3
+        );
+    });
     assert!(tv0.scalar(network.train.output()).is_finite());
     assert!(p0.iter().chain(p1.iter()).all(|p| p.is_finite()));
 }
