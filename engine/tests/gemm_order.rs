@@ -111,7 +111,10 @@ fn check(
 fn each_packed_element_is_one_fma_chain_in_the_order_of_k() {
     let mut rng = SplitMix(21);
     // edge tiles, the depth blocks (384), the row blocks (120) and the column block (2,048);
-    // on AVX-512, last tiles of 16 and 32 columns (the 16-lane kernel's narrower tiles)
+    // on AVX-512, last tiles of 16 and 32 columns (the 16-lane kernel's narrower tiles), and
+    // operands read in place where every tile is one of that kernel's (the last shapes:
+    // A's and B's rows contiguous, at most 256 across, a dense layer's forward product in
+    // small, over several depth blocks and in two parts)
     let shapes = [
         (1, 1, 1),
         (5, 7, 9),
@@ -124,6 +127,8 @@ fn each_packed_element_is_one_fma_chain_in_the_order_of_k() {
         (9, 20, 32),
         (16, 40, 64),
         (24, 385, 128),
+        (16, 800, 112),
+        (64, 450, 256),
     ];
     for &(m, k, n) in &shapes {
         let (ad, bd, at) = (

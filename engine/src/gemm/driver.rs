@@ -6,7 +6,9 @@ use rayon::prelude::*;
 
 use super::kernel::{Finish, MR, NR, Start, tile};
 #[cfg(target_arch = "x86_64")]
-use super::kernel_avx512::{MR2, NR2, tile16};
+use super::kernel_avx512::{
+    AValues, BVectors, InPlaceA, InPlaceB, MR2, NR2, PackedA, PackedB, tile16,
+};
 use super::pack::{PackA, PackB, panel_len};
 use super::{MatMut, MatRef};
 use crate::Workspace;
@@ -19,6 +21,11 @@ const MC: usize = 120;
 /// Packed values of a block of B (the `jc` loop), which stays in L2 while the tiles of every
 /// row block use it: `kc x nc` with nc up to this over kc.
 const B_BLOCK: usize = 1 << 17;
+
+/// The longest side of a part's C across which an operand is read in place: the rows of a
+/// dense layer's forward product on one thread (128) or its columns for an evaluation
+/// chunk (256), not the 4,608 rows of its input gradient's part.
+const IN_PLACE_ACROSS: usize = 256;
 
 /// How the elements of C start before the products are added.
 #[derive(Clone, Copy, Debug)]
@@ -232,6 +239,22 @@ impl Plan {
         }
     }
 
+    /// Whether every tile of the part with `rows` and `cols` of C is a whole tile of the
+    /// 16-lane kernel: blocks of whole 8-row tiles, columns in 48s and a last 16 or 32.
+    #[cfg(target_arch = "x86_64")]
+    fn all_wide(&self, rows: &std::ops::Range<usize>, cols: &std::ops::Range<usize>) -> bool {
+        let blocks = |range: &std::ops::Range<usize>, block: usize| {
+            let len = range.len();
+            [block.min(len), len % block]
+        };
+        blocks(rows, self.mc)
+            .iter()
+            .all(|mc| mc.is_multiple_of(MR2))
+            && blocks(cols, self.nc)
+                .iter()
+                .all(|nc| (nc % NR2).is_multiple_of(16))
+    }
+
     /// The rows and columns of C that part `p` computes.
     fn part(&self, p: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
         let split = |len: usize, unit: usize| {
@@ -354,14 +377,47 @@ fn block_loop(
     let (a_space, b_space) = space.split_at_mut(plan.a_len);
     #[cfg(target_arch = "x86_64")]
     let wide = crate::simd::active() == crate::simd::AVX512;
+    // an operand whose packed block would serve few sweeps of the other's tiles (the part's
+    // other side is at most IN_PLACE_ACROSS) is read where it lies, if its rows are
+    // contiguous (and, for A, alpha is 1), when every tile of the part is one of the 16-lane
+    // kernel, which needs no panels: a dense layer's forward product (128 x 9,216 by
+    // 9,216 x 128) spent a third of its time packing. Packed, a block that many tiles sweep
+    // stays in L1; in place, its rows 512 bytes or more apart would not.
+    #[cfg(target_arch = "x86_64")]
+    let (a_in_place, b_in_place) = if wide && c.strides().1 == 1 && plan.all_wide(&rows, &cols) {
+        (
+            a.a_in_place()
+                .filter(|_| alpha == 1.0 && cols.len() <= IN_PLACE_ACROSS),
+            b.b_in_place().filter(|_| rows.len() <= IN_PLACE_ACROSS),
+        )
+    } else {
+        (None, None)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (a_in_place, b_in_place): (Option<()>, Option<()>) = (None, None);
     for jc in cols.clone().step_by(plan.nc) {
         let nc = plan.nc.min(cols.end - jc);
         for pc in (0..plan.k).step_by(plan.kc) {
             let kc = plan.kc.min(plan.k - pc);
-            b.pack_b(pc, kc, jc, nc, b_space);
+            if b_in_place.is_none() {
+                b.pack_b(pc, kc, jc, nc, b_space);
+            }
+            #[cfg(target_arch = "x86_64")]
+            let in_place = (
+                a_in_place.map(|(values, row)| InPlaceA {
+                    a: values[pc..].as_ptr(),
+                    row,
+                }),
+                b_in_place.map(|(values, stride)| InPlaceB {
+                    b: values[pc * stride..].as_ptr(),
+                    stride,
+                }),
+            );
             for ic in rows.clone().step_by(plan.mc) {
                 let mc = plan.mc.min(rows.end - ic);
-                a.pack_a(ic, mc, pc, kc, a_space);
+                if a_in_place.is_none() {
+                    a.pack_a(ic, mc, pc, kc, a_space);
+                }
                 if alpha != 1.0 {
                     for v in &mut a_space[..mc.div_ceil(MR) * panel_len(kc, MR)] {
                         *v *= alpha;
@@ -385,7 +441,7 @@ fn block_loop(
                 if wide {
                     for ir in (0..mc).step_by(MR2) {
                         for jr in (0..nc).step_by(NR2) {
-                            panels.wide_tile(c, (ic, jc), (ir, jr), (mc, nc));
+                            panels.wide_tile(c, (ic, jc), (ir, jr), (mc, nc), in_place);
                         }
                     }
                     continue;
@@ -470,6 +526,7 @@ impl Panels<'_, '_> {
         (ic, jc): (usize, usize),
         (ir, jr): (usize, usize),
         (mc, nc): (usize, usize),
+        (a_in_place, b_in_place): (Option<InPlaceA>, Option<InPlaceB>),
     ) {
         let (rs, cs) = c.strides();
         let cols = nc - jr;
@@ -483,26 +540,65 @@ impl Panels<'_, '_> {
             } else {
                 (self.pair(ir + MR, jr).0, b0)
             };
-            let (a, b) = ([a0.as_ptr(), a1.as_ptr()], [b0.as_ptr(), b1.as_ptr()]);
             let ends = ([self.start(i), self.start(i + MR)], self.finish);
             // SAFETY: the CPU has AVX-512F (the path in use says so); the panels hold
-            // MR * kc and NR * kc values; the tile's MR2 rows of 16 * vectors contiguous
+            // MR * kc and NR * kc values, operands in place kc depths of the tile's rows
+            // and columns (checked by `MatRef::new`); the tile's MR2 rows of 16 * vectors contiguous
             // values are elements of C (checked by `MatMut::new` and the plan), written by
             // this part only.
             unsafe {
-                let c = c.element(i, j);
-                match vectors {
-                    3 => tile16::<3>(self.kc, a, b, c, rs, ends),
-                    2 => tile16::<2>(self.kc, a, b, c, rs, ends),
-                    _ => tile16::<1>(self.kc, a, b, c, rs, ends),
+                let run = (self.kc, c.element(i, j), rs, ends);
+                let a_in_place = a_in_place.map(|a| InPlaceA {
+                    a: a.a.wrapping_add(i * a.row),
+                    ..a
+                });
+                let b_in_place = b_in_place.map(|b| InPlaceB {
+                    b: b.b.wrapping_add(j),
+                    ..b
+                });
+                let (a, b) = (
+                    PackedA([a0.as_ptr(), a1.as_ptr()]),
+                    PackedB([b0.as_ptr(), b1.as_ptr()]),
+                );
+                match (a_in_place, b_in_place) {
+                    (Some(a), Some(b)) => wide(vectors, run, a, b),
+                    (Some(a), None) => wide(vectors, run, a, b),
+                    (None, Some(b)) => wide(vectors, run, a, b),
+                    (None, None) => wide(vectors, run, a, b),
                 }
             }
             return;
         }
+        debug_assert!(
+            a_in_place.is_none() && b_in_place.is_none(),
+            "operands in place need whole 16-lane tiles"
+        );
         for r in (ir..mc.min(ir + MR2)).step_by(MR) {
             for q in (jr..nc.min(jr + NR2)).step_by(NR) {
                 self.tile(c, (ic, jc), (r, q), (mc, nc));
             }
+        }
+    }
+}
+
+/// One 16-lane tile of `vectors` vectors of columns (see [`tile16`]).
+///
+/// # Safety
+/// As [`tile16`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn wide<A: AValues, B: BVectors>(
+    vectors: usize,
+    (kc, c, rs, ends): (usize, *mut f32, usize, ([Start; 2], Finish)),
+    a: A,
+    b: B,
+) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        match vectors {
+            3 => tile16::<3, A, B>(kc, a, b, c, rs, ends),
+            2 => tile16::<2, A, B>(kc, a, b, c, rs, ends),
+            _ => tile16::<1, A, B>(kc, a, b, c, rs, ends),
         }
     }
 }
@@ -593,7 +689,7 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
     if crate::simd::active() == crate::simd::AVX512 {
         for ir in (0..m).step_by(MR2) {
             for jr in (0..n).step_by(NR2) {
-                panels.wide_tile(out, (0, 0), (ir, jr), (m, n));
+                panels.wide_tile(out, (0, 0), (ir, jr), (m, n), (None, None));
             }
         }
         return;

@@ -7,7 +7,10 @@
 //! chains, `kernel_avx512.rs`). Operands are any strided views ([`MatRef`]),
 //! so `A B`, `A^T B` and `A B^T` are the same call on transposed views ([`MatRef::t`]); the
 //! convolution layers pack their operands straight from the activations (the crate's
-//! `PackA` and `PackB` views) and never build an im2col matrix.
+//! `PackA` and `PackB` views) and never build an im2col matrix. On the AVX-512 path an
+//! operand with contiguous rows that few tiles sweep is read where it lies, unpacked (the
+//! dense layer's weights and activations in its forward product, where packing cost a third
+//! of the time): the kernel's vectors come from its rows, the same chains.
 //!
 //! # Numerics
 //! Every element of C is one fused multiply-add chain in the order of k:

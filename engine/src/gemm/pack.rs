@@ -34,6 +34,14 @@ pub(crate) trait PackA: Sync {
     /// Packs rows `i0..i0 + mc` and depths `p0..p0 + kc` into `mc.div_ceil(MR)` panels of
     /// `dst` (see [`panel`]).
     fn pack_a(&self, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]);
+    /// The operand's values where its rows are contiguous, `(values, row stride)` with
+    /// element (i, k) at `i * stride + k`: the 16-lane kernel reads them in place, eight
+    /// streams along the depth. (Rows strided along the depth, a transposed weight matrix,
+    /// are packed: a tile's walk down one column of 9,216-value rows lands every line in
+    /// the same L1 set.)
+    fn a_in_place(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 /// A right operand (`depth x cols`) that can pack blocks of itself into NR-column panels.
@@ -43,6 +51,11 @@ pub(crate) trait PackB: Sync {
     /// Packs depths `p0..p0 + kc` and columns `j0..j0 + nc` into `nc.div_ceil(NR)` panels
     /// of `dst` (see [`panel`]).
     fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]);
+    /// The operand's values where its rows are contiguous, `(values, row stride)` with
+    /// element (k, j) at `k * stride + j`: the 16-lane kernel reads them in place.
+    fn b_in_place(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 /// Packs `lines` lines (rows of A or columns of B) of a strided matrix into panels of `W`
@@ -299,6 +312,10 @@ impl PackA for MatRef<'_> {
         let base = i0 * self.rs + p0 * self.cs;
         pack_lines::<MR>(self.data, base, mc, self.rs, self.cs, kc, dst);
     }
+
+    fn a_in_place(&self) -> Option<(&[f32], usize)> {
+        (self.cs == 1).then_some((self.data, self.rs))
+    }
 }
 
 impl PackB for MatRef<'_> {
@@ -313,6 +330,10 @@ impl PackB for MatRef<'_> {
     fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
         let base = p0 * self.rs + j0 * self.cs;
         pack_lines::<NR>(self.data, base, nc, self.cs, self.rs, kc, dst);
+    }
+
+    fn b_in_place(&self) -> Option<(&[f32], usize)> {
+        (self.cs == 1).then_some((self.data, self.rs))
     }
 }
 
