@@ -147,11 +147,12 @@ pub(super) fn input_grad(
 pub(super) fn weight_grad(conv: Conv2d, x: Loc, w: Loc, out: Loc, layout: &Layout) -> BackwardStep {
     let (chunks, batch) = (layout.chunks, layout.batch);
     let bpad = 8 * chunks;
+    let by_dots = weight_grad_by_dots(layout);
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let dy = floats(&grads.rows[out.range(chunks)]);
         let input = floats(&seen.rows[x.range(chunks)]);
         let dw = &mut w.source_mut(grads.flat, grads.params)[w.range(1)];
-        if batch == bpad {
+        if by_dots {
             return weight_grad_dots(conv, dy, input, dw, bpad);
         }
         let out_image = conv.output();

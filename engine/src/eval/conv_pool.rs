@@ -18,10 +18,10 @@
 use rayon::prelude::*;
 use wide::f32x8;
 
-use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum};
-use crate::Real;
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum, floats_mut};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
+use crate::{Real, Workspace};
 
 /// The slot of the choices: the pooled shape, right after the node's values.
 pub(super) fn choices(out: Loc, chunks: usize) -> Loc {
@@ -82,8 +82,9 @@ pub(super) fn then_pool(step: ForwardStep, conv: Conv2d, out: Loc, chunks: usize
 }
 
 /// The convolution's output gradient rebuilt into [`before_pool`] of the gradient arena from
-/// the pooled gradient and the choices (which carry the ReLU's mask), and with `bias`, dBias\[f\] += its sum over filter f's positions and real samples
-/// in the order of `conv::bias_grad`: filters in parallel.
+/// the pooled gradient and the choices (which carry the ReLU's mask), and with `bias`,
+/// dBias\[f\] += its sum over filter f's positions and real samples in the order of
+/// `conv::bias_grad`: filters in parallel.
 pub(super) fn unpool_grad(
     conv: Conv2d,
     bias: Option<Loc>,
@@ -98,7 +99,7 @@ pub(super) fn unpool_grad(
         let codes = &seen.rows[choices(out, chunks).range(chunks)];
         let (before, dy) = grads.rows.split_at_mut(full.offset);
         let (g, dy) = (&before[out.range(chunks)], &mut dy[..full.len(chunks)]);
-        let mut sums = vec![0.0f32; conv.filters];
+        let sums = filter_sums(grads.work, conv.filters);
         dy.par_chunks_mut(image.height * image.width * chunks)
             .zip(sums.par_iter_mut())
             .enumerate()
@@ -124,7 +125,7 @@ pub(super) fn unpool_grad(
                     }
                 }
             });
-        add_bias_grad(bias, grads, &sums);
+        add_bias_grad(bias, (grads.flat, grads.params), sums);
     })
 }
 
@@ -139,7 +140,7 @@ pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layou
     Box::new(move |seen: &Seen, grads: &mut Bwd| {
         let codes = &seen.rows[choices(out, chunks).range(chunks)];
         let g = &grads.rows[out.range(chunks)];
-        let mut sums = vec![0.0f32; conv.filters];
+        let sums = filter_sums(grads.work, conv.filters);
         g.par_chunks(plane)
             .zip(codes.par_chunks(plane))
             .zip(sums.par_iter_mut())
@@ -154,14 +155,21 @@ pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layou
                     }
                 }
             });
-        add_bias_grad(Some(bias), grads, &sums);
+        add_bias_grad(Some(bias), (grads.flat, grads.params), sums);
     })
 }
 
+/// One zero per filter, in the step's working space (a pass allocates nothing).
+fn filter_sums(work: &mut Workspace, filters: usize) -> &mut [f32] {
+    let sums = &mut floats_mut(work.take(filters.div_ceil(8)))[..filters];
+    sums.fill(0.0);
+    sums
+}
+
 /// dBias\[f\] += `sums[f]`, with a bias.
-fn add_bias_grad(bias: Option<Loc>, grads: &mut Bwd, sums: &[f32]) {
+fn add_bias_grad(bias: Option<Loc>, (flat, params): (&mut [f32], &mut [f32]), sums: &[f32]) {
     if let Some(bias) = bias {
-        let dbias = &mut bias.source_mut(grads.flat, grads.params)[bias.range(1)];
+        let dbias = &mut bias.source_mut(flat, params)[bias.range(1)];
         for (total, sum) in dbias.iter_mut().zip(sums) {
             *total += sum;
         }

@@ -12,6 +12,7 @@ use super::kernel_avx512::{
 use super::pack::{PackA, PackB, panel_len};
 use super::{MatMut, MatRef};
 use crate::Workspace;
+use crate::ops::{Relu, UnaryKernel};
 
 /// Depth of a block (the `pc` loop): an A panel (MR x kc) and a B panel (kc x NR) stay in L1.
 /// Depths are split into equal blocks of at most this size.
@@ -294,8 +295,8 @@ pub(super) fn start_all(init: &Init<'_>, finish: Finish, out: Out<'_>, m: usize,
             unsafe {
                 let c = out.element(i, j);
                 init.set(c, i);
-                if finish == Finish::Relu && *c < 0.0 {
-                    *c = 0.0;
+                if finish == Finish::Relu {
+                    *c = Relu.value(*c);
                 }
             }
         }
@@ -543,9 +544,9 @@ impl Panels<'_, '_> {
             let ends = ([self.start(i), self.start(i + MR)], self.finish);
             // SAFETY: the CPU has AVX-512F (the path in use says so); the panels hold
             // MR * kc and NR * kc values, operands in place kc depths of the tile's rows
-            // and columns (checked by `MatRef::new`); the tile's MR2 rows of 16 * vectors contiguous
-            // values are elements of C (checked by `MatMut::new` and the plan), written by
-            // this part only.
+            // and columns (checked by `MatRef::new`); the tile's MR2 rows of 16 * vectors
+            // contiguous values are elements of C (checked by `MatMut::new` and the plan),
+            // written by this part only.
             unsafe {
                 let run = (self.kc, c.element(i, j), rs, ends);
                 let a_in_place = a_in_place.map(|a| InPlaceA {
@@ -704,7 +705,6 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{Relu, UnaryKernel};
 
     /// Values in [-1, 1) from a fixed sequence.
     fn values(len: usize, seed: u32) -> Vec<f32> {
