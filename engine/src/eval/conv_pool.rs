@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 use wide::f32x8;
 
-use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum, floats_mut};
+use super::{BackwardStep, Bwd, ForwardStep, Fwd, Seen, batch_sum, batch_sums, floats_mut};
 use crate::layout::{Layout, Loc};
 use crate::tape::Conv2d;
 use crate::{Real, Workspace};
@@ -145,13 +145,33 @@ pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layou
             .zip(codes.par_chunks(plane))
             .zip(sums.par_iter_mut())
             .for_each(|((g, codes), sum)| {
-                // the whole output's positions in order; those in no block add nothing
+                // the whole output's positions in order, those in no block adding nothing;
+                // a row's positions summed four at a time (two blocks), the sums added in order
                 for y in 0..2 * pooled.height {
-                    for x in 0..2 * pooled.width {
-                        let at = (y / 2 * pooled.width + x / 2) * chunks;
-                        let (g, codes) = (&g[at..][..chunks], &codes[at..][..chunks]);
-                        let code = f32x8::splat((2 * (y % 2) + x % 2) as f32);
-                        *sum += batch_sum(&lanes, |c| unpooled(g[c], codes[c], code));
+                    let pair = |at: usize, c: usize| {
+                        let (g, chosen) = (g[at + c], codes[at + c]);
+                        let left = f32x8::splat((2 * (y % 2)) as f32);
+                        let right = f32x8::splat((2 * (y % 2) + 1) as f32);
+                        [unpooled(g, chosen, left), unpooled(g, chosen, right)]
+                    };
+                    let row = y / 2 * pooled.width;
+                    let mut ox = 0;
+                    while ox + 2 <= pooled.width {
+                        let (at, next) = ((row + ox) * chunks, (row + ox + 1) * chunks);
+                        let sums = batch_sums(&lanes, |c| {
+                            let ([a, b], [d, e]) = (pair(at, c), pair(next, c));
+                            [a, b, d, e]
+                        });
+                        for s in sums {
+                            *sum += s;
+                        }
+                        ox += 2;
+                    }
+                    if ox < pooled.width {
+                        let at = (row + ox) * chunks;
+                        for s in batch_sums(&lanes, |c| pair(at, c)) {
+                            *sum += s;
+                        }
                     }
                 }
             });

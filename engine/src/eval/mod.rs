@@ -119,6 +119,23 @@ pub(crate) fn batch_sum<V: Vector>(lane_mask: &[f32x8], term: impl Fn(usize) -> 
     chains.reduce_add()
 }
 
+/// [`batch_sum`] of `K` rows at once, `term(c)` their vectors `c`: the same chains and tree
+/// for each row (each sum has the bits `batch_sum` gives it), computed side by side so that
+/// their chains of additions overlap, where one row's alone waits on each addition's latency.
+#[inline(always)]
+pub(crate) fn batch_sums<const K: usize>(
+    lane_mask: &[f32x8],
+    term: impl Fn(usize) -> [f32x8; K],
+) -> [f32; K] {
+    let mut chains = [f32x8::ZERO; K];
+    for (c, &mask) in lane_mask.iter().enumerate() {
+        for (chain, value) in chains.iter_mut().zip(term(c)) {
+            *chain += value & mask;
+        }
+    }
+    chains.map(|chain| chain.reduce_add())
+}
+
 /// `n` 8-lane vectors counted in vectors of `V` (`n` is a whole number of them: rows and
 /// offsets of a program are, for the width it was laid out for).
 #[inline(always)]

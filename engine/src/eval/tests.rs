@@ -42,3 +42,44 @@ fn padding_lanes_never_leak_into_batch_reductions() {
     assert_eq!(clean_loss.to_bits(), dirty_loss.to_bits());
     assert_eq!(clean_grads, dirty_grads);
 }
+
+/// Rows summed side by side have the bits each gets alone, padding lanes (NaN here) left out.
+#[test]
+fn batch_sums_side_by_side_are_batch_sums_one_by_one() {
+    use super::{batch_sum, batch_sums};
+    // 21 samples: three chunks, the last with five real lanes
+    let mask: Vec<f32x8> = (0..3)
+        .map(|c| {
+            let lanes: [f32; 8] = std::array::from_fn(|l| {
+                if 8 * c + l < 21 {
+                    f32::from_bits(u32::MAX)
+                } else {
+                    0.0
+                }
+            });
+            f32x8::from(lanes)
+        })
+        .collect();
+    // magnitudes far apart, so that any other order of additions rounds differently
+    let row = |r: usize| -> Vec<f32x8> {
+        (0..3)
+            .map(|c| {
+                f32x8::from(std::array::from_fn::<f32, 8, _>(|l| {
+                    let i = 8 * c + l;
+                    if i >= 21 {
+                        f32::NAN
+                    } else {
+                        (1.0 + i as f32 * 0.37 + r as f32).powi((i % 7) as i32 * 4 - 12)
+                    }
+                }))
+            })
+            .collect()
+    };
+    let rows: Vec<Vec<f32x8>> = (0..4).map(row).collect();
+    let together = batch_sums(&mask, |c| [0, 1, 2, 3].map(|r| rows[r][c]));
+    for (r, sum) in together.into_iter().enumerate() {
+        let alone = batch_sum::<f32x8>(&mask, |c| rows[r][c]);
+        assert_eq!(sum.to_bits(), alone.to_bits(), "row {r}");
+        assert!(sum.is_finite() && sum > 0.0);
+    }
+}
