@@ -148,15 +148,16 @@ pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layou
                 // the whole output's positions in order, those in no block adding nothing;
                 // a row's positions summed four at a time (two blocks), the sums added in order
                 for y in 0..2 * pooled.height {
+                    // a block's two elements in row y: codes 2 (y % 2) and 2 (y % 2) + 1
+                    let left = f32x8::splat((2 * (y % 2)) as f32);
+                    let right = f32x8::splat((2 * (y % 2) + 1) as f32);
                     let pair = |at: usize, c: usize| {
                         let (g, chosen) = (g[at + c], codes[at + c]);
-                        let left = f32x8::splat((2 * (y % 2)) as f32);
-                        let right = f32x8::splat((2 * (y % 2) + 1) as f32);
                         [unpooled(g, chosen, left), unpooled(g, chosen, right)]
                     };
                     let row = y / 2 * pooled.width;
-                    let mut ox = 0;
-                    while ox + 2 <= pooled.width {
+                    let whole = pooled.width - pooled.width % 2;
+                    for ox in (0..whole).step_by(2) {
                         let (at, next) = ((row + ox) * chunks, (row + ox + 1) * chunks);
                         let sums = batch_sums(&lanes, |c| {
                             let ([a, b], [d, e]) = (pair(at, c), pair(next, c));
@@ -165,10 +166,9 @@ pub(super) fn pooled_bias_grad(conv: Conv2d, bias: Loc, out: Loc, layout: &Layou
                         for s in sums {
                             *sum += s;
                         }
-                        ox += 2;
                     }
-                    if ox < pooled.width {
-                        let at = (row + ox) * chunks;
+                    if whole < pooled.width {
+                        let at = (row + whole) * chunks;
                         for s in batch_sums(&lanes, |c| pair(at, c)) {
                             *sum += s;
                         }
