@@ -29,7 +29,7 @@ fn the_matrix_products_give_the_same_bits_on_every_path() {
             .iter()
             .map(|&path| {
                 simd::use_path(path).expect("a runnable path");
-                assert_eq!(simd::active(), path);
+                assert_eq!((simd::active(), simd::array_path()), (path, path));
                 let mut c = c0.clone();
                 gemm(
                     0.5,

@@ -74,7 +74,7 @@ impl Lanes {
 /// Whether the lane blocks of two chunks run as one 16-lane AVX-512 vector: on the AVX-512
 /// path, whose matrix-product kernels the convolution's products use too.
 fn sixteen_lanes() -> bool {
-    cfg!(target_arch = "x86_64") && crate::simd::active() == crate::simd::AVX512
+    cfg!(target_arch = "x86_64") && crate::simd::array_path() == crate::simd::AVX512
 }
 
 /// Runs the lane-block function `$f` on lane block `$lanes` as one 16-lane AVX-512 vector if

@@ -377,7 +377,7 @@ fn block_loop(
 ) {
     let (a_space, b_space) = space.split_at_mut(plan.a_len);
     #[cfg(target_arch = "x86_64")]
-    let wide = crate::simd::active() == crate::simd::AVX512;
+    let wide = crate::simd::array_path() == crate::simd::AVX512;
     // an operand whose packed block would serve few sweeps of the other's tiles (the part's
     // other side is at most IN_PLACE_ACROSS) is read where it lies, if its rows are
     // contiguous (and, for A, alpha is 1), when every tile of the part is one of the 16-lane
@@ -687,7 +687,7 @@ pub(crate) fn packed_product(kc: usize, a: &[f32], b: &[f32], init: Init<'_>, c:
         m,
     };
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::active() == crate::simd::AVX512 {
+    if crate::simd::array_path() == crate::simd::AVX512 {
         for ir in (0..m).step_by(MR2) {
             for jr in (0..n).step_by(NR2) {
                 panels.wide_tile(out, (0, 0), (ir, jr), (m, n), (None, None));

@@ -7,9 +7,9 @@
 //!
 //! # Safety
 //! These methods execute AVX-512 instructions without a check. A value of these types is
-//! only made inside code that [`Width::run`](crate::simd::width::Width::run) entered for the AVX-512 width, which
-//! it does only on a CPU that has it (`simd::use_path` and `simd::active` check); the types
-//! are private to the engine.
+//! only made inside code that [`Width::run`](crate::simd::width::Width::run) entered for the
+//! AVX-512 width, which it does only on a CPU that has it (`simd::use_path`, `simd::active`
+//! and `simd::array_path` check); the types are private to the engine.
 
 use std::arch::x86_64::*;
 use std::ops::{Add, AddAssign, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Sub};

@@ -123,11 +123,49 @@ pub fn widest_on_this_cpu() -> Option<Path> {
     widest(&widest_first, detected)
 }
 
-/// The kernels that have a path wider than the build's (see [`active`]).
-pub const WIDENED: &str = "the tiny path's steps and the matrix product's kernels";
+/// The kernels that have a path wider than the build's: the tiny path's steps and the dot
+/// products ([`active`]), and the array kernels ([`array_path`]).
+pub const WIDENED: &str = "the tiny path's steps, the dot products and the array kernels";
+/// The array kernels: those that stream whole cache lines through transforms and packed tiles.
+pub const ARRAY_KERNELS: &str =
+    "the array kernels (packed matrix products, the Winograd convolution)";
 
-/// The path chosen for the wider kernels: 0 not yet chosen, else 1 + its index in `PATHS`.
-static ACTIVE: AtomicU8 = AtomicU8::new(0);
+/// A chosen path, shared by every thread: 0 not yet chosen, else 1 + its index in `PATHS`.
+struct Choice(AtomicU8);
+
+impl Choice {
+    /// The path stored, or `choose()`'s, stored unless another was stored meanwhile.
+    fn get_or(&self, choose: impl FnOnce() -> Path) -> Path {
+        match self.0.load(Ordering::Relaxed) {
+            0 => {
+                let index = index_of(choose());
+                // a path chosen meanwhile by `use_path` stands
+                match self
+                    .0
+                    .compare_exchange(0, index, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => PATHS[usize::from(index) - 1],
+                    Err(chosen) => PATHS[usize::from(chosen) - 1],
+                }
+            }
+            i => PATHS[usize::from(i) - 1],
+        }
+    }
+
+    fn set(&self, path: Path) {
+        self.0.store(index_of(path), Ordering::Relaxed);
+    }
+}
+
+/// `path`'s code in a [`Choice`].
+fn index_of(path: Path) -> u8 {
+    PATHS.iter().position(|p| *p == path).unwrap_or(0) as u8 + 1
+}
+
+/// The path of the tiny path's steps and the dot products.
+static ACTIVE: Choice = Choice(AtomicU8::new(0));
+/// The path of the array kernels.
+static ARRAYS: Choice = Choice(AtomicU8::new(0));
 /// The paths, narrowest first.
 #[cfg(target_arch = "x86_64")]
 const PATHS: [Path; 2] = [AVX2, AVX512];
@@ -135,10 +173,10 @@ const PATHS: [Path; 2] = [AVX2, AVX512];
 #[cfg(target_arch = "aarch64")]
 const PATHS: [Path; 1] = [NEON];
 
-/// The path the kernels with a wider variant use: the one [`use_path`] chose, else the one
-/// `NALM_SIMD=avx2|avx512` names where the CPU has it, else the CPU's widest where its FMAs
-/// run at least [`WIDER_PAYS`] times the build's rate ([`wider_speedup`]), else the build's
-/// own. Chosen once and cached; [`Program::new`](crate::Program::new) compiles a program for
+/// The path the tiny path's steps and the dot products use: the one [`use_path`] chose, else
+/// the one `NALM_SIMD=avx2|avx512` names where the CPU has it, else the CPU's widest where its
+/// FMAs run at least [`WIDER_PAYS`] times the build's rate ([`wider_speedup`]), else the
+/// build's own. Chosen once and cached; [`Program::new`](crate::Program::new) compiles a program for
 /// it. Results do not depend on the choice, only the speed does.
 ///
 /// The measurement is what tells the CPUs apart: on the project's Intel Xeon, with two
@@ -147,18 +185,22 @@ const PATHS: [Path; 1] = [NEON];
 /// rate, and there the 16-lane kernels run the tiny path from 6 % faster to 13 % slower by
 /// model (`engine/README.md`, "The SIMD path").
 pub fn active() -> Path {
-    match ACTIVE.load(Ordering::Relaxed) {
-        0 => {
-            let path = from_environment().unwrap_or_else(measured_choice);
-            let index = PATHS.iter().position(|p| *p == path).unwrap_or(0) as u8 + 1;
-            // a path chosen meanwhile by `use_path` stands
-            match ACTIVE.compare_exchange(0, index, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => path,
-                Err(chosen) => PATHS[usize::from(chosen) - 1],
-            }
-        }
-        i => PATHS[usize::from(i) - 1],
-    }
+    ACTIVE.get_or(|| from_environment().unwrap_or_else(measured_choice))
+}
+
+/// The path the array kernels use (the packed matrix products, the Winograd convolution):
+/// the one [`use_path`] chose, else the one `NALM_SIMD` names, else the CPU's widest, whatever
+/// its FMA rate. Besides their FMAs these kernels load, store, shuffle and transform whole
+/// cache lines, and 16 lanes halve those instructions even where they save no FMA time: on
+/// an AMD EPYC (Zen 4), whose 16-lane FMAs run at the 8-lane rate, they make the MNIST
+/// network's training step 7 % faster on one thread (`engine/README.md`, "The SIMD path"). The dot products, an FMA for every two loads, stay with [`active`]. Chosen once
+/// and cached.
+pub fn array_path() -> Path {
+    ARRAYS.get_or(|| {
+        from_environment()
+            .or_else(widest_on_this_cpu)
+            .unwrap_or(BUILT)
+    })
 }
 
 /// How many times the build's FMA rate the CPU's widest path must reach to be the default:
@@ -189,28 +231,33 @@ fn choose(wider_speedup: Option<(Path, f64)>) -> Path {
     }
 }
 
-/// The path `NALM_SIMD` names, if it is set and the CPU has it; `None`, with a warning when
-/// the variable asks for something else.
+/// The path `NALM_SIMD` names, if it is set and the CPU has it; `None`, with a warning (once)
+/// when the variable asks for something else.
 fn from_environment() -> Option<Path> {
-    let asked = std::env::var("NALM_SIMD").ok()?;
-    match PATHS
-        .into_iter()
-        .find(|p| asked.eq_ignore_ascii_case(p.key))
-    {
-        Some(path) if missing(path, detected).is_empty() => Some(path),
-        Some(path) => {
-            eprintln!("warning: NALM_SIMD={asked}: this CPU lacks {path}; choosing as without it");
-            None
+    static ASKED: OnceLock<Option<Path>> = OnceLock::new();
+    *ASKED.get_or_init(|| {
+        let asked = std::env::var("NALM_SIMD").ok()?;
+        match PATHS
+            .into_iter()
+            .find(|p| asked.eq_ignore_ascii_case(p.key))
+        {
+            Some(path) if missing(path, detected).is_empty() => Some(path),
+            Some(path) => {
+                eprintln!(
+                    "warning: NALM_SIMD={asked}: this CPU lacks {path}; choosing as without it"
+                );
+                None
+            }
+            None => {
+                let keys: Vec<&str> = PATHS.iter().map(|p| p.key).collect();
+                eprintln!(
+                    "warning: NALM_SIMD={asked} is not a path ({}); choosing as without it",
+                    keys.join(", ")
+                );
+                None
+            }
         }
-        None => {
-            let keys: Vec<&str> = PATHS.iter().map(|p| p.key).collect();
-            eprintln!(
-                "warning: NALM_SIMD={asked} is not a path ({}); choosing as without it",
-                keys.join(", ")
-            );
-            None
-        }
-    }
+    })
 }
 
 /// A SIMD path this CPU cannot run, with the features it lacks.
@@ -231,12 +278,13 @@ pub fn available(path: Path) -> Result<Path, Unavailable> {
     }
 }
 
-/// Makes the kernels compute on `path` from now on, in every thread (for comparisons of the
-/// paths; results do not depend on it). An error if the CPU lacks it.
+/// Makes every kernel with a wider path compute on `path` from now on, in every
+/// thread (for comparisons of the paths; results do not depend on it). An error if the CPU
+/// lacks it.
 pub fn use_path(path: Path) -> Result<(), Unavailable> {
     available(path)?;
-    let index = PATHS.iter().position(|p| *p == path).expect("a known path");
-    ACTIVE.store(index as u8 + 1, Ordering::Relaxed);
+    ACTIVE.set(path);
+    ARRAYS.set(path);
     Ok(())
 }
 
@@ -248,33 +296,41 @@ pub fn runnable() -> Vec<Path> {
         .collect()
 }
 
-/// One line on the path in use, the CPU's widest, and why.
+/// One line on the paths in use, the CPU's widest, and why.
 pub fn describe() -> String {
-    let active = active();
     let Some(widest) = widest_on_this_cpu() else {
         return format!("SIMD: {BUILT}, which this CPU lacks");
     };
     if widest == BUILT {
         return format!("SIMD: {BUILT}, the widest this CPU offers");
     }
-    let rate = match wider_speedup() {
-        Some((_, speedup)) => format!("its FMAs run at {speedup:.2}x the 8-lane rate here"),
-        None => "its FMA rate unmeasured".into(),
+    let rate_of = |whose: &str| match wider_speedup() {
+        Some((_, speedup)) => format!("{whose} FMAs run at {speedup:.2}x the 8-lane rate here"),
+        None => format!("{whose} FMA rate unmeasured"),
     };
+    let rate = rate_of("its");
     // whether `NALM_SIMD` named a path the CPU has (else it was warned about and ignored)
-    let asked = std::env::var("NALM_SIMD")
-        .is_ok_and(|asked| runnable().iter().any(|p| asked.eq_ignore_ascii_case(p.key)));
-    match (active == widest, asked) {
-        (true, true) => {
+    let asked = from_environment().is_some();
+    match (active() == widest, array_path() == widest, asked) {
+        (true, true, true) => {
             format!("SIMD: {widest} for {WIDENED}, as NALM_SIMD asks ({rate}); {BUILT} elsewhere")
         }
-        (true, false) => format!("SIMD: {widest} for {WIDENED} ({rate}); {BUILT} elsewhere"),
-        (false, true) => {
+        (true, true, false) => format!("SIMD: {widest} for {WIDENED} ({rate}); {BUILT} elsewhere"),
+        (false, false, true) => {
             format!("SIMD: {BUILT}, as NALM_SIMD asks; this CPU offers {widest} ({rate})")
         }
-        (false, false) => format!(
-            "SIMD: {BUILT}; this CPU offers {widest}, but {rate} (below {WIDER_PAYS}x; NALM_SIMD={} uses it)",
+        (false, true, false) => format!(
+            "SIMD: {widest} for {ARRAY_KERNELS}; {BUILT} elsewhere, the tiny path's steps \
+             and the dot products included, since {} (below {WIDER_PAYS}x; NALM_SIMD={} uses it for them too)",
+            rate_of(&format!("{}'s", widest.name)),
             widest.key
+        ),
+        // a choice of `use_path`
+        _ => format!(
+            "SIMD: {} for the tiny path's steps and the dot products, {} for {ARRAY_KERNELS}, \
+             as chosen by the program ({rate})",
+            active(),
+            array_path()
         ),
     }
 }
@@ -296,7 +352,7 @@ mod tests {
 
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn the_wider_path_is_the_default_only_where_its_fmas_run_faster() {
+    fn the_tiny_paths_wider_path_is_the_default_only_where_its_fmas_run_faster() {
         // the project's Xeon (two 512-bit FMA units), a Zen 4 EPYC (halves), no AVX-512
         assert_eq!(choose(Some((AVX512, 174.6 / 93.2))), AVX512);
         assert_eq!(choose(Some((AVX512, 117.4 / 118.0))), BUILT);
@@ -306,6 +362,8 @@ mod tests {
         // this binary calls `use_path`)
         if std::env::var_os("NALM_SIMD").is_none() {
             assert_eq!(active(), choose(wider_speedup()));
+            // and the array kernels' is the CPU's widest, whatever its FMA rate
+            assert_eq!(Some(array_path()), widest_on_this_cpu());
         }
     }
 

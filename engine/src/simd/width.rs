@@ -38,8 +38,8 @@ impl Width for Avx512 {
     #[inline(always)]
     fn run<R>(work: impl FnOnce() -> R) -> R {
         // SAFETY: code of this width runs only in a program compiled for the AVX-512 path,
-        // which `simd::active` and `Program::on_path` give only on a CPU that has it, and
-        // in the engine's own tests after the same check.
+        // which `simd::active`, `simd::array_path` and `Program::on_path` give only on a CPU
+        // that has it, and in the engine's own tests after the same check.
         unsafe { with_avx512(work) }
     }
 }
