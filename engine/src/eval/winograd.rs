@@ -71,8 +71,9 @@ impl Lanes {
     }
 }
 
-/// Whether the lane blocks of two chunks run as one 16-lane AVX-512 vector: on the AVX-512
-/// path, whose matrix-product kernels the convolution's products use too.
+/// Whether the lane blocks of two chunks run as one 16-lane AVX-512 vector: where the array
+/// kernels run at 16 lanes ([`crate::simd::array_path`]), as the packed products the
+/// convolution's products use do.
 fn sixteen_lanes() -> bool {
     cfg!(target_arch = "x86_64") && crate::simd::array_path() == crate::simd::AVX512
 }

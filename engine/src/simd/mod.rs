@@ -159,7 +159,7 @@ impl Choice {
 
 /// `path`'s code in a [`Choice`].
 fn index_of(path: Path) -> u8 {
-    PATHS.iter().position(|p| *p == path).unwrap_or(0) as u8 + 1
+    PATHS.iter().position(|p| *p == path).expect("one of PATHS") as u8 + 1
 }
 
 /// The path of the tiny path's steps and the dot products.
@@ -176,8 +176,8 @@ const PATHS: [Path; 1] = [NEON];
 /// The path the tiny path's steps and the dot products use: the one [`use_path`] chose, else
 /// the one `NALM_SIMD=avx2|avx512` names where the CPU has it, else the CPU's widest where its
 /// FMAs run at least [`WIDER_PAYS`] times the build's rate ([`wider_speedup`]), else the
-/// build's own. Chosen once and cached; [`Program::new`](crate::Program::new) compiles a program for
-/// it. Results do not depend on the choice, only the speed does.
+/// build's own. Chosen once and cached; [`Program::new`](crate::Program::new) compiles a
+/// program for it. Results do not depend on the choice, only the speed does.
 ///
 /// The measurement is what tells the CPUs apart: on the project's Intel Xeon, with two
 /// 512-bit FMA units per core, 16-lane FMAs run at 1.87 times the 8-lane rate (174.6 against
@@ -193,8 +193,9 @@ pub fn active() -> Path {
 /// its FMA rate. Besides their FMAs these kernels load, store, shuffle and transform whole
 /// cache lines, and 16 lanes halve those instructions even where they save no FMA time: on
 /// an AMD EPYC (Zen 4), whose 16-lane FMAs run at the 8-lane rate, they make the MNIST
-/// network's training step 7 % faster on one thread (`engine/README.md`, "The SIMD path"). The dot products, an FMA for every two loads, stay with [`active`]. Chosen once
-/// and cached.
+/// network's training step 7 % faster on one thread (`engine/README.md`, "The SIMD path").
+/// The dot products, an FMA for every two loads, stay with [`active`]. Chosen once and
+/// cached.
 pub fn array_path() -> Path {
     ARRAYS.get_or(|| {
         from_environment()
@@ -321,7 +322,8 @@ pub fn describe() -> String {
         }
         (false, true, false) => format!(
             "SIMD: {widest} for {ARRAY_KERNELS}; {BUILT} elsewhere, the tiny path's steps \
-             and the dot products included, since {} (below {WIDER_PAYS}x; NALM_SIMD={} uses it for them too)",
+             and the dot products included, since {} (below {WIDER_PAYS}x; NALM_SIMD={} \
+             uses it for them too)",
             rate_of(&format!("{}'s", widest.name)),
             widest.key
         ),
