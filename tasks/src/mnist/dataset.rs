@@ -97,10 +97,6 @@ pub fn normalised_bytes() -> [f32; 256] {
 /// Writes the pair images of `samples` into a batched input laid out as the 28 x 56 pair
 /// image: feature `y * 56 + x` of sample `s` at `rows[feature * stride + s]`, the left digit
 /// in columns 0..28 and the right one in 28..56.
-///
-/// A feature's row is written whole (its samples side by side) and the image rows are
-/// shared out over the rayon pool: written sample by sample, every value landed in a
-/// different cache line, and the step's other thread waited (about 1 ms per batch).
 pub fn write_pairs(
     split: &Split,
     samples: &[Sample],
@@ -113,15 +109,44 @@ pub fn write_pairs(
         .iter()
         .map(|s| [split.image(s.left as usize), split.image(s.right as usize)])
         .collect();
-    let line = 2 * SIDE * stride;
+    write_side_by_side(&images, table, rows, stride);
+}
+
+/// Writes the images `images` (indices into `split`) into a batched input laid out as one
+/// digit image: pixel `p` of image `s` at `rows[p * stride + s]`.
+pub fn write_images(
+    split: &Split,
+    images: &[u32],
+    table: &[f32; 256],
+    rows: &mut [f32],
+    stride: usize,
+) {
+    assert!(images.len() <= stride, "more images than the batch");
+    let images: Vec<[&[u8]; 1]> = images.iter().map(|&i| [split.image(i as usize)]).collect();
+    write_side_by_side(&images, table, rows, stride);
+}
+
+/// Writes each sample's `N` images side by side, normalised, into a batched input of
+/// `28 x 28N` features.
+///
+/// A feature's row is written whole (its samples side by side) and the image rows are
+/// shared out over the rayon pool: written sample by sample, every value landed in a
+/// different cache line, and the step's other thread waited (about 1 ms per batch).
+fn write_side_by_side<const N: usize>(
+    samples: &[[&[u8]; N]],
+    table: &[f32; 256],
+    rows: &mut [f32],
+    stride: usize,
+) {
+    let line = N * SIDE * stride;
     rows[..SIDE * line]
         .par_chunks_mut(line)
         .enumerate()
         .for_each(|(y, line)| {
             for (column, row) in line.chunks_mut(stride).enumerate() {
                 let (half, pixel) = (column / SIDE, y * SIDE + column % SIDE);
-                for (value, pair) in row.iter_mut().zip(&images) {
-                    *value = table[usize::from(pair[half][pixel])];
+                for (value, images) in row.iter_mut().zip(samples) {
+                    *value = table[usize::from(images[half][pixel])];
                 }
             }
         });
@@ -181,6 +206,32 @@ mod tests {
         }
         // lanes past the samples are left as they were
         assert!((0..2 * SIDE * SIDE).all(|f| rows[f * stride + 2..][..2] == [-7.0, -7.0]));
+    }
+
+    #[test]
+    fn images_are_written_pixel_by_pixel() {
+        // byte = (image * 97 + pixel) % 256, as above
+        let split = Split {
+            pixels: (0..3 * SIDE * SIDE)
+                .map(|i| ((i / (SIDE * SIDE) * 97 + i % (SIDE * SIDE)) % 256) as u8)
+                .collect(),
+            labels: vec![1, 2, 3],
+        };
+        let table = normalised_bytes();
+        let (images, stride) = ([2, 0, 2], 5);
+        let mut rows = vec![-7.0; SIDE * SIDE * stride];
+        write_images(&split, &images, &table, &mut rows, stride);
+        for (s, &image) in images.iter().enumerate() {
+            for pixel in 0..SIDE * SIDE {
+                let byte = (image as usize * 97 + pixel) % 256;
+                assert_eq!(
+                    rows[pixel * stride + s],
+                    normalise(byte as u8),
+                    "{s} {pixel}"
+                );
+            }
+        }
+        assert!((0..SIDE * SIDE).all(|p| rows[p * stride + 3..][..2] == [-7.0, -7.0]));
     }
 
     #[test]

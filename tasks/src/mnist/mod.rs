@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod dataset;
+pub mod evaluation;
 pub mod folds;
 pub mod idx;
 pub mod metrics;

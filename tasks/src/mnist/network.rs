@@ -380,13 +380,16 @@ impl<'g> HeadGraph<'g> {
 
 /// The whole network for one head: the training tape (encoder with dropout, head in training
 /// mode, the paper's loss) and the evaluation tape (no dropout, head in evaluation mode), with
-/// the same parameter layout.
+/// the same parameter layout; and the evaluation taken apart, as a run evaluates
+/// ([`super::evaluation`]): the encoder on one digit image, the head on two readings.
 pub struct Network {
     pub head: Head,
     pub train: Tape,
     pub eval: Tape,
     pub train_nodes: Nodes,
     pub eval_nodes: Nodes,
+    pub reader: Reader,
+    pub head_alone: HeadAlone,
     /// The training tape's input holding the regularisers' ramp s(epoch).
     pub ramp: NodeId,
     /// The training tape's MSE.
@@ -410,6 +413,58 @@ pub struct Nodes {
     pub y: NodeId,
 }
 
+/// The encoder alone in evaluation mode: one digit image in, its reading out. Its parameters
+/// are the network's first ones (the encoder's), so it takes a prefix of the network's.
+pub struct Reader {
+    pub tape: Tape,
+    /// The digit images (input, laid out as [`DIGIT`]).
+    pub image: NodeId,
+    /// Their readings.
+    pub digit: NodeId,
+}
+
+/// The head alone in evaluation mode: two readings in, the output out. It declares the
+/// encoder's parameters too (unread), so it takes the network's parameter vector whole.
+pub struct HeadAlone {
+    pub tape: Tape,
+    /// The left and right readings (inputs).
+    pub d1: NodeId,
+    pub d2: NodeId,
+    pub y: NodeId,
+}
+
+impl Reader {
+    fn record(conv2_method: ConvMethod) -> Reader {
+        let graph = Graph::new();
+        let image = graph.input(Shape::batched(DIGIT.features()));
+        let digit = Encoder::declare(&graph, conv2_method).read(image, Mode::Eval);
+        Reader {
+            tape: graph.finish(digit),
+            image: image.id(),
+            digit: digit.id(),
+        }
+    }
+}
+
+impl HeadAlone {
+    fn record(head: Head, conv2_method: ConvMethod) -> HeadAlone {
+        let graph = Graph::new();
+        let (d1, d2) = (
+            graph.input(Shape::batched(1)),
+            graph.input(Shape::batched(1)),
+        );
+        let target = graph.input(Shape::batched(1));
+        Encoder::declare(&graph, conv2_method);
+        let y = HeadGraph::record(&graph, head, (d1, d2), target, Mode::Eval).y;
+        HeadAlone {
+            tape: graph.finish(y),
+            d1: d1.id(),
+            d2: d2.id(),
+            y: y.id(),
+        }
+    }
+}
+
 impl Network {
     /// The network with its convolutions computed directly.
     pub fn new(head: Head) -> Network {
@@ -427,6 +482,8 @@ impl Network {
             eval,
             train_nodes,
             eval_nodes,
+            reader: Reader::record(conv2_method),
+            head_alone: HeadAlone::record(head, conv2_method),
             ramp: train_head.ramp,
             mse: train_head.mse,
             loss_terms: train_head.terms,
@@ -504,6 +561,11 @@ mod tests {
             let network = Network::new(head);
             assert_eq!(network.train.param_len(), 1_199_753 + count, "{head:?}");
             assert_eq!(network.eval.param_len(), network.train.param_len());
+            assert_eq!(network.reader.tape.param_len(), 1_199_753);
+            assert_eq!(
+                network.head_alone.tape.param_len(),
+                network.train.param_len()
+            );
             assert_eq!(network.head_span, 1_199_753..1_199_753 + count);
         }
     }

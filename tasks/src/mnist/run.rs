@@ -13,9 +13,10 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{FoldData, Sample, normalised_bytes, shuffle, write_pairs};
+use super::evaluation::Evaluator;
 use super::idx::{Mnist, Split};
-use super::metrics::{Metrics, Tally};
-use super::network::{Head, Network, Nodes};
+use super::metrics::Metrics;
+use super::network::{Head, Network};
 
 /// Everything that defines a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -303,9 +304,6 @@ pub enum Progress<'a> {
     Logged(&'a EpochRow),
 }
 
-/// Pairs per evaluation pass.
-const EVAL_CHUNK: usize = 256;
-
 /// The network's buffers for one batch size.
 struct Buffers {
     values: Values,
@@ -499,8 +497,7 @@ fn resume_on_this_pool(
     let mut full = Buffers::new(&Program::new(&network.train, batch));
     let tail = data.train.len() % batch;
     let mut partial = (tail > 0).then(|| Buffers::new(&Program::new(&network.train, tail)));
-    let eval_batch = EVAL_CHUNK.min(data.train.len().max(1));
-    let mut eval = Values::new(&Program::new(&network.eval, eval_batch));
+    let mut evaluator = Evaluator::new(&network, data.train.len().max(data.test.len()));
     let mut adam = Adam::new(state.params.len(), settings.learning_rate);
     let decay = head.weight_decay();
     if decay != 0.0 {
@@ -525,22 +522,8 @@ fn resume_on_this_pool(
             let params = &state.params;
             let row = EpochRow {
                 epoch,
-                train: evaluate(
-                    &mut eval,
-                    &network.eval_nodes,
-                    params,
-                    &mnist.train,
-                    &data.train,
-                    &table,
-                ),
-                test: evaluate(
-                    &mut eval,
-                    &network.eval_nodes,
-                    params,
-                    &mnist.test,
-                    &data.test,
-                    &table,
-                ),
+                train: evaluator.evaluate(params, &mnist.train, &data.train, &table),
+                test: evaluator.evaluate(params, &mnist.test, &data.test, &table),
                 loss: state.loss,
                 head: if head.unit().is_some() {
                     params[network.head_span.clone()].to_vec()
@@ -640,32 +623,6 @@ fn train_step(
     adam.step(params, grads.params());
     network.head.project(&mut params[network.head_span.clone()]);
     values.scalar(network.train.output())
-}
-
-/// The metrics of `samples` (images from `split`), in evaluation mode, a chunk at a time.
-fn evaluate(
-    values: &mut Values,
-    nodes: &Nodes,
-    params: &[f32],
-    split: &Split,
-    samples: &[Sample],
-    table: &[f32; 256],
-) -> Metrics {
-    let mut tally = Tally::default();
-    for chunk in samples.chunks(values.batch()) {
-        let (rows, stride) = values.node_mut(nodes.pair);
-        write_pairs(split, chunk, table, rows, stride);
-        forward(params, values);
-        let (y, d1, d2) = (
-            values.feature(nodes.y, 0),
-            values.feature(nodes.d1, 0),
-            values.feature(nodes.d2, 0),
-        );
-        for (i, s) in chunk.iter().enumerate() {
-            tally.add(y[i], s.pair.target(), d1[i], d2[i], s.pair.a, s.pair.b);
-        }
-    }
-    tally.metrics()
 }
 
 #[cfg(test)]
