@@ -2,12 +2,12 @@
 //!
 //! A split's samples draw their images with replacement: on the paper's schedule, fold 0's
 //! 72,000 training pairs hold 50,225 distinct images in their 144,000 halves, its 9,000 test
-//! pairs 7,439 in 18,000 (other folds alike), 2.8 reads per image. In evaluation mode the encoder has no dropout, so an image's reading
-//! depends on the image alone: the encoder reads each distinct image of the samples once
-//! ([`Reader`]), and the head then runs on every pair's two readings ([`HeadAlone`]). The
-//! numbers are the whole evaluation tape's on the pairs, bit for bit: every layer computes
-//! each lane of its batch on its own, in an order that depends neither on the lane nor on the
-//! batch (the tests hold the two to each other).
+//! pairs 7,439 in 18,000 (other folds alike), 2.8 reads per image. In evaluation mode the
+//! encoder has no dropout, so an image's reading depends on the image alone: the encoder reads
+//! each distinct image of the samples once ([`Reader`]), and the head then runs on every
+//! pair's two readings ([`HeadAlone`]). The numbers are the whole evaluation tape's on the
+//! pairs, bit for bit: every layer computes each lane of its batch on its own, in an order that
+//! depends neither on the lane nor on the batch (the tests hold the two to each other).
 
 use engine::{Program, Values, forward};
 
@@ -186,8 +186,9 @@ mod tests {
             // the whole tape on 24 pairs a pass (48 images), the parts on up to 512 and 1024
             let expected = whole_tape(&network, &params, &split, &samples, 24);
             let mut evaluator = Evaluator::new(&network, samples.len());
+            let encoder = network.reader.tape.param_len();
             let readings =
-                evaluator.read(&params[..1_199_753], &split, &samples, &normalised_bytes());
+                evaluator.read(&params[..encoder], &split, &samples, &normalised_bytes());
             for (s, [y, d1, d2]) in samples.iter().zip(&expected) {
                 assert_eq!(
                     readings[s.left as usize].to_bits(),
